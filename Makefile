@@ -1,0 +1,46 @@
+# Every command creates .venv when it is missing. See README.md.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
+export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+
+.PHONY: venv run test migrate lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: venv
+	@$(PY) -m deploy.local.prereqs
+	$(PY) -m services.common.migrate
+
+# honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
+run: venv
+	@$(PY) -m deploy.local.prereqs --nginx
+	$(PY) -m services.common.migrate
+	@$(PY) -m deploy.gateway.render --runtime-dir run/gateway --log-dir logs >/dev/null
+	NGINX_BIN="$$($(PY) -c 'from deploy.local.prereqs import find_nginx; print(find_nginx())')" \
+	SHUTDOWN_GRACE_SECONDS=$${SHUTDOWN_GRACE_SECONDS:-4} \
+	exec $(VENV)/bin/honcho start -f deploy/local/Procfile -d .
+
+test: venv
+	@$(PY) -m deploy.local.prereqs --nginx
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf run data/uploads .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The webhook system: registration, upload and dispatcher services and their shared code."""

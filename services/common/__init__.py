@@ -1,0 +1,1 @@
+"""Code shared by every service: settings, database, broker, logging, metrics, HTTP envelope."""

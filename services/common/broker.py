@@ -1,0 +1,185 @@
+"""The RabbitMQ link: robust connection made in the background, topology, confirmed publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aiohttp import web
+from pamqp.common import FieldValue
+
+from .messages import (
+    DEAD_LETTER_QUEUE,
+    DELAY_BUCKETS_MS,
+    DISPATCH_QUEUE,
+    EVENTS_EXCHANGE,
+    UPLOAD_COMPLETED,
+    delay_queue_name,
+)
+from .settings import redact_url
+
+log = structlog.get_logger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS = 5.0
+QUORUM: dict[str, FieldValue] = {"x-queue-type": "quorum"}
+
+
+class BrokerUnavailable(Exception):
+    """The broker is not connected (yet, or any more)."""
+
+
+async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, AbstractQueue]:
+    """Declare the events exchange, the dispatch, delay and dead-letter queues (idempotent)."""
+    events = await channel.declare_exchange(
+        EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    dispatch = await channel.declare_queue(DISPATCH_QUEUE, durable=True, arguments=QUORUM)
+    await dispatch.bind(events, routing_key=UPLOAD_COMPLETED)
+    await channel.declare_queue(DEAD_LETTER_QUEUE, durable=True, arguments=QUORUM)
+    for bucket_ms in DELAY_BUCKETS_MS:
+        await channel.declare_queue(
+            delay_queue_name(bucket_ms),
+            durable=True,
+            arguments={
+                **QUORUM,
+                "x-message-ttl": bucket_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": DISPATCH_QUEUE,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+    return events, dispatch
+
+
+OnConnected = Callable[[AbstractRobustConnection], Awaitable[None]]
+
+
+class Broker:
+    """Keeps one robust connection; publishes with confirms on a channel of its own.
+
+    The first connection is made in the background so that a service starts (and
+    answers /readyz with 503) while RabbitMQ is down; after that aio-pika reconnects
+    and restores channels, queues and consumers by itself.
+    """
+
+    def __init__(self, url: str, on_connected: OnConnected | None = None) -> None:
+        self.url = url
+        self._on_connected = on_connected
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._events: AbstractExchange | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever())
+
+    async def wait_ready(self, timeout: float) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def _connect_forever(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                connection = await aio_pika.connect_robust(self.url, timeout=5)
+                break
+            except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+                log.warning(
+                    "broker_connect_failed",
+                    url=redact_url(self.url),
+                    error=repr(exc),
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self._connection = connection
+        channel = await connection.channel(publisher_confirms=True)
+        self._events, _ = await declare_topology(channel)
+        self._channel = channel
+        if self._on_connected is not None:
+            await self._on_connected(connection)
+        self._ready.set()
+        log.info("broker_connected", url=redact_url(self.url))
+
+    async def open_channel(self) -> AbstractChannel:
+        """A new channel on the connection, once there is one (waits for it)."""
+        await self._ready.wait()
+        assert self._connection is not None
+        return await self._connection.channel()
+
+    @property
+    def connected(self) -> bool:
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    def _publish_channel(self) -> AbstractChannel:
+        if not self.connected or self._channel is None:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        return self._channel
+
+    async def publish(
+        self,
+        message: aio_pika.Message,
+        routing_key: str,
+        exchange: str = EVENTS_EXCHANGE,
+        timeout: float = PUBLISH_TIMEOUT_SECONDS,
+    ) -> None:
+        """Publish and wait for the broker's confirm, at most `timeout` seconds."""
+        channel = self._publish_channel()
+        if exchange == EVENTS_EXCHANGE and self._events is not None:
+            target = self._events
+        elif exchange == "":
+            target = channel.default_exchange
+        else:
+            raise ValueError(f"unknown exchange {exchange!r}")
+        await asyncio.wait_for(target.publish(message, routing_key, timeout=timeout), timeout)
+
+    async def check(self) -> None:
+        if not self.connected:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._connection is not None:
+            await self._connection.close()
+
+
+BROKER = web.AppKey("broker", Broker)
+
+
+def broker_ctx(
+    url: str, on_connected: OnConnected | None = None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        broker = Broker(url, on_connected)
+        app[BROKER] = broker
+        await broker.start()
+        yield
+        await broker.close()
+
+    return ctx
+
+
+def broker_check(app: web.Application) -> Callable[[], Any]:
+    async def broker() -> None:
+        await app[BROKER].check()
+
+    return broker

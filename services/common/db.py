@@ -1,0 +1,65 @@
+"""The asyncpg pool: short timeouts, jsonb as Python objects, opened in a cleanup context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger(__name__)
+
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+CONNECT_TIMEOUT_SECONDS = 5.0
+COMMAND_TIMEOUT_SECONDS = 10.0
+ACQUIRE_TIMEOUT_SECONDS = 5.0
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+
+
+async def create_pool(dsn: str, max_size: int = 10) -> asyncpg.Pool:
+    """A pool that opens connections lazily, so a service starts while the database is down."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=COMMAND_TIMEOUT_SECONDS,
+        init=_init_connection,
+        max_inactive_connection_lifetime=60.0,
+    )
+    assert pool is not None
+    return pool
+
+
+def db_pool_ctx(dsn: str, max_size: int = 10) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pool(dsn, max_size)
+        app[DB_POOL] = pool
+        yield
+        await pool.close()
+
+    return ctx
+
+
+def database_check(app: web.Application) -> Callable[[], Any]:
+    async def database() -> None:
+        async with app[DB_POOL].acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
+            await conn.fetchval("SELECT 1")
+
+    return database

@@ -1,0 +1,84 @@
+"""Create the database if missing and apply (or roll back) the yoyo migrations."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+from yoyo import get_backend, read_migrations
+
+from .settings import DEFAULT_DATABASE_URL, redact_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def _yoyo_url(dsn: str) -> str:
+    scheme, rest = dsn.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else dsn
+
+
+def ensure_database(dsn: str) -> bool:
+    """Create the database named in `dsn` if it does not exist; True if it was created."""
+    parts = urlsplit(dsn)
+    name = parts.path.lstrip("/") or "postgres"
+    admin_dsn = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+def apply_migrations(dsn: str) -> int:
+    backend = get_backend(_yoyo_url(dsn))
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        return len(pending)
+    finally:
+        backend.connection.close()
+
+
+def rollback_migrations(dsn: str) -> int:
+    backend = get_backend(_yoyo_url(dsn))
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            applied = backend.to_rollback(migrations)
+            backend.rollback_migrations(applied)
+        return len(applied)
+    finally:
+        backend.connection.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.common.migrate", description=__doc__)
+    parser.add_argument("--rollback", action="store_true", help="roll back every migration")
+    args = parser.parse_args(argv)
+    dsn = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    try:
+        if ensure_database(dsn):
+            print(f"created database {urlsplit(dsn).path.lstrip('/')}")
+        if args.rollback:
+            print(f"rolled back {rollback_migrations(dsn)} migration(s)")
+        else:
+            print(f"applied {apply_migrations(dsn)} migration(s)")
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        print(
+            f"migrate: cannot reach PostgreSQL at {redact_url(dsn)}: {first_line}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Settings read from the environment; a bad value stops the service with one clear line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/webhooks"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class Env:
+    """Typed reads of environment variables, each failure naming the variable."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def text(self, name: str, default: str) -> str:
+        return self._environ.get(name, default)
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        raw = self._environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = "" if maximum is None else f" and at most {maximum}"
+            raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        raw = self._environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value <= minimum:
+            raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._environ.get(name, default).strip().lower() or default
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        value = self._environ.get(name, default).strip() or default
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError(
+                f"{name} must be a {'/'.join(schemes)} URL with a host, got {redact_url(value)!r}"
+            )
+        return value
+
+    def seconds_list(self, name: str, default: str) -> tuple[float, ...]:
+        raw = self._environ.get(name, default)
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        values = []
+        for item in items:
+            try:
+                value = float(item)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must be comma-separated seconds, got {item!r} in {raw!r}"
+                ) from None
+            if value < 0:
+                raise ConfigError(f"{name} delays may not be negative, got {item!r}")
+            values.append(value)
+        return tuple(values)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """What every service needs: where the database and broker are, how to log."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    amqp_url: str = DEFAULT_AMQP_URL
+    log_level: str = "info"
+    log_format: str = "json"
+    host: str = "0.0.0.0"
+    shutdown_grace_seconds: float = 20.0
+
+    @staticmethod
+    def common_from_env(env: Env) -> dict[str, object]:
+        return {
+            "database_url": env.url(
+                "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres")
+            ),
+            "amqp_url": env.url("AMQP_URL", DEFAULT_AMQP_URL, ("amqp", "amqps")),
+            "log_level": env.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            "log_format": env.choice("LOG_FORMAT", "json", ("json", "console")),
+            "host": env.text("BIND_HOST", "0.0.0.0"),
+            "shutdown_grace_seconds": env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+        }

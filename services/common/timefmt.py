@@ -1,0 +1,16 @@
+"""The one timestamp format of every response: `YYYY-MM-DD HH:MM:SS`, UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def api_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso_time(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, as in the delivered event body."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Dispatcher service: consume events, deliver signed webhooks, retry, record every attempt."""

@@ -1,0 +1,27 @@
+"""Assemble the dispatcher's application: health and metrics over HTTP, the consumer behind."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.common.broker import broker_check, broker_ctx
+from services.common.db import database_check, db_pool_ctx
+from services.common.web import READINESS_CHECKS, base_app
+
+from .client import http_session_ctx
+from .consumer import dispatcher_ctx
+from .keys import SETTINGS
+from .settings import DispatcherSettings
+
+SERVICE = "dispatcher"
+
+
+def create_app(settings: DispatcherSettings) -> web.Application:
+    app = base_app(SERVICE)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
+    app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
+    app.cleanup_ctx.append(http_session_ctx(settings.allow_private_urls, settings.max_connections))
+    app.cleanup_ctx.append(dispatcher_ctx)
+    app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
+    return app

@@ -1,0 +1,265 @@
+"""Deliver one message: claim the delivery, send the signed request, record it, retry or finish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import asyncpg
+import orjson
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from services.common.broker import Broker
+from services.common.messages import (
+    DEAD_LETTER_QUEUE,
+    DISPATCH_QUEUE,
+    DeliveryMessage,
+    MalformedMessage,
+    delay_bucket_for,
+    delay_queue_name,
+    now_ms,
+)
+from services.common.timefmt import iso_time
+from services.common.urlsafety import UnsafeDestination
+
+from . import db
+from .client import check_destination
+from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, IN_FLIGHT
+from .retry import AttemptResult, NextStep, next_step
+from .settings import DispatcherSettings
+from .signing import signature_header
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = "webhooks-dispatcher/0.1"
+# A message due within this many milliseconds is handled now rather than parked.
+DUE_TOLERANCE_MS = 50
+DB_ERROR_BACKOFF_SECONDS = 2.0
+DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+def request_body(delivery: db.ClaimedDelivery) -> bytes:
+    """custom_payload plus the reserved keys, which always win."""
+    return orjson.dumps(
+        {
+            **delivery.custom_payload,
+            "type": delivery.event_type,
+            "timestamp": iso_time(delivery.event_time),
+            "data": delivery.event_data,
+        }
+    )
+
+
+def request_headers(delivery: db.ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
+    headers = dict(delivery.custom_headers)
+    lowered = {name.lower() for name in headers}
+    if "content-type" not in lowered:
+        headers["content-type"] = "application/json"
+    if "user-agent" not in lowered:
+        headers["user-agent"] = USER_AGENT
+    msg_id = str(delivery.id)
+    headers["webhook-id"] = msg_id
+    headers["webhook-timestamp"] = str(timestamp)
+    headers["webhook-signature"] = signature_header(
+        delivery.secrets, msg_id, timestamp, body.decode()
+    )
+    return headers
+
+
+class Dispatcher:
+    """Turns delivery messages into attempts; every outcome is recorded before the ack."""
+
+    def __init__(
+        self,
+        settings: DispatcherSettings,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.broker = broker
+        self.session = session
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            await self.handle(message)
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            msg = DeliveryMessage.decode(message)
+        except MalformedMessage as exc:
+            log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
+            await message.ack()
+            return
+        structlog.contextvars.bind_contextvars(
+            delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
+        )
+        try:
+            await self.process(msg)
+        except DATABASE_ERRORS as exc:
+            # Database (or broker) trouble: back off before handing the message back,
+            # so an outage does not spin through redeliveries.
+            log.warning("delivery_postponed", error=repr(exc))
+            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+            await message.nack(requeue=True)
+            return
+        except Exception:
+            log.exception("delivery_crashed")
+            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def process(self, msg: DeliveryMessage) -> None:
+        if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
+            await self.park(msg)
+            return
+        lease = self.settings.delivery_timeout_seconds
+        delivery = await db.claim(self.pool, msg.delivery_id, msg.attempt, lease)
+        if delivery is None:
+            await self.not_claimed(msg)
+            return
+        if delivery.deleted or delivery.disabled:
+            status = "cancelled" if delivery.deleted else "not_attempted"
+            await db.finish_without_attempt(self.pool, delivery.id, status)
+            log.info("delivery_skipped", status=status)
+            return
+        result = await self.attempt(delivery)
+        step = next_step(result, msg.attempt, self.settings.retry_schedule)
+        await db.record_attempt(
+            self.pool,
+            delivery_id=delivery.id,
+            attempt=msg.attempt,
+            status=step.status,
+            retry_in_seconds=step.retry_in_seconds,
+            status_code=result.status_code,
+            error=result.error,
+            response_body=result.response_body,
+            duration_ms=result.duration_ms,
+        )
+        self.log_attempt(delivery, result, step)
+        if step.status == "succeeded":
+            DELIVERIES.labels("success").inc()
+            END_TO_END.observe(max(0.0, time.time() - delivery.event_time.timestamp()))
+        elif step.status == "pending" and step.retry_in_seconds is not None:
+            DELIVERIES.labels("retry").inc()
+            due = now_ms() + int(step.retry_in_seconds * 1000)
+            await self.park(DeliveryMessage(delivery.id, msg.attempt + 1, due, delivery.request_id))
+        else:
+            DELIVERIES.labels("failed").inc()
+            if result.status_code == 410:
+                await db.disable_webhook(
+                    self.pool, delivery.webhook_id, "endpoint answered 410 Gone"
+                )
+            await self.broker.publish(msg.encode(), DEAD_LETTER_QUEUE, exchange="")
+
+    async def not_claimed(self, msg: DeliveryMessage) -> None:
+        """Unknown, finished, stale, or leased by another copy in flight."""
+        state = await db.delivery_state(self.pool, msg.delivery_id)
+        if state is None:
+            log.warning("delivery_unknown")
+            return
+        leased = (
+            state.status == "pending"
+            and state.attempt_count == msg.attempt - 1
+            and state.lease_until is not None
+            and state.lease_until > state.now
+        )
+        if leased and state.lease_until is not None:
+            # Look again when the lease ends: if its holder died, the attempt is ours.
+            wait_ms = int((state.lease_until - state.now).total_seconds() * 1000) + 1
+            await self.park(
+                DeliveryMessage(msg.delivery_id, msg.attempt, now_ms() + wait_ms, msg.request_id)
+            )
+            return
+        log.info("message_stale", status=state.status, attempt_count=state.attempt_count)
+
+    async def park(self, msg: DeliveryMessage) -> None:
+        """Send the message round the delay ladder until it is due."""
+        bucket = delay_bucket_for(msg.due_at_ms - now_ms())
+        await self.broker.publish(msg.encode(), delay_queue_name(bucket), exchange="")
+
+    async def attempt(self, delivery: db.ClaimedDelivery) -> AttemptResult:
+        timeout = self.settings.delivery_timeout_seconds
+        body = request_body(delivery)
+        headers = request_headers(delivery, body, int(time.time()))
+        started = time.perf_counter()
+        status_code: int | None = None
+        response_body: str | None = None
+        retry_after: str | None = None
+        error: str | None = None
+        IN_FLIGHT.inc()
+        try:
+            check_destination(
+                urlsplit(delivery.url).hostname or "", self.settings.allow_private_urls
+            )
+            async with asyncio.timeout(timeout):
+                async with self.session.post(
+                    delivery.url, data=body, headers=headers, allow_redirects=False
+                ) as response:
+                    status_code = response.status
+                    retry_after = response.headers.get("Retry-After")
+                    raw = await response.content.read(self.settings.response_body_bytes)
+                    response_body = raw.decode("utf-8", "replace")
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except UnsafeDestination as exc:
+            error = f"refused destination: {exc}"
+        except TimeoutError:
+            error = f"timeout after {timeout:g} s"
+        except aiohttp.ClientError as exc:
+            error = f"connection error: {exc}" if str(exc) else f"connection error: {exc!r}"
+        except (OSError, ValueError) as exc:
+            error = f"request error: {exc!r}"
+        finally:
+            IN_FLIGHT.dec()
+        duration = time.perf_counter() - started
+        ATTEMPT_DURATION.observe(duration)
+        return AttemptResult(
+            status_code=status_code,
+            error=error,
+            response_body=response_body,
+            duration_ms=int(duration * 1000),
+            retry_after=retry_after,
+        )
+
+    def log_attempt(
+        self, delivery: db.ClaimedDelivery, result: AttemptResult, step: NextStep
+    ) -> None:
+        log.info(
+            "delivery_attempt",
+            webhook_id=str(delivery.webhook_id),
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+            outcome=step.status,
+            next_retry_in_s=None
+            if step.retry_in_seconds is None
+            else round(step.retry_in_seconds, 3),
+        )
+
+    async def sweep_stalled(self) -> int:
+        """Republish deliveries whose message was lost between recording and publishing."""
+        overdue = max(60.0, self.settings.delivery_timeout_seconds * 2)
+        stalled = await db.stalled_deliveries(self.pool, overdue)
+        for delivery_id, attempt, request_id in stalled:
+            await self.broker.publish(
+                DeliveryMessage(delivery_id, attempt, 0, request_id).encode(),
+                DISPATCH_QUEUE,
+                exchange="",
+            )
+        if stalled:
+            log.warning("stalled_deliveries_republished", count=len(stalled))
+        return len(stalled)

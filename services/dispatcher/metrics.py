@@ -1,0 +1,20 @@
+"""Metrics of the dispatcher."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Delivery attempts by outcome: success, retry (failed, will retry) or failed (gave up).",
+    ["outcome"],
+)
+ATTEMPT_DURATION = Histogram(
+    "webhook_delivery_attempt_duration_seconds",
+    "Time of one delivery attempt, request to response.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+IN_FLIGHT = Gauge("webhook_deliveries_in_flight", "Delivery attempts under way.")
+END_TO_END = Histogram(
+    "webhook_delivery_end_to_end_seconds",
+    "Time from the event (upload) to its successful delivery.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86400),
+)

@@ -1,0 +1,37 @@
+"""The dispatcher's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.settings import DEFAULT_RETRY_SCHEDULE, CommonSettings, Env
+
+
+@dataclass(frozen=True)
+class DispatcherSettings(CommonSettings):
+    port: int = 8084
+    delivery_timeout_seconds: float = 10.0
+    retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    allow_private_urls: bool = False
+    prefetch: int = 256
+    max_connections: int = 512
+    response_body_bytes: int = 4096
+    sweep_interval_seconds: float = 30.0
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + len(self.retry_schedule)
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> DispatcherSettings:
+        env = env or Env()
+        return cls(
+            **CommonSettings.common_from_env(env),  # type: ignore[arg-type]
+            port=env.integer("DISPATCHER_PORT", 8084, 1, 65535),
+            delivery_timeout_seconds=env.number("DELIVERY_TIMEOUT_SECONDS", 10.0),
+            retry_schedule=env.seconds_list("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE),
+            allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", False),
+            prefetch=env.integer("DISPATCH_PREFETCH", 256, 1, 65535),
+            max_connections=env.integer("DISPATCH_MAX_CONNECTIONS", 512, 1),
+            sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", 30.0),
+        )

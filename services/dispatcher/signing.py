@@ -1,0 +1,14 @@
+"""Standard Webhooks signatures, made with the official library."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import Webhook
+
+
+def signature_header(secrets: list[str], msg_id: str, timestamp: int, body: str) -> str:
+    """`v1,<sig>` for each secret, space-separated (new first during a rotation)."""
+    # The library calls .replace(tzinfo=utc): pass an aware UTC time of the same second.
+    when = datetime.fromtimestamp(timestamp, tz=UTC)
+    return " ".join(Webhook(secret).sign(msg_id, when, body) for secret in secrets)

@@ -1,0 +1,1 @@
+"""Registration service: event types, webhook registrations and their configuration."""

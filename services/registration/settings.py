@@ -1,0 +1,24 @@
+"""The registration service's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.settings import CommonSettings, Env
+
+
+@dataclass(frozen=True)
+class RegistrationSettings(CommonSettings):
+    port: int = 8082
+    allow_private_urls: bool = False
+    max_json_bytes: int = 65536
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> RegistrationSettings:
+        env = env or Env()
+        return cls(
+            **CommonSettings.common_from_env(env),  # type: ignore[arg-type]
+            port=env.integer("REGISTRATION_PORT", 8082, 1, 65535),
+            allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", False),
+            max_json_bytes=env.integer("MAX_JSON_BYTES", 65536, 1024),
+        )

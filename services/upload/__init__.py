@@ -1,0 +1,1 @@
+"""Upload service: receive files, store them, record the `upload.completed` event."""

@@ -1,0 +1,27 @@
+"""Assemble the upload service's application (no I/O here)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.common.broker import broker_check, broker_ctx
+from services.common.db import database_check, db_pool_ctx
+from services.common.web import READINESS_CHECKS, base_app
+
+from . import handlers
+from .keys import SETTINGS
+from .relay import relay_ctx
+from .settings import UploadSettings
+
+SERVICE = "upload"
+
+
+def create_app(settings: UploadSettings) -> web.Application:
+    app = base_app(SERVICE)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
+    app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
+    app.cleanup_ctx.append(relay_ctx)
+    app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
+    app.router.add_post("/upload_file/webhook_id/{webhook_id}", handlers.upload_file)
+    return app

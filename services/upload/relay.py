@@ -1,0 +1,83 @@
+"""The outbox relay: publish events that were recorded but not confirmed by the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from services.common.broker import BROKER, Broker, BrokerUnavailable
+from services.common.db import DB_POOL
+from services.common.messages import event_message
+
+from . import db
+from .keys import SETTINGS
+from .metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+
+log = structlog.get_logger(__name__)
+BATCH_SIZE = 200
+# Rows younger than this are still being published by their own request.
+MIN_AGE_SECONDS = 3
+
+
+async def relay_batch(pool: asyncpg.Pool, broker: Broker, publish_timeout: float) -> int:
+    """Publish one batch of old outbox rows; safe in several replicas (SKIP LOCKED)."""
+    published: list[int] = []
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            SELECT id, routing_key, payload, request_id FROM outbox
+            WHERE created_at < now() - make_interval(secs => $1)
+            ORDER BY id LIMIT $2
+            FOR UPDATE SKIP LOCKED
+            """,
+            MIN_AGE_SECONDS,
+            BATCH_SIZE,
+        )
+        for row in rows:
+            try:
+                await broker.publish(
+                    event_message(row["payload"], row["request_id"]),
+                    row["routing_key"],
+                    timeout=publish_timeout,
+                )
+            except (BrokerUnavailable, TimeoutError, OSError, Exception) as exc:
+                log.warning("outbox_publish_failed", outbox_id=row["id"], error=repr(exc))
+                break
+            published.append(row["id"])
+        if published:
+            await db.delete_outbox_rows(conn, published)
+    if published:
+        EVENTS_PUBLISHED.labels("relay").inc(len(published))
+        log.info("outbox_relayed", count=len(published))
+    return len(published)
+
+
+async def run_relay(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    while True:
+        try:
+            OUTBOX_PENDING.set(await db.count_outbox(app[DB_POOL]))
+            if app[BROKER].connected:
+                while (
+                    await relay_batch(app[DB_POOL], app[BROKER], settings.publish_timeout_seconds)
+                    == BATCH_SIZE
+                ):
+                    pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("outbox_relay_error", error=repr(exc))
+        await asyncio.sleep(settings.relay_interval_seconds)
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(run_relay(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
