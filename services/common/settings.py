@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,8 +48,8 @@ class Env:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value <= minimum:
-            raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
+        if not math.isfinite(value) or value <= minimum:
+            raise ConfigError(f"{name} must be a finite number above {minimum}, got {raw!r}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -88,8 +89,8 @@ class Env:
                 raise ConfigError(
                     f"{name} must be comma-separated seconds, got {item!r} in {raw!r}"
                 ) from None
-            if value < 0:
-                raise ConfigError(f"{name} delays may not be negative, got {item!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} delays must be finite and not negative, got {item!r}")
             values.append(value)
         return tuple(values)
 

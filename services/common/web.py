@@ -96,9 +96,15 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         )
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+    # read(n) returns what has arrived so far; a body may come in several pieces.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(max_bytes + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+    raw = b"".join(chunks)
     if not raw.strip():
         raise BadRequest("request body must be a JSON object, got an empty body")
     try:

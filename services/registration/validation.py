@@ -13,7 +13,7 @@ from services.common.web import BadRequest
 MAX_URL_LENGTH = 2048
 MAX_USER_ID = 2**63 - 1
 # RFC 9110 token characters.
-HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 RESERVED_PAYLOAD_KEYS = frozenset({"type", "timestamp", "data"})
 REGISTRATION_FIELDS = frozenset(
@@ -81,7 +81,7 @@ def parse_custom_headers(value: Any) -> dict[str, str]:
         raise BadRequest(f"custom_headers must be an object, got {_type_name(value)}")
     headers: dict[str, str] = {}
     for name, header_value in value.items():
-        if not HEADER_NAME.match(name):
+        if not HEADER_NAME.fullmatch(name):
             raise BadRequest(f"custom_headers name {name!r} is not a valid HTTP header name")
         lowered = name.lower()
         if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):

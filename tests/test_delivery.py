@@ -1,0 +1,265 @@
+"""Delivery: the signed request, retries on the schedule, Retry-After, redirects, timeouts, SSRF."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+
+import orjson
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from services.common.broker import Broker
+from services.common.messages import DISPATCH_QUEUE, DeliveryMessage
+from tests.support.receiver import Receiver, Reply
+from tests.support.stack import Stack, StackOptions, dead_letters
+
+
+async def attempts_of(stack: Stack, delivery_id: uuid.UUID) -> list[dict[str, object]]:
+    rows = await stack.pool.fetch(
+        "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt", delivery_id
+    )
+    return [dict(row) for row in rows]
+
+
+async def error_log_of(stack: Stack, delivery_id: uuid.UUID) -> list[dict[str, object]]:
+    rows = await stack.pool.fetch(
+        "SELECT * FROM error_log WHERE delivery_id = $1 ORDER BY retry_count", delivery_id
+    )
+    return [dict(row) for row in rows]
+
+
+async def test_delivery_is_signed_and_carries_the_event(stack: Stack, receiver: Receiver) -> None:
+    webhook = await stack.register(
+        receiver.url,
+        custom_headers={"X-Tenant": "acme", "Authorization": "Bearer t0ken"},
+        custom_payload={"key1": "value1", "nested": {"a": [1, 2]}},
+    )
+    upload = await stack.upload(webhook["id"], b"some bytes", "report.csv")
+    (request,) = await receiver.wait_for(1)
+
+    event = Webhook(webhook["secret"]).verify(request.body, request.headers)
+    assert event["type"] == "upload.completed"
+    assert event["key1"] == "value1" and event["nested"] == {"a": [1, 2]}
+    assert event["data"] == {
+        **upload,
+        "uploaded_at": event["data"]["uploaded_at"],
+    }
+    assert event["timestamp"] == event["data"]["uploaded_at"]
+    assert event["timestamp"].endswith("Z")
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert headers["x-tenant"] == "acme"
+    assert headers["authorization"] == "Bearer t0ken"
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"].startswith("webhooks-dispatcher/")
+    assert headers["webhook-signature"].startswith("v1,")
+    assert headers["webhook-timestamp"].isdigit()
+
+    delivery = await stack.delivery_for_upload(upload["upload_id"])
+    assert headers["webhook-id"] == str(delivery["id"])
+    done = await stack.wait_for_status(delivery["id"], "succeeded")
+    assert done["attempt_count"] == 1
+    (attempt,) = await attempts_of(stack, delivery["id"])
+    assert attempt["status_code"] == 200 and attempt["error"] is None
+    assert await error_log_of(stack, delivery["id"]) == []
+
+
+async def test_two_failures_then_success(stack: Stack) -> None:
+    receiver = await Receiver([Reply(500), Reply(500), Reply(200)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        requests = await receiver.wait_for(3, timeout=20)
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        done = await stack.wait_for_status(delivery["id"], "succeeded")
+    finally:
+        await receiver.stop()
+
+    assert {request.headers["webhook-id"] for request in requests} == {str(delivery["id"])}
+    for request in requests:
+        Webhook(webhook["secret"]).verify(request.body, request.headers)
+    # The event's time stays; the signing time is per attempt.
+    bodies = [request.json() for request in requests]
+    assert len({body["timestamp"] for body in bodies}) == 1
+    assert done["attempt_count"] == 3
+    attempts = await attempts_of(stack, delivery["id"])
+    assert [a["status_code"] for a in attempts] == [500, 500, 200]
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    errors = await error_log_of(stack, delivery["id"])
+    assert [e["retry_count"] for e in errors] == [1, 2]
+    assert all(e["error_message"] == "HTTP 500" for e in errors)
+    assert all(e["next_retry_time"] is not None for e in errors)
+    # Retries follow the 1 s schedule (±10 % jitter), not sooner.
+    gaps = [b.at - a.at for a, b in itertools.pairwise(requests)]
+    assert all(gap >= 0.85 for gap in gaps), gaps
+
+
+async def test_always_failing_gives_up_and_dead_letters(stack: Stack) -> None:
+    receiver = await Receiver([Reply(500, body="nope " * 2000)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        done = await stack.wait_for_status(delivery["id"], "failed", timeout=30)
+        await asyncio.sleep(1.5)  # nothing more may come after giving up
+    finally:
+        await receiver.stop()
+
+    schedule = StackOptions().retry_schedule
+    assert len(receiver.received) == 1 + len(schedule)
+    assert done["attempt_count"] == 1 + len(schedule)
+    assert done["next_retry_at"] is None
+    attempts = await attempts_of(stack, delivery["id"])
+    assert len(attempts) == 1 + len(schedule)
+    assert all(len(str(a["response_body"])) <= 4096 for a in attempts)
+    errors = await error_log_of(stack, delivery["id"])
+    assert [e["retry_count"] for e in errors] == [1, 2, 3, 4]
+    assert errors[-1]["next_retry_time"] is None
+    assert all(e["next_retry_time"] is not None for e in errors[:-1])
+    bodies = await dead_letters(stack.amqp_url)
+    assert any(orjson.loads(body)["delivery_id"] == str(delivery["id"]) for body in bodies)
+
+
+async def test_retry_after_is_honoured(stack: Stack) -> None:
+    receiver = await Receiver([Reply(429, headers={"Retry-After": "2"}), Reply(200)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        await stack.upload(webhook["id"])
+        first, second = await receiver.wait_for(2, timeout=15)
+    finally:
+        await receiver.stop()
+    assert second.at - first.at >= 1.95
+
+
+async def test_gone_stops_retries_and_disables_the_webhook(stack: Stack) -> None:
+    receiver = await Receiver([Reply(410, headers={"Retry-After": "1"})]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        await stack.wait_for_status(delivery["id"], "failed")
+        await asyncio.sleep(1.5)
+    finally:
+        await receiver.stop()
+    assert len(receiver.received) == 1
+    disabled = await stack.pool.fetchrow(
+        "SELECT disabled, disabled_reason FROM webhook_registrations WHERE id = $1",
+        uuid.UUID(webhook["id"]),
+    )
+    assert disabled["disabled"] is True
+    assert "410" in disabled["disabled_reason"]
+
+
+async def test_redirect_is_not_followed(stack: Stack) -> None:
+    target = await Receiver().start()
+    redirecting = await Receiver([Reply(302, headers={"Location": target.url})]).start()
+    try:
+        webhook = await stack.register(redirecting.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        await redirecting.wait_for(1)
+        await asyncio.sleep(0.5)
+        (attempt,) = await attempts_of(stack, delivery["id"])
+    finally:
+        await redirecting.stop()
+        await target.stop()
+    assert target.received == []
+    assert attempt["status_code"] == 302
+    assert attempt["error"] == "HTTP 302"
+    row = await stack.pool.fetchrow("SELECT status FROM deliveries WHERE id = $1", delivery["id"])
+    assert row["status"] == "pending"  # a failed attempt, retried later
+
+
+@pytest.mark.parametrize(
+    "stack_options", [StackOptions(delivery_timeout_seconds=1.0, retry_schedule=(30.0,))]
+)
+async def test_slow_receiver_is_a_timeout(stack: Stack) -> None:
+    receiver = await Receiver([Reply(200, delay=3.0)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        await receiver.wait_for(1)
+        for _ in range(100):
+            attempts = await attempts_of(stack, delivery["id"])
+            if attempts:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await receiver.stop()
+    (attempt,) = attempts
+    assert attempt["error"] == "timeout after 1 s"
+    assert attempt["status_code"] is None
+    assert 900 <= int(attempt["duration_ms"]) < 2900
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(dispatcher_allow_private=False)])
+async def test_private_destination_refused_at_delivery(stack: Stack, receiver: Receiver) -> None:
+    """Registration allowed it (as a name that resolved elsewhere might be); delivery refuses."""
+    for url in (receiver.url, receiver.url.replace("127.0.0.1", "localhost")):
+        webhook = await stack.register(url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        for _ in range(100):
+            attempts = await attempts_of(stack, delivery["id"])
+            if attempts:
+                break
+            await asyncio.sleep(0.05)
+        (attempt,) = attempts
+        assert str(attempt["error"]).startswith("refused destination"), attempt
+        assert "not a public address" in str(attempt["error"]) or "loopback" in str(
+            attempt["error"]
+        )
+    assert receiver.received == []
+
+
+async def test_duplicate_message_for_a_succeeded_delivery_is_not_sent(
+    stack: Stack, receiver: Receiver
+) -> None:
+    webhook = await stack.register(receiver.url)
+    upload = await stack.upload(webhook["id"])
+    await receiver.wait_for(1)
+    delivery = await stack.delivery_for_upload(upload["upload_id"])
+    await stack.wait_for_status(delivery["id"], "succeeded")
+
+    broker = Broker(stack.amqp_url)
+    await broker.start()
+    await broker.wait_ready(10)
+    try:
+        for _ in range(3):
+            await broker.publish(
+                DeliveryMessage(delivery["id"], 1).encode(), DISPATCH_QUEUE, exchange=""
+            )
+        await asyncio.sleep(1.0)
+    finally:
+        await broker.close()
+    assert len(receiver.received) == 1
+
+
+async def test_concurrent_copies_send_once(stack: Stack) -> None:
+    """Copies of one message handled at once (relay republish, broker redelivery): one send."""
+    receiver = await Receiver([Reply(200, delay=0.5)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        broker = Broker(stack.amqp_url)
+        await broker.start()
+        await broker.wait_ready(10)
+        try:
+            await asyncio.gather(
+                *(
+                    broker.publish(
+                        DeliveryMessage(delivery["id"], 1).encode(), DISPATCH_QUEUE, exchange=""
+                    )
+                    for _ in range(5)
+                )
+            )
+        finally:
+            await broker.close()
+        await stack.wait_for_status(delivery["id"], "succeeded")
+        await asyncio.sleep(1.0)
+    finally:
+        await receiver.stop()
+    assert len(receiver.received) == 1
