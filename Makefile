@@ -7,7 +7,7 @@ PYTHON ?= python3
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: venv run test migrate lint format clean
+.PHONY: venv run test migrate lint format clean prune soak
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ run: venv
 test: venv
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Removes uploads, their files and delivery history older than RETENTION_DAYS (default 30).
+prune: venv
+	$(PY) -m services.common.retention
+
+# Thousands of uploads while faults repeat (own database and vhost, removed after).
+soak: venv
+	@$(PY) -m deploy.local.prereqs --nginx
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,14 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
 ACQUIRE_TIMEOUT_SECONDS = 5.0
+# What a database outage raises: the request gets a 503, never a 500.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 def _encode_jsonb(value: Any) -> bytes:

@@ -8,13 +8,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from .db import DATABASE_UNAVAILABLE
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = structlog.get_logger(__name__)
@@ -149,7 +149,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
                 raise
             headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
             response = error_envelope(exc.status, _http_exception_message(exc, request), headers)
-        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             log.warning("dependency_unavailable", error=repr(exc))
             response = error_envelope(
                 503, "a dependency is unavailable, retry later", {"Retry-After": "5"}

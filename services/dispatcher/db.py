@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 # Held while an attempt is under way; another copy of the message waits it out.
-LEASE_MARGIN_SECONDS = 30.0
+LEASE_MARGIN_SECONDS = 10.0
 SWEEP_LOCK_KEY = 0x5EB400C  # advisory lock: one sweeper at a time across replicas
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import aio_pika
 import aiohttp
 import asyncpg
 import orjson
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common.broker import Broker
+from services.common.broker import Broker, BrokerUnavailable
 from services.common.messages import (
     DEAD_LETTER_QUEUE,
     DISPATCH_QUEUE,
@@ -39,7 +41,10 @@ USER_AGENT = "webhooks-dispatcher/0.1"
 # A message due within this many milliseconds is handled now rather than parked.
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
+PERSIST_SECONDS = 60.0
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
+BROKER_ERRORS = (BrokerUnavailable, aio_pika.exceptions.AMQPError, ConnectionError)
 
 
 def request_body(delivery: db.ClaimedDelivery) -> bytes:
@@ -108,19 +113,29 @@ class Dispatcher:
         )
         try:
             await self.process(msg)
-        except DATABASE_ERRORS as exc:
+        except (*DATABASE_ERRORS, *BROKER_ERRORS) as exc:
             # Database (or broker) trouble: back off before handing the message back,
             # so an outage does not spin through redeliveries.
             log.warning("delivery_postponed", error=repr(exc))
-            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
-            await message.nack(requeue=True)
+            await self.requeue(message)
             return
         except Exception:
             log.exception("delivery_crashed")
-            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
-            await message.nack(requeue=True)
+            await self.requeue(message)
             return
-        await message.ack()
+        try:
+            await message.ack()
+        except BROKER_ERRORS as exc:
+            # The channel died: the broker redelivers, and the claim turns the copy away.
+            log.warning("ack_failed", error=repr(exc))
+
+    async def requeue(self, message: AbstractIncomingMessage) -> None:
+        """Hand the message back after a pause, so an outage does not spin redeliveries."""
+        await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+        try:
+            await message.nack(requeue=True)
+        except BROKER_ERRORS as exc:
+            log.warning("nack_failed", error=repr(exc))
 
     async def process(self, msg: DeliveryMessage) -> None:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
@@ -138,7 +153,10 @@ class Dispatcher:
             return
         result = await self.attempt(delivery)
         step = next_step(result, msg.attempt, self.settings.retry_schedule)
-        await db.record_attempt(
+        # The request was sent: keep the outcome through a short outage rather than
+        # hand the message back and send again.
+        await self.persist(
+            db.record_attempt,
             self.pool,
             delivery_id=delivery.id,
             attempt=msg.attempt,
@@ -163,7 +181,7 @@ class Dispatcher:
                 await db.disable_webhook(
                     self.pool, delivery.webhook_id, "endpoint answered 410 Gone"
                 )
-            await self.broker.publish(msg.encode(), DEAD_LETTER_QUEUE, exchange="")
+            await self.persist(self.broker.publish, msg.encode(), DEAD_LETTER_QUEUE, exchange="")
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:
         """Unknown, finished, stale, or leased by another copy in flight."""
@@ -189,7 +207,28 @@ class Dispatcher:
     async def park(self, msg: DeliveryMessage) -> None:
         """Send the message round the delay ladder until it is due."""
         bucket = delay_bucket_for(msg.due_at_ms - now_ms())
-        await self.broker.publish(msg.encode(), delay_queue_name(bucket), exchange="")
+        await self.persist(self.broker.publish, msg.encode(), delay_queue_name(bucket), exchange="")
+
+    async def persist(
+        self, write: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> None:
+        """Retry a write to the database or broker through an outage of up to PERSIST_SECONDS.
+
+        Past that the error propagates: the message goes back to the queue, and the
+        sweeper republishes any delivery whose next message was never written.
+        """
+        deadline = time.monotonic() + PERSIST_SECONDS
+        delay = 0.25
+        while True:
+            try:
+                await write(*args, **kwargs)
+                return
+            except (*DATABASE_ERRORS, *BROKER_ERRORS) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("write_retrying", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def attempt(self, delivery: db.ClaimedDelivery) -> AttemptResult:
         timeout = self.settings.delivery_timeout_seconds

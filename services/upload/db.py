@@ -11,6 +11,16 @@ import asyncpg
 
 from services.common.messages import UPLOAD_COMPLETED
 
+# How long an Idempotency-Key answers with its first upload (Stripe's 24 hours).
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+# Rounds of "release an expired key, insert, else read the holder" before giving up;
+# a second round is needed only when a key expires or its holder is pruned meanwhile.
+IDEMPOTENCY_ROUNDS = 3
+
+
+class IdempotencyContention(Exception):
+    """The key kept changing hands while this upload tried to claim it."""
+
 
 @dataclass(frozen=True)
 class WebhookTarget:
@@ -24,6 +34,18 @@ class RecordedUpload:
     outbox_id: int | None
     event: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExistingUpload:
+    """The upload that already holds an Idempotency-Key: enough to answer its response again."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
 
 
 async def find_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> WebhookTarget | None:
@@ -44,11 +66,16 @@ async def record_upload(
     size: int,
     sha256: str,
     content_type: str,
+    idempotency_key: str | None,
     request_id: str | None,
     event_data: dict[str, Any],
     created_at: datetime,
-) -> RecordedUpload:
-    """Upload, delivery and (unless the webhook is disabled) outbox event, in one transaction."""
+) -> RecordedUpload | ExistingUpload:
+    """Upload, delivery and (unless the webhook is disabled) outbox event, in one transaction.
+
+    With an idempotency key held by an upload of this webhook from the last 24 h, nothing
+    is written and that upload is returned instead.
+    """
     delivery_id = uuid.uuid4()
     event = {
         "type": UPLOAD_COMPLETED,
@@ -57,23 +84,25 @@ async def record_upload(
         "webhook_id": str(webhook.id),
     }
     status = "not_attempted" if webhook.disabled else "pending"
+    upload_row = (
+        upload_id,
+        webhook.id,
+        filename,
+        stored_path,
+        size,
+        sha256,
+        content_type,
+        idempotency_key,
+        request_id,
+        created_at,
+    )
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """
-            INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
-                                 content_type, request_id, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            """,
-            upload_id,
-            webhook.id,
-            filename,
-            stored_path,
-            size,
-            sha256,
-            content_type,
-            request_id,
-            created_at,
-        )
+        if idempotency_key is None:
+            await conn.execute(INSERT_UPLOAD, *upload_row)
+        else:
+            holder = await claim_idempotency_key(conn, webhook.id, idempotency_key, upload_row)
+            if holder is not None:
+                return holder
         await conn.execute(
             """
             INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
@@ -99,6 +128,62 @@ async def record_upload(
                 request_id,
             )
     return RecordedUpload(delivery_id, outbox_id, event, created_at)
+
+
+INSERT_UPLOAD = """
+    INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
+                         content_type, idempotency_key, request_id, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+"""
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection, webhook_id: uuid.UUID, key: str, upload_row: tuple[Any, ...]
+) -> ExistingUpload | None:
+    """Insert the upload holding `key`; or return the live upload that already holds it.
+
+    The unique index on (webhook_id, idempotency_key) settles races: of concurrent
+    requests with one key, one INSERT wins, and the others' ON CONFLICT waits for the
+    winner's transaction and then reads its committed row. An index cannot know that
+    a key is older than 24 h, so an expired key is released first by clearing it on
+    its old upload (row-locked, so two requests cannot both release and both insert).
+    The old upload keeps everything else; only its claim on the key ends.
+    """
+    for _ in range(IDEMPOTENCY_ROUNDS):
+        await conn.execute(
+            """
+            UPDATE uploads SET idempotency_key = NULL
+            WHERE webhook_id = $1 AND idempotency_key = $2
+              AND created_at <= now() - make_interval(secs => $3)
+            """,
+            webhook_id,
+            key,
+            IDEMPOTENCY_WINDOW_SECONDS,
+        )
+        inserted = await conn.fetchval(
+            INSERT_UPLOAD
+            + """
+            ON CONFLICT (webhook_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+            DO NOTHING RETURNING true
+            """,
+            *upload_row,
+        )
+        if inserted:
+            return None
+        row = await conn.fetchrow(
+            """
+            SELECT id, webhook_id, filename, size, sha256, content_type FROM uploads
+            WHERE webhook_id = $1 AND idempotency_key = $2
+              AND created_at > now() - make_interval(secs => $3)
+            """,
+            webhook_id,
+            key,
+            IDEMPOTENCY_WINDOW_SECONDS,
+        )
+        if row is not None:
+            return ExistingUpload(**dict(row))
+        # The holder expired or was pruned between our statements: go round again.
+    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
 
 
 async def delete_outbox_rows(pool: asyncpg.Pool | asyncpg.Connection, ids: list[int]) -> None:

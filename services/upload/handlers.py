@@ -9,10 +9,17 @@ import structlog
 from aiohttp import web
 
 from services.common.broker import BROKER, BrokerUnavailable
-from services.common.db import DB_POOL
+from services.common.db import DATABASE_UNAVAILABLE, DB_POOL
 from services.common.messages import UPLOAD_COMPLETED, event_message
 from services.common.timefmt import iso_time
-from services.common.web import REQUEST_ID_HEADER, BadRequest, NotFound, envelope
+from services.common.web import (
+    REQUEST_ID_HEADER,
+    ApiError,
+    BadRequest,
+    NotFound,
+    ServiceUnavailable,
+    envelope,
+)
 
 from . import db
 from .keys import SETTINGS
@@ -22,6 +29,14 @@ from .storage import remove_upload, store_part
 
 log = structlog.get_logger(__name__)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Tells a client that this answer is the first upload's, as Stripe does.
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+
+class UnprocessableContent(ApiError):
+    status = 422
 
 
 def parse_webhook_id(raw: str) -> uuid.UUID:
@@ -31,10 +46,58 @@ def parse_webhook_id(raw: str) -> uuid.UUID:
         raise BadRequest(f"webhook_id must be a UUID, got {raw!r}") from None
 
 
+def parse_idempotency_key(request: web.Request) -> str | None:
+    """The optional Idempotency-Key: 1 to 255 printable ASCII characters, sent once."""
+    values = request.headers.getall(IDEMPOTENCY_HEADER, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} header must be sent once, got {len(values)}")
+    key = values[0]
+    if not key:
+        problem = "it is empty"
+    elif len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        problem = f"it is {len(key)} characters long"
+    elif not all(" " <= char <= "~" for char in key):
+        problem = "it contains a character that is not printable ASCII"
+    else:
+        return key
+    raise BadRequest(
+        f"{IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable "
+        f"ASCII characters; {problem}"
+    )
+
+
+def upload_data(upload: db.ExistingUpload) -> dict[str, object]:
+    return {
+        "upload_id": str(upload.id),
+        "webhook_id": str(upload.webhook_id),
+        "filename": upload.filename,
+        "size": upload.size,
+        "sha256": upload.sha256,
+        "content_type": upload.content_type,
+    }
+
+
+def replay(key: str, first: db.ExistingUpload, repeat: dict[str, object]) -> web.Response:
+    """The first upload's response; a different file under the same key is the client's bug."""
+    fields = ("filename", "sha256", "content_type")
+    data = upload_data(first)
+    differing = [name for name in fields if data[name] != repeat[name]]
+    if differing:
+        raise UnprocessableContent(
+            f"{IDEMPOTENCY_HEADER} {key!r} was already used on this webhook for upload "
+            f"{first.id} with a different {', '.join(differing)}; send a new key for a new file"
+        )
+    log.info("upload_replayed", upload_id=str(first.id), webhook_id=str(first.webhook_id))
+    return envelope(data, "ok", headers={REPLAYED_HEADER: "true"})
+
+
 async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     pool = request.app[DB_POOL]
     webhook_id = parse_webhook_id(request.match_info["webhook_id"])
+    idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
     webhook = await db.find_webhook(pool, webhook_id)
     if webhook is None:
@@ -64,13 +127,22 @@ async def upload_file(request: web.Request) -> web.Response:
             size=stored.size,
             sha256=stored.sha256,
             content_type=content_type,
+            idempotency_key=idempotency_key,
             request_id=request_id,
             event_data={**data, "uploaded_at": iso_time(created_at)},
             created_at=created_at,
         )
+    except db.IdempotencyContention as exc:
+        remove_upload(settings.upload_dir, str(upload_id))
+        raise ServiceUnavailable(str(exc), retry_after=1) from None
     except BaseException:
         remove_upload(settings.upload_dir, str(upload_id))
         raise
+    if isinstance(recorded, db.ExistingUpload):
+        # A repeat: the first upload answers, and this request's copy of the file goes.
+        remove_upload(settings.upload_dir, str(upload_id))
+        assert idempotency_key is not None
+        return replay(idempotency_key, recorded, data)
     UPLOADS.inc()
     UPLOAD_BYTES.inc(stored.size)
     log.info(
@@ -100,4 +172,9 @@ async def publish_now(
         log.warning("event_publish_deferred", outbox_id=outbox_id, error=repr(exc))
         return
     EVENTS_PUBLISHED.labels("request").inc()
-    await db.delete_outbox_rows(app[DB_POOL], [outbox_id])
+    try:
+        await db.delete_outbox_rows(app[DB_POOL], [outbox_id])
+    except DATABASE_UNAVAILABLE as exc:
+        # The upload is recorded and its event published: still a success. The relay
+        # publishes the row again later and the dispatcher's claim absorbs the copy.
+        log.warning("outbox_cleanup_deferred", outbox_id=outbox_id, error=repr(exc))

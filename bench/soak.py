@@ -1,0 +1,167 @@
+"""`make soak`: thousands of uploads while faults repeat; prints accepted/delivered/lost.
+
+The services run as real processes and reach PostgreSQL and RabbitMQ through our TCP
+proxy, which makes the outages (the shared servers are never stopped). Faults cycle:
+kill -9 of the dispatcher, an 8 s broker outage, a 5 s database outage, SIGTERM of the
+dispatcher. Recovery time of a fault: from its end until every upload accepted before
+that moment has been delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.infra import (
+    VhostAdmin,
+    amqp_url_for,
+    create_database,
+    drop_database,
+    unique_name,
+)
+from tests.support.procstack import ProcessStack, process_stack
+from tests.support.receiver import Receiver
+
+RESULTS = Path(__file__).with_name("results")
+
+
+@dataclass
+class Soak:
+    accepted: dict[str, float] = field(default_factory=dict)  # upload id -> accepted at
+    refused: collections.Counter[int] = field(default_factory=collections.Counter)
+    recoveries: list[tuple[str, float]] = field(default_factory=list)
+    uploading: bool = True
+
+    def delivered(self, receiver: Receiver) -> collections.Counter[str]:
+        return collections.Counter(r.json()["data"]["upload_id"] for r in receiver.received)
+
+
+async def upload_until(
+    stack: ProcessStack, webhook_id: str, soak: Soak, total: int, rate: float
+) -> None:
+    """Upload at about `rate` per second, so that the faults cycle many times meanwhile."""
+    next_slot = time.monotonic()
+
+    async def client() -> None:
+        nonlocal next_slot
+        while len(soak.accepted) < total:
+            next_slot = max(next_slot + 1 / rate, time.monotonic())
+            await asyncio.sleep(max(0.0, next_slot - time.monotonic()))
+            try:
+                status, body = await stack.upload(webhook_id)
+            except (TimeoutError, OSError):
+                soak.refused[0] += 1
+                continue
+            if status == 200:
+                soak.accepted[body["data"]["upload_id"]] = time.monotonic()
+            else:
+                soak.refused[status] += 1
+                await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(client() for _ in range(8)))
+    soak.uploading = False
+
+
+async def recovered(soak: Soak, receiver: Receiver, since: float, timeout: float) -> float:
+    """Seconds until every upload accepted before `since` has been delivered."""
+    due = {upload for upload, at in soak.accepted.items() if at <= since}
+    deadline = time.monotonic() + timeout
+    while due - set(soak.delivered(receiver)):
+        if time.monotonic() > deadline:
+            return float("inf")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - since
+
+
+async def faults(stack: ProcessStack, soak: Soak, receiver: Receiver) -> None:
+    cycle = 0
+    while soak.uploading:
+        name = ("kill -9 dispatcher", "broker 8 s", "database 5 s", "SIGTERM dispatcher")[cycle % 4]
+        await asyncio.sleep(2.0)
+        if name == "kill -9 dispatcher":
+            await stack.kill9("dispatcher")
+            await stack.start("dispatcher", wait=False)
+        elif name == "broker 8 s":
+            stack.broker_proxy.cut()
+            await asyncio.sleep(8.0)
+            stack.broker_proxy.restore()
+        elif name == "database 5 s":
+            stack.database_proxy.cut()
+            await asyncio.sleep(5.0)
+            stack.database_proxy.restore()
+        else:
+            await stack.terminate("dispatcher")
+            await stack.start("dispatcher", wait=False)
+        ended = time.monotonic()
+        soak.recoveries.append((name, await recovered(soak, receiver, ended, 120.0)))
+        print(f"  {name}: recovered in {soak.recoveries[-1][1]:.1f} s", flush=True)
+        cycle += 1
+
+
+async def run(total: int, rate: float) -> dict[str, object]:
+    database = unique_name("webhooks_soak")
+    vhost = unique_name("webhooks_soak")
+    admin = VhostAdmin()
+    database_url = create_database(database)
+    admin.create(vhost)
+    receiver = await Receiver().start()
+    soak = Soak()
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="webhooks-soak-") as workdir:
+            async with process_stack(database_url, amqp_url_for(vhost), Path(workdir)) as stack:
+                webhook = await stack.register(receiver.url)
+                await asyncio.gather(
+                    upload_until(stack, webhook["id"], soak, total, rate),
+                    faults(stack, soak, receiver),
+                )
+                final = await recovered(soak, receiver, time.monotonic(), 180.0)
+    finally:
+        await receiver.stop()
+        admin.delete(vhost)
+        drop_database(database)
+    delivered = soak.delivered(receiver)
+    accepted = set(soak.accepted)
+    return {
+        "accepted": len(accepted),
+        "refused": dict(soak.refused),
+        "delivered": len(accepted & set(delivered)),
+        "duplicates": sum(count - 1 for count in delivered.values()),
+        "lost": len(accepted - set(delivered)),
+        "faults": len(soak.recoveries),
+        "max_recovery_s": round(max([r for _, r in soak.recoveries] + [final]), 2),
+        "recoveries": [(name, round(seconds, 2)) for name, seconds in soak.recoveries],
+        "duration_s": round(time.monotonic() - started, 1),
+        "rate_per_s": rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--uploads", type=int, default=4000)
+    parser.add_argument("--rate", type=float, default=50.0, help="uploads per second")
+    args = parser.parse_args()
+    print(f"soak: {args.uploads} uploads at {args.rate:g}/s while faults repeat ...", flush=True)
+    result = asyncio.run(run(args.uploads, args.rate))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
+    print()
+    print("| accepted | refused (503) | delivered | duplicates | lost | faults | max recovery |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| {result['accepted']} | {sum(result['refused'].values())} | {result['delivered']} "  # type: ignore[attr-defined]
+        f"| {result['duplicates']} | {result['lost']} | {result['faults']} "
+        f"| {result['max_recovery_s']} s |"
+    )
+    if result["lost"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

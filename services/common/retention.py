@@ -1,0 +1,264 @@
+"""Prune stored files and delivery history older than RETENTION_DAYS, in small batches.
+
+`python -m services.common.retention` (or `make prune`) runs it once; schedule it
+with cron, a systemd timer or a Kubernetes CronJob. Each batch is one short
+transaction that skips rows someone else holds (SKIP LOCKED), so uploads and
+deliveries running meanwhile never wait on it for more than a moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from .db import create_pool
+from .settings import DEFAULT_DATABASE_URL, ConfigError, Env, redact_url
+
+DEFAULT_RETENTION_DAYS = 30
+MAX_RETENTION_DAYS = 36500
+DEFAULT_UPLOAD_DIR = "./data/uploads"
+# Rows per transaction: small enough that each batch holds its locks for milliseconds.
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    database_url: str = DEFAULT_DATABASE_URL
+    upload_dir: Path = Path(DEFAULT_UPLOAD_DIR)
+    # 0 disables pruning.
+    retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> RetentionSettings:
+        env = env or Env()
+        settings = cls(
+            database_url=env.url("DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres")),
+            upload_dir=Path(env.text("UPLOAD_DIR", DEFAULT_UPLOAD_DIR)),
+            retention_days=env.integer(
+                "RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 0, MAX_RETENTION_DAYS
+            ),
+        )
+        if settings.retention_days and not settings.upload_dir.is_dir():
+            # Pruning rows while their files sit in another folder would orphan the files.
+            raise ConfigError(f"UPLOAD_DIR {str(settings.upload_dir)!r} is not a directory")
+        return settings
+
+
+@dataclass
+class PruneResult:
+    """What one run removed."""
+
+    uploads: int = 0
+    upload_folders: int = 0
+    orphan_folders: int = 0
+    deliveries: int = 0
+    delivery_attempts: int = 0
+    error_log: int = 0
+    folder_errors: int = 0
+
+    def summary(self, retention_days: int) -> str:
+        counts = " ".join(f"{name}={value}" for name, value in vars(self).items())
+        return f"retention: pruned what is older than {retention_days} day(s): {counts}"
+
+
+def deleted_rows(status: str) -> int:
+    """The row count of a `DELETE n` command status."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def prune_deliveries_batch(
+    pool: asyncpg.Pool, cutoff: datetime, batch_size: int, result: PruneResult
+) -> int:
+    """Delete finished deliveries untouched since `cutoff`, with their attempts and errors.
+
+    A delivery's `updated_at` moves on every attempt, lease and redelivery, so one
+    redelivered yesterday keeps its whole history however old it is. Pending ones
+    are never touched.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            row["id"]
+            for row in await conn.fetch(
+                """
+                SELECT id FROM deliveries
+                WHERE status <> 'pending' AND updated_at < $1 AND created_at < $1
+                ORDER BY updated_at LIMIT $2
+                FOR UPDATE SKIP LOCKED
+                """,
+                cutoff,
+                batch_size,
+            )
+        ]
+        if not ids:
+            return 0
+        # The foreign keys cascade too; deleting explicitly gives the counts.
+        result.delivery_attempts += deleted_rows(
+            await conn.execute("DELETE FROM delivery_attempts WHERE delivery_id = ANY($1)", ids)
+        )
+        result.error_log += deleted_rows(
+            await conn.execute("DELETE FROM error_log WHERE delivery_id = ANY($1)", ids)
+        )
+        deleted = deleted_rows(await conn.execute("DELETE FROM deliveries WHERE id = ANY($1)", ids))
+    result.deliveries += deleted
+    return len(ids)
+
+
+async def prune_uploads_batch(
+    pool: asyncpg.Pool, cutoff: datetime, batch_size: int
+) -> tuple[int, list[uuid.UUID]]:
+    """Delete uploads older than `cutoff` without a pending delivery; (examined, deleted ids).
+
+    Their deliveries, if kept, lose only the link (`upload_id` becomes NULL): the
+    event they deliver is stored with them.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            row["id"]
+            for row in await conn.fetch(
+                """
+                SELECT u.id FROM uploads u
+                WHERE u.created_at < $1
+                  AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                  WHERE d.upload_id = u.id AND d.status = 'pending')
+                ORDER BY u.created_at LIMIT $2
+                FOR UPDATE OF u SKIP LOCKED
+                """,
+                cutoff,
+                batch_size,
+            )
+        ]
+        if not ids:
+            return 0, []
+        deleted = await conn.fetch(
+            """
+            DELETE FROM uploads u WHERE u.id = ANY($1)
+              AND NOT EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.upload_id = u.id AND d.status = 'pending')
+            RETURNING u.id
+            """,
+            ids,
+        )
+    return len(ids), [row["id"] for row in deleted]
+
+
+def remove_upload_folder(upload_dir: Path, upload_id: uuid.UUID) -> bool:
+    """Remove `upload_dir/<upload_id>`; True if there was one. Never leaves `upload_dir`."""
+    # A UUID's text has no separator and no "..": the folder is a direct child.
+    folder = upload_dir / str(upload_id)
+    if folder.is_symlink():
+        folder.unlink()  # the link only, never what it points at
+        return True
+    if not folder.is_dir():
+        return False
+    # rmtree unlinks symlinks inside the folder rather than following them.
+    shutil.rmtree(folder)
+    return True
+
+
+def remove_folders(upload_dir: Path, upload_ids: list[uuid.UUID], result: PruneResult) -> int:
+    removed = 0
+    for upload_id in upload_ids:
+        try:
+            removed += remove_upload_folder(upload_dir, upload_id)
+        except OSError as exc:
+            result.folder_errors += 1
+            print(f"retention: could not remove upload folder {upload_id}: {exc}", file=sys.stderr)
+    return removed
+
+
+def old_upload_folders(upload_dir: Path, cutoff: datetime) -> list[uuid.UUID]:
+    """Direct children named like an upload id and not modified since `cutoff`."""
+    found: list[uuid.UUID] = []
+    if not upload_dir.is_dir():
+        return found
+    with os.scandir(upload_dir) as entries:
+        for entry in entries:
+            try:
+                upload_id = uuid.UUID(entry.name)
+            except ValueError:
+                continue
+            if str(upload_id) != entry.name:
+                continue  # not a name the upload service writes
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff.timestamp():
+                found.append(upload_id)
+    return found
+
+
+async def prune_orphan_folders(
+    pool: asyncpg.Pool, upload_dir: Path, cutoff: datetime, batch_size: int, result: PruneResult
+) -> None:
+    """Old upload folders without an upload row: left by a crash mid-upload or mid-prune."""
+    candidates = old_upload_folders(upload_dir, cutoff)
+    for start in range(0, len(candidates), batch_size):
+        chunk = candidates[start : start + batch_size]
+        rows = await pool.fetch("SELECT id FROM uploads WHERE id = ANY($1)", chunk)
+        known = {row["id"] for row in rows}
+        orphans = [upload_id for upload_id in chunk if upload_id not in known]
+        result.orphan_folders += remove_folders(upload_dir, orphans, result)
+
+
+async def prune(
+    pool: asyncpg.Pool, upload_dir: Path, retention_days: int, batch_size: int = BATCH_SIZE
+) -> PruneResult:
+    """Remove finished deliveries, uploads and upload folders older than `retention_days`."""
+    result = PruneResult()
+    if retention_days <= 0:
+        return result
+    cutoff: datetime = await pool.fetchval(
+        "SELECT now() - make_interval(days => $1)", retention_days
+    )
+    while await prune_deliveries_batch(pool, cutoff, batch_size, result) == batch_size:
+        pass
+    while True:
+        examined, deleted = await prune_uploads_batch(pool, cutoff, batch_size)
+        # Rows first, files after the commit: a crash in between leaves an orphan
+        # folder, which the next run removes, never a row without its file.
+        result.uploads += len(deleted)
+        result.upload_folders += remove_folders(upload_dir, deleted, result)
+        if examined < batch_size or not deleted:
+            break
+    await prune_orphan_folders(pool, upload_dir, cutoff, batch_size, result)
+    return result
+
+
+async def run(settings: RetentionSettings) -> PruneResult:
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        return await prune(pool, settings.upload_dir, settings.retention_days)
+    finally:
+        await pool.close()
+
+
+def main() -> int:
+    try:
+        settings = RetentionSettings.from_env()
+    except ConfigError as exc:
+        print(f"retention: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    if settings.retention_days == 0:
+        print("retention: RETENTION_DAYS=0, pruning is disabled; nothing removed")
+        return 0
+    try:
+        result = asyncio.run(run(settings))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        print(
+            f"retention: cannot prune the database at {redact_url(settings.database_url)}: "
+            f"{reason}",
+            file=sys.stderr,
+        )
+        return 1
+    print(result.summary(settings.retention_days))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
