@@ -263,3 +263,85 @@ async def test_concurrent_copies_send_once(stack: Stack) -> None:
     finally:
         await receiver.stop()
     assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    "stack_options",
+    [StackOptions(retry_schedule=(1.0, 1.0, 1.0, 1.0, 1.0), disable_after_seconds=1.5)],
+)
+async def test_endpoint_failing_continuously_is_disabled(stack: Stack) -> None:
+    receiver = await Receiver([Reply(500)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        done = await stack.wait_for_status(delivery["id"], "not_attempted", timeout=20)
+        await asyncio.sleep(1.5)
+    finally:
+        await receiver.stop()
+    row = await stack.pool.fetchrow(
+        "SELECT disabled, disabled_reason, failing_since FROM webhook_registrations WHERE id = $1",
+        uuid.UUID(webhook["id"]),
+    )
+    assert row["disabled"] is True
+    assert "failed continuously" in row["disabled_reason"]
+    # Failing since the first attempt; disabled once that is 1.5 s old (third attempt).
+    assert len(receiver.received) == 3
+    assert done["attempt_count"] == 3
+
+
+async def test_success_clears_failing_since(stack: Stack) -> None:
+    receiver = await Receiver([Reply(500), Reply(200)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        await receiver.wait_for(1)
+        await asyncio.sleep(0.3)
+        failing = await stack.pool.fetchval(
+            "SELECT failing_since FROM webhook_registrations WHERE id = $1",
+            uuid.UUID(webhook["id"]),
+        )
+        await stack.wait_for_status(delivery["id"], "succeeded")
+    finally:
+        await receiver.stop()
+    assert failing is not None
+    cleared = await stack.pool.fetchval(
+        "SELECT failing_since FROM webhook_registrations WHERE id = $1", uuid.UUID(webhook["id"])
+    )
+    assert cleared is None
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(per_endpoint_concurrency=2)])
+async def test_a_slow_endpoint_holds_only_its_share(stack: Stack) -> None:
+    """A flooded slow endpoint gets at most its limit in flight; others are not held up."""
+    slow = await Receiver([Reply(200, delay=1.0)]).start()
+    fast = await Receiver().start()
+    try:
+        slow_hook = await stack.register(slow.url)
+        fast_hook = await stack.register(fast.url)
+        for _ in range(8):
+            await stack.upload(slow_hook["id"])
+        await slow.wait_for(2)
+        for _ in range(5):
+            await stack.upload(fast_hook["id"])
+        await fast.wait_for(5, timeout=10)
+        slow_seen_when_fast_done = len(slow.received)
+        await slow.wait_for(8, timeout=30)
+    finally:
+        await slow.stop()
+        await fast.stop()
+    assert slow.max_in_flight == 2
+    # The fast endpoint was served while the slow one still had work queued.
+    assert slow_seen_when_fast_done < 8
+    for _ in range(100):  # the last answers take their second to be recorded
+        attempts = await stack.pool.fetch(
+            "SELECT a.attempt FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.webhook_id = $1",
+            uuid.UUID(slow_hook["id"]),
+        )
+        if len(attempts) >= 8:
+            break
+        await asyncio.sleep(0.05)
+    # Parking while the endpoint is busy never spends an attempt.
+    assert sorted(row["attempt"] for row in attempts) == [1] * 8

@@ -37,13 +37,18 @@ class DeliveryMessage:
     attempt: int = 1
     due_at_ms: int = 0
     request_id: str | None = None
+    # Lets the dispatcher apply its per-endpoint limit before touching the database.
+    webhook_id: uuid.UUID | None = None
 
     def encode(self) -> aio_pika.Message:
         headers: dict[str, FieldValue] = {DUE_AT_HEADER: self.due_at_ms}
         if self.request_id:
             headers[REQUEST_ID_HEADER] = self.request_id
+        body: dict[str, object] = {"delivery_id": str(self.delivery_id), "attempt": self.attempt}
+        if self.webhook_id is not None:
+            body["webhook_id"] = str(self.webhook_id)
         return aio_pika.Message(
-            body=orjson.dumps({"delivery_id": str(self.delivery_id), "attempt": self.attempt}),
+            body=orjson.dumps(body),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers=headers,
@@ -56,6 +61,7 @@ class DeliveryMessage:
             body = orjson.loads(message.body)
             delivery_id = uuid.UUID(str(body["delivery_id"]))
             attempt = int(body.get("attempt", 1))
+            webhook_id = uuid.UUID(str(body["webhook_id"])) if body.get("webhook_id") else None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise MalformedMessage(f"not a delivery message: {exc!r}") from None
         headers = message.headers or {}
@@ -66,6 +72,7 @@ class DeliveryMessage:
             attempt=max(attempt, 1),
             due_at_ms=int(due) if isinstance(due, int | float) else 0,
             request_id=str(request_id) if request_id else None,
+            webhook_id=webhook_id,
         )
 
 

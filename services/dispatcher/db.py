@@ -29,6 +29,8 @@ class ClaimedDelivery:
     custom_payload: dict[str, Any]
     disabled: bool
     deleted: bool
+    schedule_offset: int
+    failing_since: datetime | None
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ async def claim(
         RETURNING d.id, d.webhook_id, d.event_type, d.event_time, d.event_data, d.request_id,
                   w.url, w.secret, w.previous_secret,
                   (w.previous_secret_expires_at > now()) AS previous_valid,
-                  w.disabled, w.deleted_at IS NOT NULL AS deleted,
-                  c.custom_headers, c.custom_payload
+                  w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
+                  d.schedule_offset, c.custom_headers, c.custom_payload
         """,
         delivery_id,
         attempt,
@@ -81,6 +83,15 @@ async def claim(
         custom_payload=row["custom_payload"],
         disabled=row["disabled"],
         deleted=row["deleted"],
+        schedule_offset=row["schedule_offset"],
+        failing_since=row["failing_since"],
+    )
+
+
+async def release_lease(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> None:
+    await pool.execute(
+        "UPDATE deliveries SET lease_until = NULL WHERE id = $1 AND status = 'pending'",
+        delivery_id,
     )
 
 
@@ -96,6 +107,7 @@ async def record_attempt(
     pool: asyncpg.Pool,
     *,
     delivery_id: uuid.UUID,
+    webhook_id: uuid.UUID,
     attempt: int,
     status: str,
     retry_in_seconds: float | None,
@@ -104,7 +116,8 @@ async def record_attempt(
     response_body: str | None,
     duration_ms: int,
 ) -> bool:
-    """The attempt, its error-log row and the delivery's new state, in one statement."""
+    """The attempt, its error-log row, the delivery's new state and the endpoint's health
+    (when it started failing continuously), in one statement."""
     recorded: bool = await pool.fetchval(
         """
         WITH updated AS (
@@ -120,6 +133,11 @@ async def record_attempt(
         ), error_row AS (
             INSERT INTO error_log (delivery_id, error_message, retry_count, next_retry_time)
             SELECT id, $6, $3, next_retry_at FROM updated WHERE $6::text IS NOT NULL
+        ), health AS (
+            UPDATE webhook_registrations
+            SET failing_since = CASE WHEN $6::text IS NULL THEN NULL ELSE now() END
+            WHERE id = $9 AND EXISTS (SELECT 1 FROM updated)
+              AND (failing_since IS NULL) = ($6::text IS NOT NULL)
         )
         SELECT count(*) > 0 FROM updated
         """,
@@ -131,6 +149,7 @@ async def record_attempt(
         error,
         response_body,
         duration_ms,
+        webhook_id,
     )
     return recorded
 
@@ -162,14 +181,14 @@ async def disable_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID, reason: str
 
 async def stalled_deliveries(
     pool: asyncpg.Pool, overdue_seconds: float, limit: int = 500
-) -> list[tuple[uuid.UUID, int, str | None]]:
+) -> list[tuple[uuid.UUID, int, str | None, uuid.UUID]]:
     """Pending deliveries long past due and unleased: their message was lost in a crash."""
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEP_LOCK_KEY):
             return []
         rows = await conn.fetch(
             """
-            SELECT id, attempt_count + 1 AS attempt, request_id FROM deliveries
+            SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
             WHERE status = 'pending'
               AND next_retry_at < now() - make_interval(secs => $1)
               AND (lease_until IS NULL OR lease_until < now())
@@ -183,4 +202,4 @@ async def stalled_deliveries(
             "UPDATE deliveries SET next_retry_at = now() WHERE id = ANY($1::uuid[])",
             [row["id"] for row in rows],
         )
-    return [(row["id"], row["attempt"], row["request_id"]) for row in rows]
+    return [(row["id"], row["attempt"], row["request_id"], row["webhook_id"]) for row in rows]

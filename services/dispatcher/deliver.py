@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,7 +32,7 @@ from services.common.urlsafety import UnsafeDestination
 
 from . import db
 from .client import check_destination
-from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, IN_FLIGHT
+from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, ENDPOINT_BUSY, IN_FLIGHT
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
 from .signing import signature_header
@@ -42,6 +44,7 @@ USER_AGENT = "webhooks-dispatcher/0.1"
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 PERSIST_SECONDS = 60.0
+ENDPOINT_BUSY_DELAY_MS = 1000
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 # Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
 BROKER_ERRORS = (BrokerUnavailable, aio_pika.exceptions.AMQPError, ConnectionError)
@@ -90,6 +93,7 @@ class Dispatcher:
         self.broker = broker
         self.session = session
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.endpoint_load: dict[uuid.UUID, int] = {}
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -141,6 +145,36 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
+        # A slow or dead endpoint may hold only so many deliveries: the rest are parked
+        # for a moment instead of filling the prefetch window everyone shares.
+        endpoint = msg.webhook_id
+        if endpoint is not None and not self.reserve_endpoint(endpoint):
+            await self.park_while_busy(msg, endpoint)
+            return
+        try:
+            await self.claim_and_deliver(msg, endpoint)
+        finally:
+            if endpoint is not None:
+                self.release_endpoint(endpoint)
+
+    def reserve_endpoint(self, webhook_id: uuid.UUID) -> bool:
+        load = self.endpoint_load.get(webhook_id, 0)
+        if load >= self.settings.per_endpoint_concurrency:
+            return False
+        self.endpoint_load[webhook_id] = load + 1
+        return True
+
+    def release_endpoint(self, webhook_id: uuid.UUID) -> None:
+        load = self.endpoint_load.pop(webhook_id, 1) - 1
+        if load > 0:
+            self.endpoint_load[webhook_id] = load
+
+    async def park_while_busy(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
+        ENDPOINT_BUSY.inc()
+        due = now_ms() + ENDPOINT_BUSY_DELAY_MS
+        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))
+
+    async def claim_and_deliver(self, msg: DeliveryMessage, reserved: uuid.UUID | None) -> None:
         lease = self.settings.delivery_timeout_seconds
         delivery = await db.claim(self.pool, msg.delivery_id, msg.attempt, lease)
         if delivery is None:
@@ -151,14 +185,32 @@ class Dispatcher:
             await db.finish_without_attempt(self.pool, delivery.id, status)
             log.info("delivery_skipped", status=status)
             return
+        if reserved is None:
+            # A message without its webhook id (a redeliver, a sweep): limit it here.
+            if not self.reserve_endpoint(delivery.webhook_id):
+                await db.release_lease(self.pool, delivery.id)
+                await self.park_while_busy(msg, delivery.webhook_id)
+                return
+            try:
+                await self.deliver(msg, delivery)
+            finally:
+                self.release_endpoint(delivery.webhook_id)
+            return
+        await self.deliver(msg, delivery)
+
+    async def deliver(self, msg: DeliveryMessage, delivery: db.ClaimedDelivery) -> None:
         result = await self.attempt(delivery)
-        step = next_step(result, msg.attempt, self.settings.retry_schedule)
+        # A redeliver restarts the schedule: count attempts from the start of this round.
+        step = next_step(
+            result, msg.attempt - delivery.schedule_offset, self.settings.retry_schedule
+        )
         # The request was sent: keep the outcome through a short outage rather than
         # hand the message back and send again.
         await self.persist(
             db.record_attempt,
             self.pool,
             delivery_id=delivery.id,
+            webhook_id=delivery.webhook_id,
             attempt=msg.attempt,
             status=step.status,
             retry_in_seconds=step.retry_in_seconds,
@@ -168,20 +220,37 @@ class Dispatcher:
             duration_ms=result.duration_ms,
         )
         self.log_attempt(delivery, result, step)
+        if not result.succeeded:
+            await self.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
             DELIVERIES.labels("success").inc()
             END_TO_END.observe(max(0.0, time.time() - delivery.event_time.timestamp()))
         elif step.status == "pending" and step.retry_in_seconds is not None:
             DELIVERIES.labels("retry").inc()
             due = now_ms() + int(step.retry_in_seconds * 1000)
-            await self.park(DeliveryMessage(delivery.id, msg.attempt + 1, due, delivery.request_id))
+            await self.park(
+                DeliveryMessage(
+                    delivery.id, msg.attempt + 1, due, delivery.request_id, delivery.webhook_id
+                )
+            )
         else:
             DELIVERIES.labels("failed").inc()
-            if result.status_code == 410:
-                await db.disable_webhook(
-                    self.pool, delivery.webhook_id, "endpoint answered 410 Gone"
-                )
             await self.persist(self.broker.publish, msg.encode(), DEAD_LETTER_QUEUE, exchange="")
+
+    async def disable_if_failing_too_long(
+        self, delivery: db.ClaimedDelivery, result: AttemptResult
+    ) -> None:
+        """410 Gone disables at once; so does failing continuously for DISABLE_AFTER_SECONDS."""
+        reason = None
+        if result.status_code == 410:
+            reason = "endpoint answered 410 Gone"
+        elif delivery.failing_since is not None:
+            failing_for = time.time() - delivery.failing_since.timestamp()
+            if failing_for >= self.settings.disable_after_seconds:
+                reason = f"deliveries failed continuously for {int(failing_for)} s"
+        if reason is not None:
+            await db.disable_webhook(self.pool, delivery.webhook_id, reason)
+            log.warning("webhook_disabled", webhook_id=str(delivery.webhook_id), reason=reason)
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:
         """Unknown, finished, stale, or leased by another copy in flight."""
@@ -198,9 +267,7 @@ class Dispatcher:
         if leased and state.lease_until is not None:
             # Look again when the lease ends: if its holder died, the attempt is ours.
             wait_ms = int((state.lease_until - state.now).total_seconds() * 1000) + 1
-            await self.park(
-                DeliveryMessage(msg.delivery_id, msg.attempt, now_ms() + wait_ms, msg.request_id)
-            )
+            await self.park(replace(msg, due_at_ms=now_ms() + wait_ms))
             return
         log.info("message_stale", status=state.status, attempt_count=state.attempt_count)
 
@@ -293,9 +360,9 @@ class Dispatcher:
         """Republish deliveries whose message was lost between recording and publishing."""
         overdue = max(60.0, self.settings.delivery_timeout_seconds * 2)
         stalled = await db.stalled_deliveries(self.pool, overdue)
-        for delivery_id, attempt, request_id in stalled:
+        for delivery_id, attempt, request_id, webhook_id in stalled:
             await self.broker.publish(
-                DeliveryMessage(delivery_id, attempt, 0, request_id).encode(),
+                DeliveryMessage(delivery_id, attempt, 0, request_id, webhook_id).encode(),
                 DISPATCH_QUEUE,
                 exchange="",
             )

@@ -18,3 +18,7 @@ END_TO_END = Histogram(
     "Time from the event (upload) to its successful delivery.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86400),
 )
+ENDPOINT_BUSY = Counter(
+    "webhook_deliveries_deferred_total",
+    "Deliveries parked for a moment because their endpoint had its limit in flight.",
+)

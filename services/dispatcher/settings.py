@@ -14,9 +14,11 @@ class DispatcherSettings(CommonSettings):
     retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     allow_private_urls: bool = False
     prefetch: int = 256
+    per_endpoint_concurrency: int = 32
     max_connections: int = 512
     response_body_bytes: int = 4096
     sweep_interval_seconds: float = 30.0
+    disable_after_seconds: float = 5 * 86400.0
 
     @property
     def max_attempts(self) -> int:
@@ -32,6 +34,8 @@ class DispatcherSettings(CommonSettings):
             retry_schedule=env.seconds_list("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE),
             allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", False),
             prefetch=env.integer("DISPATCH_PREFETCH", 256, 1, 65535),
+            per_endpoint_concurrency=env.integer("DISPATCH_PER_ENDPOINT_CONCURRENCY", 32, 1),
             max_connections=env.integer("DISPATCH_MAX_CONNECTIONS", 512, 1),
             sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", 30.0),
+            disable_after_seconds=env.number("DISABLE_AFTER_SECONDS", 5 * 86400.0),
         )

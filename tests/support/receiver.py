@@ -42,6 +42,8 @@ class Receiver:
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
         self.port = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -59,7 +61,12 @@ class Receiver:
         else:
             reply = self.replies[min(number, len(self.replies) - 1)]
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(reply.delay)
+            finally:
+                self.in_flight -= 1
         return web.Response(status=reply.status, headers=reply.headers, text=reply.body)
 
     async def start(self) -> Receiver:

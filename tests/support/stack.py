@@ -187,6 +187,8 @@ class StackOptions:
     max_upload_bytes: int = 104857600
     max_json_bytes: int = 65536
     with_dispatcher: bool = True
+    disable_after_seconds: float = 5 * 86400.0
+    per_endpoint_concurrency: int = 32
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -226,6 +228,8 @@ async def running_stack(
         delivery_timeout_seconds=options.delivery_timeout_seconds,
         allow_private_urls=options.dispatcher_allow_private,
         sweep_interval_seconds=3600,
+        disable_after_seconds=options.disable_after_seconds,
+        per_endpoint_concurrency=options.per_endpoint_concurrency,
     )
     runners: list[web.AppRunner] = []
     gateway: Gateway | None = None
