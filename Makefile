@@ -7,7 +7,7 @@ PYTHON ?= python3
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: venv run test migrate lint format clean prune soak
+.PHONY: venv run test migrate lint format clean prune soak bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: venv
 # Removes uploads, their files and delivery history older than RETENTION_DAYS (default 30).
 prune: venv
 	$(PY) -m services.common.retention
+
+# Throughput, latency, concurrency, isolation and memory; a table and bench/results/*.json.
+bench: venv
+	@$(PY) -m deploy.local.prereqs --nginx
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Thousands of uploads while faults repeat (own database and vhost, removed after).
 soak: venv

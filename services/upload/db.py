@@ -96,13 +96,23 @@ async def record_upload(
         request_id,
         created_at,
     )
+    if idempotency_key is None:
+        # The common case in one round trip: a single statement is its own transaction.
+        outbox_id = await pool.fetchval(
+            RECORD_UPLOAD,
+            *upload_row,
+            delivery_id,
+            UPLOAD_COMPLETED,
+            event_data,
+            status,
+            event,
+            not webhook.disabled,
+        )
+        return RecordedUpload(delivery_id, outbox_id, event, created_at)
     async with pool.acquire() as conn, conn.transaction():
-        if idempotency_key is None:
-            await conn.execute(INSERT_UPLOAD, *upload_row)
-        else:
-            holder = await claim_idempotency_key(conn, webhook.id, idempotency_key, upload_row)
-            if holder is not None:
-                return holder
+        holder = await claim_idempotency_key(conn, webhook.id, idempotency_key, upload_row)
+        if holder is not None:
+            return holder
         await conn.execute(
             """
             INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
@@ -129,6 +139,23 @@ async def record_upload(
             )
     return RecordedUpload(delivery_id, outbox_id, event, created_at)
 
+
+RECORD_UPLOAD = """
+    WITH upload AS (
+        INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
+                             content_type, idempotency_key, request_id, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        RETURNING id
+    ), delivery AS (
+        INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
+                                event_data, status, next_retry_at, request_id, created_at)
+        SELECT $11, $2, id, $12, $10, $13, $14, $10, $9, $10 FROM upload
+        RETURNING id
+    )
+    INSERT INTO outbox (routing_key, payload, request_id)
+    SELECT $12, $15, $9 FROM delivery WHERE $16
+    RETURNING id
+"""
 
 INSERT_UPLOAD = """
     INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,

@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from services.common.broker import BROKER, BrokerUnavailable
-from services.common.db import DATABASE_UNAVAILABLE, DB_POOL
+from services.common.db import DB_POOL
 from services.common.messages import UPLOAD_COMPLETED, event_message
 from services.common.timefmt import iso_time
 from services.common.web import (
@@ -22,7 +22,7 @@ from services.common.web import (
 )
 
 from . import db
-from .keys import SETTINGS
+from .keys import OUTBOX_CLEANUP, SETTINGS
 from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
 from .multipart import find_file_part, open_form
 from .storage import remove_upload, store_part
@@ -172,9 +172,6 @@ async def publish_now(
         log.warning("event_publish_deferred", outbox_id=outbox_id, error=repr(exc))
         return
     EVENTS_PUBLISHED.labels("request").inc()
-    try:
-        await db.delete_outbox_rows(app[DB_POOL], [outbox_id])
-    except DATABASE_UNAVAILABLE as exc:
-        # The upload is recorded and its event published: still a success. The relay
-        # publishes the row again later and the dispatcher's claim absorbs the copy.
-        log.warning("outbox_cleanup_deferred", outbox_id=outbox_id, error=repr(exc))
+    # Deleted in batches, off the request path; if that is lost the relay publishes the
+    # row again and the dispatcher's claim absorbs the copy.
+    app[OUTBOX_CLEANUP].add(outbox_id)

@@ -1,0 +1,513 @@
+"""`make bench`: the system's throughput, latency, concurrency, isolation and memory.
+
+Starts its own stack (three services as processes, the nginx gateway, a database and a
+RabbitMQ vhost of its own, removed afterwards), receivers in processes of their own,
+and an async load client with prebuilt request bodies. Prints a table and writes
+bench/results/bench.json. Figures are medians over `--repeats` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import uvloop
+
+from tests.support.infra import (
+    VhostAdmin,
+    amqp_url_for,
+    create_database,
+    drop_database,
+    unique_name,
+)
+from tests.support.processes import (
+    REPO,
+    peak_rss_kib,
+    rss_kib,
+    service_env,
+    start_service,
+    stop_process,
+    wait_http_ok,
+)
+from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port
+
+RESULTS = Path(__file__).with_name("results")
+SERVICES = ("registration", "upload", "dispatcher")
+BOUNDARY = "benchboundary7MA4YWxkTrZu0gW"
+
+
+def multipart_body(size: int) -> bytes:
+    return (
+        (
+            f"--{BOUNDARY}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="bench.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + os.urandom(size)
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+MULTIPART_HEADERS = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class Receiver:
+    port: int
+    process: subprocess.Popen[bytes]
+    mode: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        async with http.get(f"{self.url}/stats") as resp:
+            stats: dict[str, Any] = orjson.loads(await resp.read())
+            return stats
+
+    async def reset(self, http: aiohttp.ClientSession) -> None:
+        async with http.post(f"{self.url}/reset") as resp:
+            assert resp.status == 204
+
+
+class Bench:
+    def __init__(self, workdir: Path, env_overrides: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.database = unique_name("webhooks_bench")
+        self.vhost = unique_name("webhooks_bench")
+        self.admin = VhostAdmin()
+        self.ports = {service: free_port() for service in SERVICES}
+        self.env_overrides = env_overrides
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.receivers: list[Receiver] = []
+        self.gateway: Gateway | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    @property
+    def gateway_url(self) -> str:
+        assert self.gateway is not None
+        return f"http://127.0.0.1:{self.gateway.port}"
+
+    def env(self) -> dict[str, str]:
+        return service_env(
+            DATABASE_URL=self.database_url,
+            AMQP_URL=amqp_url_for(self.vhost),
+            UPLOAD_DIR=str(self.workdir / "uploads"),
+            ALLOW_PRIVATE_URLS="true",
+            MAX_UPLOAD_BYTES=str(2 * 1024**3),
+            REGISTRATION_PORT=str(self.ports["registration"]),
+            UPLOAD_PORT=str(self.ports["upload"]),
+            DISPATCHER_PORT=str(self.ports["dispatcher"]),
+            **self.env_overrides,
+        )
+
+    async def start(self) -> None:
+        self.database_url = create_database(self.database)
+        self.admin.create(self.vhost)
+        for service in SERVICES:
+            await self.start_service(service)
+        self.gateway = Gateway(
+            self.workdir / "gateway",
+            {
+                "GATEWAY_PORT": str(free_port()),
+                "REGISTRATION_PORT": str(self.ports["registration"]),
+                "UPLOAD_PORT": str(self.ports["upload"]),
+                "MAX_UPLOAD_BYTES": str(2 * 1024**3),
+            },
+        )
+        await self.gateway.start()
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256), timeout=aiohttp.ClientTimeout(total=120)
+        )
+
+    async def start_service(self, service: str) -> None:
+        self.processes[service] = start_service(
+            service, self.env(), self.workdir / f"{service}.log"
+        )
+        await wait_http_ok(f"http://127.0.0.1:{self.ports[service]}/readyz", timeout=30)
+
+    async def restart_service(self, service: str) -> None:
+        await asyncio.to_thread(stop_process, self.processes[service], 30)
+        await self.start_service(service)
+
+    async def receiver(self, mode: str, delay: float = 1.0) -> Receiver:
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.receiver",
+                "--port",
+                str(port),
+                "--mode",
+                mode,
+                "--delay",
+                str(delay),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        receiver = Receiver(port, process, mode)
+        await wait_http_ok(f"{receiver.url}/stats")
+        self.receivers.append(receiver)
+        return receiver
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+        for receiver in self.receivers:
+            receiver.process.kill()  # the dead one never answers: no graceful stop to wait for
+            receiver.process.wait(10)
+        if self.gateway is not None:
+            await self.gateway.stop()
+        await asyncio.gather(
+            *(asyncio.to_thread(stop_process, p, 30) for p in self.processes.values())
+        )
+        self.admin.delete(self.vhost)
+        drop_database(self.database)
+
+    async def register(self, url: str) -> str:
+        assert self.http is not None
+        body = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": url}
+        async with self.http.post(f"{self.gateway_url}/webhook/register", json=body) as resp:
+            payload = await resp.json()
+            assert resp.status == 200, payload
+            return str(payload["data"]["id"])
+
+    async def upload_many(
+        self, webhook_ids: list[str], count: int, concurrency: int, body: bytes
+    ) -> tuple[dict[str, float], float, float]:
+        """Upload `count` files round-robin over the webhooks; (accepted-at by id, t0, t1)."""
+        assert self.http is not None
+        accepted: dict[str, float] = {}
+        next_index = 0
+        urls = [f"{self.gateway_url}/upload_file/webhook_id/{w}" for w in webhook_ids]
+
+        async def client() -> None:
+            nonlocal next_index
+            assert self.http is not None
+            while next_index < count:
+                url = urls[next_index % len(urls)]
+                next_index += 1
+                async with self.http.post(url, data=body, headers=MULTIPART_HEADERS) as resp:
+                    raw = await resp.read()
+                    if resp.status == 200:
+                        accepted[orjson.loads(raw)["data"]["upload_id"]] = time.time()
+
+        started = time.time()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return accepted, started, time.time()
+
+    async def requests_per_second(
+        self, send: Callable[[], Awaitable[int]], seconds: float, concurrency: int
+    ) -> float:
+        done = 0
+        errors = 0
+        stop_at = time.monotonic() + seconds
+
+        async def client() -> None:
+            nonlocal done, errors
+            while time.monotonic() < stop_at:
+                status = await send()
+                if status == 200:
+                    done += 1
+                else:
+                    errors += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        if errors:
+            print(f"    ({errors} non-200 answers)", flush=True)
+        return done / (time.monotonic() - started)
+
+
+async def wait_delivered(
+    receiver: Receiver, http: aiohttp.ClientSession, ids: set[str], timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = await receiver.stats(http)
+        if ids <= stats["arrivals"].keys() or time.monotonic() > deadline:
+            return stats
+        await asyncio.sleep(0.1)
+
+
+async def end_to_end(bench: Bench, uploads: int, concurrency: int) -> dict[str, float]:
+    assert bench.http is not None
+    receiver = bench.receivers[0]
+    webhook = await bench.register(f"{receiver.url}/hook")
+    await receiver.reset(bench.http)
+    body = multipart_body(1024)
+    accepted, started, accepted_by = await bench.upload_many([webhook], uploads, concurrency, body)
+    stats = await wait_delivered(receiver, bench.http, set(accepted), timeout=120)
+    arrivals: dict[str, float] = stats["arrivals"]
+    delivered = [upload for upload in accepted if upload in arrivals]
+    latencies = [stats["latencies_ms"][u] for u in delivered]
+    last_delivery = max(arrivals[u] for u in delivered)
+    return {
+        "uploads_per_s": len(accepted) / (accepted_by - started),
+        "deliveries_per_s": len(delivered) / (last_delivery - started),
+        "latency_p50_ms": percentile(latencies, 0.50),
+        "latency_p95_ms": percentile(latencies, 0.95),
+        "latency_p99_ms": percentile(latencies, 0.99),
+        "accepted": len(accepted),
+        "lost": len(accepted) - len(delivered),
+        "duplicates": stats["duplicates"],
+    }
+
+
+async def direct_ceiling(bench: Bench, requests: int, concurrency: int) -> float:
+    """The same client POSTing the same multipart straight to the receiver."""
+    assert bench.http is not None
+    receiver = bench.receivers[0]
+    body = multipart_body(1024)
+    sent = 0
+
+    async def client() -> None:
+        nonlocal sent
+        assert bench.http is not None
+        while sent < requests:
+            sent += 1
+            async with bench.http.post(
+                f"{receiver.url}/direct", data=body, headers=MULTIPART_HEADERS
+            ) as resp:
+                await resp.read()
+
+    started = time.time()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return requests / (time.time() - started)
+
+
+async def slow_receivers(bench: Bench, uploads: int, endpoints: int) -> dict[str, float]:
+    assert bench.http is not None
+    receiver = next(r for r in bench.receivers if r.mode == "slow")
+    hooks = [await bench.register(f"{receiver.url}/hook/{n}") for n in range(endpoints)]
+    await receiver.reset(bench.http)
+    accepted, started, _ = await bench.upload_many(hooks, uploads, 32, multipart_body(1024))
+    stats = await wait_delivered(receiver, bench.http, set(accepted), timeout=120)
+    arrivals = stats["arrivals"]
+    # Drained when the last delivery was answered (each takes the receiver's 1 s).
+    drained = max(arrivals[u] for u in accepted if u in arrivals) + 1.0 - started
+    return {
+        "max_open": stats["max_in_flight"],
+        "drain_s": drained,
+        "lost": len(set(accepted) - arrivals.keys()),
+    }
+
+
+async def isolation(bench: Bench, dead_uploads: int, healthy_uploads: int) -> dict[str, float]:
+    assert bench.http is not None
+    healthy = bench.receivers[0]
+    dead = next(r for r in bench.receivers if r.mode == "dead")
+    dead_hook = await bench.register(f"{dead.url}/hook")
+    healthy_hook = await bench.register(f"{healthy.url}/hook/healthy")
+    await healthy.reset(bench.http)
+    body = multipart_body(1024)
+    flood = asyncio.create_task(bench.upload_many([dead_hook], dead_uploads, 16, body))
+    await asyncio.sleep(0.5)  # the dead endpoint's deliveries are hanging by now
+    accepted, _, _ = await bench.upload_many([healthy_hook], healthy_uploads, 8, body)
+    await flood
+    stats = await wait_delivered(healthy, bench.http, set(accepted), timeout=120)
+    arrivals = stats["arrivals"]
+    latencies = [stats["latencies_ms"][u] for u in accepted if u in arrivals]
+    return {
+        "healthy_p50_ms": percentile(latencies, 0.50),
+        "healthy_p99_ms": percentile(latencies, 0.99),
+        "lost": len(set(accepted) - arrivals.keys()),
+    }
+
+
+async def big_file(bench: Bench, size: int) -> dict[str, float]:
+    await bench.restart_service("upload")  # a fresh process, so its peak RSS is this upload's
+    pid = bench.processes["upload"].pid
+    baseline = rss_kib(pid)
+    webhook = await bench.register("http://127.0.0.1:9/unused")
+    path = bench.workdir / "big.bin"
+    with path.open("wb") as handle:
+        handle.truncate(size)  # sparse: the client reads zeros without disk I/O
+    started = time.monotonic()
+    curl = await asyncio.create_subprocess_exec(
+        "curl",
+        "--silent",
+        "--show-error",
+        "--form",
+        f"file=@{path}",
+        f"{bench.gateway_url}/upload_file/webhook_id/{webhook}",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await curl.communicate()
+    elapsed = time.monotonic() - started
+    response = json.loads(out)
+    assert response["data"]["size"] == size, response
+    peak = peak_rss_kib(pid)
+    stored = bench.workdir / "uploads" / response["data"]["upload_id"] / "big.bin"
+    stored.unlink()
+    path.unlink()
+    return {
+        "mb_per_s": size / 1e6 / elapsed,
+        "rss_growth_mib": (peak - baseline) / 1024,
+    }
+
+
+async def api(bench: Bench, seconds: float) -> dict[str, float]:
+    assert bench.http is not None
+    http = bench.http
+    list_url = f"{bench.gateway_url}/event_type"
+    register_url = f"{bench.gateway_url}/webhook/register"
+    register_body = orjson.dumps(
+        {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": "http://127.0.0.1:9/x"}
+    )
+
+    async def list_types() -> int:
+        async with http.get(list_url) as resp:
+            await resp.read()
+            return resp.status
+
+    async def register() -> int:
+        async with http.post(
+            register_url, data=register_body, headers={"Content-Type": "application/json"}
+        ) as resp:
+            await resp.read()
+            return resp.status
+
+    return {
+        "event_type_per_s": await bench.requests_per_second(list_types, seconds, 32),
+        "register_per_s": await bench.requests_per_second(register, seconds, 32),
+    }
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "repeats": args.repeats,
+    }
+    with tempfile.TemporaryDirectory(prefix="webhooks-bench-") as workdir:
+        bench = Bench(Path(workdir), {"LOG_LEVEL": args.log_level})
+        try:
+            await bench.start()
+            await bench.receiver("fast")
+            await bench.receiver("slow", 1.0)
+            await bench.receiver("dead")
+            print("end-to-end ...", flush=True)
+            runs, ceilings = [], []
+            for _ in range(args.repeats):
+                runs.append(await end_to_end(bench, args.uploads, 32))
+                ceilings.append(await direct_ceiling(bench, args.uploads, 32))
+                print(f"  {runs[-1]}  ceiling {ceilings[-1]:.0f}/s", flush=True)
+            e2e = median_of(runs)
+            e2e["direct_post_ceiling_per_s"] = statistics.median(ceilings)
+            e2e["ratio_to_ceiling"] = e2e["deliveries_per_s"] / e2e["direct_post_ceiling_per_s"]
+            results["end_to_end"] = e2e
+            print("slow receivers ...", flush=True)
+            results["slow_receivers"] = median_of(
+                [await slow_receivers(bench, 300, 30) for _ in range(args.repeats)]
+            )
+            print("isolation ...", flush=True)
+            results["isolation"] = median_of([await isolation(bench, 300, 200)])
+            print("API ...", flush=True)
+            results["api"] = median_of([await api(bench, 5.0) for _ in range(args.repeats)])
+            print("big file ...", flush=True)
+            results["big_file"] = await big_file(bench, args.big_file_mib * 1024**2)
+        finally:
+            await bench.stop()
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    e2e, slow, iso = results["end_to_end"], results["slow_receivers"], results["isolation"]
+    api_, big = results["api"], results["big_file"]
+    rows = [
+        ("uploads accepted /s (2,000 x 1 KiB, c=32)", f"{e2e['uploads_per_s']:.0f}", "≥ 570"),
+        ("deliveries /s end to end", f"{e2e['deliveries_per_s']:.0f}", "≥ 500"),
+        (
+            "upload→delivery p50 / p95 / p99 ms",
+            f"{e2e['latency_p50_ms']:.0f} / {e2e['latency_p95_ms']:.0f} / "
+            f"{e2e['latency_p99_ms']:.0f}",
+            "p99 ≤ 250",
+        ),
+        ("lost / duplicates", f"{e2e['lost']:.0f} / {e2e['duplicates']:.0f}", "0"),
+        (
+            "direct POST ceiling /s (same client → receiver)",
+            f"{e2e['direct_post_ceiling_per_s']:.0f}",
+            "",
+        ),
+        ("deliveries as share of the ceiling", f"{e2e['ratio_to_ceiling']:.0%}", ""),
+        (
+            "slow receivers (1 s, 30 endpoints): most open at once",
+            f"{slow['max_open']:.0f}",
+            "≥ 200",
+        ),
+        ("slow receivers: 300 drained in s", f"{slow['drain_s']:.1f}", ""),
+        (
+            "isolation: healthy p50 / p99 ms beside a dead endpoint",
+            f"{iso['healthy_p50_ms']:.0f} / {iso['healthy_p99_ms']:.0f}",
+            "p99 ≤ 500",
+        ),
+        ("GET /event_type /s (c=32)", f"{api_['event_type_per_s']:.0f}", "≥ 2,970"),
+        ("POST /webhook/register /s (c=32)", f"{api_['register_per_s']:.0f}", "≥ 900"),
+        (f"big file: MB/s ({results['big_file_mib']} MiB)", f"{big['mb_per_s']:.0f}", ""),
+        ("big file: upload service peak RSS growth MiB", f"{big['rss_growth_mib']:.1f}", "≤ 64"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"| {'scenario'.ljust(width)} | measured | target |",
+        f"|{'-' * (width + 2)}|---:|---|",
+    ]
+    lines += [f"| {name.ljust(width)} | {value} | {target} |" for name, value, target in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--uploads", type=int, default=2000)
+    parser.add_argument("--big-file-mib", type=int, default=1024)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    results = asyncio.run(run(args))
+    results["big_file_mib"] = args.big_file_mib
+    RESULTS.mkdir(exist_ok=True)
+    name = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}.json"
+    for target in (RESULTS / "bench.json", RESULTS / name):
+        target.write_text(json.dumps(results, indent=2))
+    print()
+    print(table(results))
+    print(f"\nwritten to {RESULTS / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
