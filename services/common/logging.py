@@ -7,6 +7,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 # Keys whose values must never reach a log line, compared case-insensitively.
@@ -32,8 +33,11 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_sensitive,
     ]
+    # orjson renders bytes, hence the bytes logger factory below.
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(serializer=orjson.dumps)
     )
     numeric_level = logging.getLevelName(level.upper())
     structlog.configure(
@@ -43,7 +47,11 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
+        logger_factory=(
+            structlog.WriteLoggerFactory(sys.stdout)
+            if fmt == "console"
+            else structlog.BytesLoggerFactory(sys.stdout.buffer)
+        ),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()

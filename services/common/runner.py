@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .logging import configure_logging
 from .settings import CommonSettings, ConfigError
+from .web import HTTP_PARSER_LIMITS
 
 S = TypeVar("S", bound=CommonSettings)
 
@@ -37,4 +38,7 @@ def serve(service: str, settings: S, app: web.Application, port: int) -> None:
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),
+        max_line_size=HTTP_PARSER_LIMITS["max_line_size"],
+        max_field_size=HTTP_PARSER_LIMITS["max_field_size"],
+        max_headers=HTTP_PARSER_LIMITS["max_headers"],
     )

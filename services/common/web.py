@@ -22,6 +22,10 @@ log = structlog.get_logger(__name__)
 SERVICE_NAME = web.AppKey("service_name", str)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[Callable[[], Awaitable[None]]])
 REQUEST_ID_HEADER = "X-Request-ID"
+# Above the gateway's own limits (16 KiB lines, 128 KiB of headers in all, however many),
+# so that whatever nginx lets through is answered by our middleware rather than by
+# aiohttp's plain-text 400.
+HTTP_PARSER_LIMITS = {"max_line_size": 32768, "max_field_size": 32768, "max_headers": 32768}
 # Probes and scrapes would drown the canonical request lines.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 

@@ -24,8 +24,8 @@ from services.common.web import (
 from . import db
 from .keys import OUTBOX_CLEANUP, SETTINGS
 from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
-from .multipart import find_file_part, open_form
-from .storage import remove_upload, store_part
+from .multipart import find_file_part, finish_form, open_form
+from .storage import content_type_of, remove_upload, store_part
 
 log = structlog.get_logger(__name__)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -106,7 +106,12 @@ async def upload_file(request: web.Request) -> web.Response:
 
     upload_id = uuid.uuid4()
     stored = await store_part(part, settings.upload_dir, str(upload_id), settings.max_upload_bytes)
-    content_type = part.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
+    try:
+        await finish_form(reader)
+    except BaseException:
+        remove_upload(settings.upload_dir, str(upload_id))
+        raise
+    content_type = content_type_of(part.headers.get("Content-Type"))
     created_at = datetime.now(UTC)
     data = {
         "upload_id": str(upload_id),

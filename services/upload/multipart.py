@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from services.common.web import BadRequest
@@ -10,13 +11,20 @@ from services.common.web import BadRequest
 FILE_FIELD = "file"
 
 
+# What aiohttp's multipart reader raises on a malformed body, beyond ValueError.
+MALFORMED = (ValueError, HttpProcessingError, RuntimeError, AssertionError, UnicodeDecodeError)
+
+
 def last_boundary(content_type: str) -> str | None:
     """The last boundary parameter: curl appends its own after one given by hand."""
     boundary = None
     for param in content_type.split(";")[1:]:
         key, _, value = param.strip().partition("=")
-        if key.strip().lower() == "boundary" and value.strip():
-            boundary = value.strip().strip('"')
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]  # quoted: spaces inside are part of it (RFC 2046)
+        if key.strip().lower() == "boundary" and value:
+            boundary = value
     return boundary
 
 
@@ -30,9 +38,17 @@ def open_form(request: web.Request) -> MultipartReader:
     boundary = last_boundary(content_type)
     if boundary is None:
         raise BadRequest("multipart/form-data Content-Type has no boundary")
+    if len(boundary) > 70 or '"' in boundary or "\\" in boundary:
+        raise BadRequest("multipart boundary must be 1 to 70 characters (RFC 2046)")
     headers = CIMultiDict(request.headers)
-    headers[hdrs.CONTENT_TYPE] = f'multipart/form-data; boundary="{boundary}"'
-    return MultipartReader(headers, request.content)
+    # Parsed as multipart/mixed, whose parts read the same: aiohttp's form-data-only
+    # handling of a leading `_charset_` part fails on boundaries over 29 characters, and
+    # the file part needs no charset.
+    headers[hdrs.CONTENT_TYPE] = f'multipart/mixed; boundary="{boundary}"'
+    try:
+        return MultipartReader(headers, request.content)
+    except MALFORMED as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
 
 
 async def find_file_part(reader: MultipartReader) -> BodyPartReader:
@@ -42,6 +58,17 @@ async def find_file_part(reader: MultipartReader) -> BodyPartReader:
             if isinstance(part, BodyPartReader) and part.name == FILE_FIELD:
                 return part
             await part.release()
-    except ValueError as exc:
+    except MALFORMED as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     raise BadRequest(f"multipart field {FILE_FIELD!r} is required")
+
+
+async def finish_form(reader: MultipartReader) -> None:
+    """Read past the remaining parts to the closing delimiter: a cut-off body is refused."""
+    try:
+        while (part := await reader.next()) is not None:
+            await part.release()
+    except MALFORMED as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    if not reader.at_eof():
+        raise BadRequest("multipart body ended before its closing boundary")

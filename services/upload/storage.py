@@ -11,7 +11,9 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader
 
-from services.common.web import PayloadTooLarge
+from services.common.web import BadRequest, PayloadTooLarge
+
+from .multipart import MALFORMED
 
 CHUNK_BYTES = 256 * 1024
 MAX_FILENAME_BYTES = 200
@@ -24,6 +26,17 @@ class StoredFile:
     filename: str
     size: int
     sha256: str
+
+
+MIME_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def content_type_of(raw: str | None) -> str:
+    """The part's media type if it is a well-formed one, else application/octet-stream."""
+    media_type = (raw or "").split(";", 1)[0].strip().lower()
+    if len(media_type) <= 255 and MIME_TYPE.fullmatch(media_type):
+        return media_type
+    return "application/octet-stream"
 
 
 def sanitise_filename(raw: str | None) -> str:
@@ -54,6 +67,11 @@ async def store_part(
                     raise PayloadTooLarge(f"file is larger than the limit of {max_bytes} bytes")
                 digest.update(chunk)
                 out.write(chunk)
+        if not part.at_eof():
+            raise BadRequest("multipart body ended before the end of the file part")
+    except MALFORMED as exc:
+        remove_upload(upload_dir, upload_id)
+        raise BadRequest(f"malformed multipart body: {exc}") from None
     except BaseException:
         # Over the limit, client gone, or cancelled: nothing of it may stay.
         remove_upload(upload_dir, upload_id)
