@@ -401,6 +401,39 @@ async def api(bench: Bench, seconds: float) -> dict[str, float]:
     }
 
 
+def start_profilers(bench: Bench, folder: Path | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each service during the first end-to-end run (speedscope files)."""
+    if folder is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return [
+        subprocess.Popen(
+            [
+                str(py_spy),
+                "record",
+                "--pid",
+                str(process.pid),
+                "--format",
+                "speedscope",
+                "--output",
+                str(folder / f"{service}.speedscope.json"),
+                "--rate",
+                "200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for service, process in bench.processes.items()
+    ]
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        profiler.wait(30)
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
@@ -423,14 +456,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await bench.receiver("dead")
             print("end-to-end ...", flush=True)
             runs, ceilings = [], []
-            for _ in range(args.repeats):
+            for repeat in range(args.repeats):
+                profilers = start_profilers(bench, args.profile) if repeat == 0 else []
                 runs.append(await end_to_end(bench, args.uploads, 32))
+                stop_profilers(profilers)
                 ceilings.append(await direct_ceiling(bench, args.uploads, 32))
                 print(f"  {runs[-1]}  ceiling {ceilings[-1]:.0f}/s", flush=True)
             e2e = median_of(runs)
             e2e["direct_post_ceiling_per_s"] = statistics.median(ceilings)
             e2e["ratio_to_ceiling"] = e2e["deliveries_per_s"] / e2e["direct_post_ceiling_per_s"]
             results["end_to_end"] = e2e
+            if args.only == "end-to-end":
+                return results
             print("slow receivers ...", flush=True)
             results["slow_receivers"] = median_of(
                 [await slow_receivers(bench, 300, 30) for _ in range(args.repeats)]
@@ -496,11 +533,18 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=2000)
     parser.add_argument("--big-file-mib", type=int, default=1024)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--only", choices=("end-to-end",), help="run one scenario")
+    parser.add_argument(
+        "--profile", type=Path, help="record py-spy profiles of the services into this folder"
+    )
     args = parser.parse_args()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     results = asyncio.run(run(args))
     results["big_file_mib"] = args.big_file_mib
     RESULTS.mkdir(exist_ok=True)
+    if args.only:
+        print(json.dumps(results["end_to_end"], indent=2))
+        return
     name = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}.json"
     for target in (RESULTS / "bench.json", RESULTS / name):
         target.write_text(json.dumps(results, indent=2))
