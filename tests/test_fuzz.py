@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import string
 import time
 import uuid
@@ -39,6 +40,8 @@ pytestmark = [
 FUZZ = settings(
     max_examples=100,
     deadline=None,
+    # The same examples on every run, so CI is repeatable; FUZZ_RANDOM=1 explores anew.
+    derandomize=not os.environ.get("FUZZ_RANDOM"),
     # No "explain" phase: it re-runs failing cases for seconds to annotate them.
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     database=None,  # no .hypothesis/ folder in the checkout

@@ -65,6 +65,6 @@ async def check_registration_host(host: str, port: int) -> None:
         return
     try:
         addresses = await resolve(host, port, NAME_RESOLVE_TIMEOUT_SECONDS)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, UnicodeError):
         return  # judged again at delivery time
     check_addresses(host, addresses)

@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from services.common.db import database_check, db_pool_ctx
+from services.common.broker import BROKER, broker_check, broker_ctx
+from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import handlers
-from .keys import SETTINGS
+from . import docs, handlers, management
+from .keys import RECOVERIES, SETTINGS
+from .redelivery import Recoveries
 from .settings import RegistrationSettings
 
 SERVICE = "registration"
+# `register` is a route of its own: GET /webhook/register must be a 405, not a lookup.
+WEBHOOK = "/webhook/{webhook_id:(?!register$)[^/]+}"
+DELIVERY = "/delivery/{delivery_id}"
+
+
+async def recoveries_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Recover jobs; after the pool and the broker, so they stop first."""
+    recoveries = Recoveries(app[DB_POOL], app[BROKER])
+    app[RECOVERIES] = recoveries
+    yield
+    await recoveries.close()
 
 
 def create_app(settings: RegistrationSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url))
-    app[READINESS_CHECKS].append(database_check(app))
-    app.router.add_get("/event_type", handlers.list_event_types)
-    app.router.add_post("/webhook/register", handlers.register_webhook)
+    app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
+    app.cleanup_ctx.append(recoveries_ctx)
+    app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
+    router = app.router
+    router.add_get("/event_type", handlers.list_event_types)
+    router.add_post("/webhook/register", handlers.register_webhook)
+    router.add_get("/webhook", management.list_webhooks)
+    router.add_get(WEBHOOK, management.get_webhook)
+    router.add_patch(WEBHOOK, management.update_webhook)
+    router.add_delete(WEBHOOK, management.delete_webhook)
+    router.add_get(f"{WEBHOOK}/deliveries", management.list_deliveries)
+    router.add_post(f"{WEBHOOK}/recover", management.recover_webhook)
+    router.add_post(f"{WEBHOOK}/secret/rotate", management.rotate_secret)
+    router.add_get(DELIVERY, management.get_delivery)
+    router.add_post(f"{DELIVERY}/redeliver", management.redeliver)
+    router.add_get("/openapi.json", docs.openapi_json)
+    router.add_get("/docs", docs.docs_page)
     return app

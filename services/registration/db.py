@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from .validation import NewWebhook
+from .pagination import Cursor
+from .validation import NewWebhook, WebhookUpdate
 
 
 async def list_event_types(pool: asyncpg.Pool, name: str | None) -> list[asyncpg.Record]:
@@ -57,3 +59,287 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         "custom_headers": new.custom_headers,
         "custom_payload": new.custom_payload,
     }
+
+
+# --- management ---------------------------------------------------------------------------------
+# Deleted webhooks (deleted_at set) and their deliveries are invisible to every query below.
+
+WEBHOOK_COLUMNS = """
+    w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
+    w.created_at, w.updated_at, c.custom_headers, c.custom_payload
+"""
+DELIVERY_COLUMNS = """
+    d.id, d.webhook_id, d.upload_id, d.status, d.attempt_count, d.next_retry_at,
+    d.created_at, d.updated_at
+"""
+RECOVERABLE_STATUSES = ["failed", "not_attempted"]
+
+
+async def get_webhook(
+    conn: asyncpg.Pool | asyncpg.Connection, webhook_id: uuid.UUID
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"""
+        SELECT {WEBHOOK_COLUMNS}
+        FROM webhook_registrations w JOIN webhook_configurations c ON c.webhook_id = w.id
+        WHERE w.id = $1 AND w.deleted_at IS NULL
+        """,
+        webhook_id,
+    )
+    return row
+
+
+async def list_webhooks(
+    pool: asyncpg.Pool, user_id: int, after: Cursor | None, limit: int
+) -> list[asyncpg.Record]:
+    """Newest first; one row more than `limit` tells that another page follows."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        f"""
+        SELECT {WEBHOOK_COLUMNS}
+        FROM webhook_registrations w JOIN webhook_configurations c ON c.webhook_id = w.id
+        WHERE w.user_id = $1 AND w.deleted_at IS NULL
+          AND ($2::timestamptz IS NULL OR (w.created_at, w.id) < ($2, $3::uuid))
+        ORDER BY w.created_at DESC, w.id DESC
+        LIMIT $4
+        """,
+        user_id,
+        after and after.created_at,
+        after and after.id,
+        limit + 1,
+    )
+    return rows
+
+
+async def update_webhook(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, update: WebhookUpdate
+) -> asyncpg.Record | None:
+    """Registration and configuration in one transaction; None if there is no such webhook."""
+    async with pool.acquire() as conn, conn.transaction():
+        found = await conn.fetchval(
+            """
+            UPDATE webhook_registrations
+            SET url = coalesce($2, url),
+                disabled = coalesce($3, disabled),
+                disabled_reason = CASE
+                    WHEN $3::boolean IS NULL THEN disabled_reason
+                    WHEN $3::boolean THEN 'disabled by user'
+                    ELSE NULL END,
+                -- Re-enabling starts the endpoint's health afresh.
+                failing_since = CASE
+                    WHEN $3::boolean = false AND disabled THEN NULL
+                    ELSE failing_since END,
+                updated_at = now()
+            WHERE id = $1 AND deleted_at IS NULL
+            RETURNING id
+            """,
+            webhook_id,
+            update.url,
+            update.disabled,
+        )
+        if found is None:
+            return None
+        if update.custom_headers is not None or update.custom_payload is not None:
+            await conn.execute(
+                """
+                UPDATE webhook_configurations
+                SET custom_headers = coalesce($2, custom_headers),
+                    custom_payload = coalesce($3, custom_payload),
+                    updated_at = now()
+                WHERE webhook_id = $1
+                """,
+                webhook_id,
+                update.custom_headers,
+                update.custom_payload,
+            )
+        return await get_webhook(conn, webhook_id)
+
+
+async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> asyncpg.Record | None:
+    """Soft delete; its pending deliveries are cancelled (the dispatcher re-checks too)."""
+    async with pool.acquire() as conn, conn.transaction():
+        webhook = await conn.fetchrow(
+            f"""
+            SELECT {WEBHOOK_COLUMNS}
+            FROM webhook_registrations w JOIN webhook_configurations c ON c.webhook_id = w.id
+            WHERE w.id = $1 AND w.deleted_at IS NULL
+            FOR UPDATE OF w
+            """,
+            webhook_id,
+        )
+        if webhook is None:
+            return None
+        await conn.execute(
+            "UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1",
+            webhook_id,
+        )
+        await conn.execute(
+            """
+            UPDATE deliveries
+            SET status = 'cancelled', next_retry_at = NULL, lease_until = NULL,
+                updated_at = now()
+            WHERE webhook_id = $1 AND status = 'pending'
+            """,
+            webhook_id,
+        )
+    result: asyncpg.Record = webhook
+    return result
+
+
+async def rotate_secret(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, new_secret: str, grace_seconds: int
+) -> asyncpg.Record | None:
+    """The current secret becomes the previous one for the grace period, replacing any older."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        """
+        UPDATE webhook_registrations
+        SET previous_secret = secret,
+            previous_secret_expires_at = now() + make_interval(secs => $3),
+            secret = $2,
+            updated_at = now()
+        WHERE id = $1 AND deleted_at IS NULL
+        RETURNING id, secret, previous_secret_expires_at
+        """,
+        webhook_id,
+        new_secret,
+        float(grace_seconds),
+    )
+    return row
+
+
+async def list_deliveries(
+    pool: asyncpg.Pool,
+    webhook_id: uuid.UUID,
+    status: str | None,
+    after: Cursor | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Newest first; one row more than `limit` tells that another page follows."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        f"""
+        SELECT {DELIVERY_COLUMNS}
+        FROM deliveries d
+        WHERE d.webhook_id = $1
+          AND ($2::text IS NULL OR d.status = $2)
+          AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4::uuid))
+        ORDER BY d.created_at DESC, d.id DESC
+        LIMIT $5
+        """,
+        webhook_id,
+        status,
+        after and after.created_at,
+        after and after.id,
+        limit + 1,
+    )
+    return rows
+
+
+async def get_delivery(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"""
+        SELECT {DELIVERY_COLUMNS}, w.disabled
+        FROM deliveries d JOIN webhook_registrations w ON w.id = d.webhook_id
+        WHERE d.id = $1 AND w.deleted_at IS NULL
+        """,
+        delivery_id,
+    )
+    return row
+
+
+async def list_attempts(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        """
+        SELECT attempt, status_code, error, duration_ms, response_body, created_at
+        FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id
+        """,
+        delivery_id,
+    )
+    return rows
+
+
+# A new round of attempts: the dispatcher claims attempt attempt_count + 1 of a pending
+# delivery, and counts the retry schedule from schedule_offset.
+RESTART_DELIVERY = """
+    status = 'pending', schedule_offset = d.attempt_count, next_retry_at = now(),
+    lease_until = NULL, updated_at = now()
+"""
+
+
+async def restart_delivery(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    """Make a delivery pending again whatever its status; None if unknown or deleted."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"""
+        UPDATE deliveries d SET {RESTART_DELIVERY}
+        FROM webhook_registrations w
+        WHERE d.id = $1 AND w.id = d.webhook_id AND w.deleted_at IS NULL
+        RETURNING {DELIVERY_COLUMNS}, d.request_id
+        """,
+        delivery_id,
+    )
+    return row
+
+
+async def count_recoverable(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, since: datetime
+) -> tuple[int, datetime]:
+    """How many deliveries a recover from `since` takes, and the time that bounds it."""
+    row = await pool.fetchrow(
+        """
+        SELECT count(*) AS n, now() AS until FROM deliveries
+        WHERE webhook_id = $1 AND status = ANY($2::text[]) AND created_at >= $3
+          AND created_at <= now()
+        """,
+        webhook_id,
+        RECOVERABLE_STATUSES,
+        since,
+    )
+    assert row is not None
+    return int(row["n"]), row["until"]
+
+
+async def restart_recoverable_batch(
+    pool: asyncpg.Pool,
+    webhook_id: uuid.UUID,
+    since: datetime,
+    until: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[list[asyncpg.Record], tuple[datetime, uuid.UUID] | None]:
+    """Restart the next batch, oldest first, in one transaction.
+
+    Returns the restarted rows and the position to continue after (None when done). The
+    position moves forward by creation time and id, so a delivery that fails again while
+    the recover runs is not taken a second time.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        batch = await conn.fetch(
+            """
+            SELECT d.id, d.created_at FROM deliveries d
+            JOIN webhook_registrations w ON w.id = d.webhook_id AND w.deleted_at IS NULL
+            WHERE d.webhook_id = $1 AND d.status = ANY($2::text[])
+              AND d.created_at >= $3 AND d.created_at <= $4
+              AND ($5::timestamptz IS NULL OR (d.created_at, d.id) > ($5, $6::uuid))
+            ORDER BY d.created_at, d.id
+            LIMIT $7
+            FOR UPDATE OF d
+            """,
+            webhook_id,
+            RECOVERABLE_STATUSES,
+            since,
+            until,
+            after and after[0],
+            after and after[1],
+            limit,
+        )
+        if not batch:
+            return [], None
+        restarted: list[asyncpg.Record] = await conn.fetch(
+            f"""
+            UPDATE deliveries d SET {RESTART_DELIVERY}
+            WHERE d.id = ANY($1::uuid[]) AND d.status = ANY($2::text[])
+            RETURNING d.id, d.webhook_id, d.attempt_count, d.request_id
+            """,
+            [row["id"] for row in batch],
+            RECOVERABLE_STATUSES,
+        )
+    last = batch[-1]
+    return restarted, (last["created_at"], last["id"])

@@ -2,6 +2,8 @@
 
 from aiohttp import web
 
+from .redelivery import Recoveries
 from .settings import RegistrationSettings
 
 SETTINGS = web.AppKey("settings", RegistrationSettings)
+RECOVERIES = web.AppKey("recoveries", Recoveries)

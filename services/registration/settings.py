@@ -12,6 +12,8 @@ class RegistrationSettings(CommonSettings):
     port: int = 8082
     allow_private_urls: bool = False
     max_json_bytes: int = 65536
+    # How long the old signing secret keeps signing deliveries after a rotation.
+    secret_rotation_grace_seconds: int = 86400
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> RegistrationSettings:
@@ -21,4 +23,7 @@ class RegistrationSettings(CommonSettings):
             port=env.integer("REGISTRATION_PORT", 8082, 1, 65535),
             allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", False),
             max_json_bytes=env.integer("MAX_JSON_BYTES", 65536, 1024),
+            secret_rotation_grace_seconds=env.integer(
+                "SECRET_ROTATION_GRACE_SECONDS", 86400, 0, 365 * 86400
+            ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,6 +68,11 @@ def parse_url(value: Any) -> str:
         raise BadRequest(f"url must be an absolute http or https URL, got scheme {parts.scheme!r}")
     if not parts.hostname:
         raise BadRequest("url must be an absolute http or https URL with a host")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        # An empty or over-long label: no resolver takes it.
+        raise BadRequest(f"url host {parts.hostname!r} is not a valid host name") from None
     if parts.username is not None or parts.password is not None:
         raise BadRequest("url must not contain credentials; use custom_headers instead")
     if port == 0:
@@ -107,7 +113,26 @@ def parse_custom_payload(value: Any) -> dict[str, Any]:
             f"custom_payload may not use the reserved key(s) {', '.join(reserved)}: "
             "they carry the event"
         )
+    if _contains_nul(value):
+        # PostgreSQL's jsonb cannot store U+0000.
+        raise BadRequest("custom_payload must not contain the NUL character (\\u0000)")
     return value
+
+
+def _contains_nul(value: Any) -> bool:
+    """True if a NUL is in any string or key of a JSON value (iteratively: no recursion limit)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def parse_registration(body: dict[str, Any]) -> NewWebhook:
@@ -124,3 +149,92 @@ def parse_registration(body: dict[str, Any]) -> NewWebhook:
         custom_headers=parse_custom_headers(body.get("custom_headers")),
         custom_payload=parse_custom_payload(body.get("custom_payload")),
     )
+
+
+# --- management: updates, query strings, recover ----------------------------------------------
+
+UPDATE_FIELDS = ("url", "custom_headers", "custom_payload", "disabled")
+DELIVERY_STATUSES = ("pending", "succeeded", "failed", "not_attempted", "cancelled")
+
+
+@dataclass(frozen=True)
+class WebhookUpdate:
+    """What a PATCH changes; None means "leave as it is"."""
+
+    url: str | None = None
+    custom_headers: dict[str, str] | None = None
+    custom_payload: dict[str, Any] | None = None
+    disabled: bool | None = None
+
+
+def parse_update(body: dict[str, Any]) -> WebhookUpdate:
+    """A PATCH body: any of the updatable fields, validated as at registration."""
+    fixed = sorted(set(body).intersection(REGISTRATION_FIELDS) - set(UPDATE_FIELDS))
+    if fixed:
+        raise BadRequest(
+            f"field(s) cannot be changed: {', '.join(fixed)}; register a new webhook instead"
+        )
+    unknown = sorted(set(body) - set(UPDATE_FIELDS))
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if not body:
+        raise BadRequest(f"nothing to update: send at least one of {', '.join(UPDATE_FIELDS)}")
+    disabled = body.get("disabled")
+    if "disabled" in body and not isinstance(disabled, bool):
+        raise BadRequest(f"disabled must be true or false, got {_type_name(disabled)}")
+    return WebhookUpdate(
+        url=parse_url(body["url"]) if "url" in body else None,
+        # null clears them, as leaving them out does at registration.
+        custom_headers=(
+            parse_custom_headers(body["custom_headers"]) if "custom_headers" in body else None
+        ),
+        custom_payload=(
+            parse_custom_payload(body["custom_payload"]) if "custom_payload" in body else None
+        ),
+        disabled=disabled,
+    )
+
+
+def parse_path_id(raw: str, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a UUID, got {raw!r}") from None
+
+
+def parse_query_user_id(raw: str | None) -> int:
+    if raw is None:
+        raise BadRequest("user_id is required: GET /webhook?user_id=N")
+    if not raw.isascii() or not raw.isdigit():
+        raise BadRequest(f"user_id must be a positive integer, got {raw!r}")
+    return parse_user_id(int(raw))
+
+
+def parse_status(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if raw not in DELIVERY_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(DELIVERY_STATUSES)}, got {raw!r}")
+    return raw
+
+
+def parse_since(body: dict[str, Any]) -> datetime:
+    """`since` of a recover: ISO 8601, with or without an offset (none means UTC)."""
+    unknown = sorted(set(body) - {"since"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if "since" not in body:
+        raise BadRequest("since is required: an ISO 8601 date-time, e.g. 2026-11-28T09:00:00Z")
+    raw = body["since"]
+    if not isinstance(raw, str):
+        raise BadRequest(f"since must be an ISO 8601 date-time string, got {_type_name(raw)}")
+    try:
+        since = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"since must be an ISO 8601 date-time, got {raw!r}") from None
+    if since.tzinfo is None:
+        return since.replace(tzinfo=UTC)
+    try:
+        return since.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"since is out of range, got {raw!r}") from None
