@@ -401,6 +401,37 @@ async def api(bench: Bench, seconds: float) -> dict[str, float]:
     }
 
 
+def cpu_seconds_by_component(bench: Bench) -> dict[str, float]:
+    """CPU time (user + system) used so far by each part of the system, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    owners = {str(p.pid): name for name, p in bench.processes.items()}
+    owners.update({str(r.process.pid): f"receiver-{r.mode}" for r in bench.receivers})
+    owners[str(os.getpid())] = "load client"
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        name = owners.get(entry.name)
+        if name is None:
+            if command.startswith("postgres"):
+                name = "postgresql"
+            elif command.startswith("beam"):
+                name = "rabbitmq"
+            elif command.startswith("nginx"):
+                name = "nginx"
+            else:
+                continue
+        totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
 def start_profilers(bench: Bench, folder: Path | None) -> list[subprocess.Popen[bytes]]:
     """py-spy on each service during the first end-to-end run (speedscope files)."""
     if folder is None:
@@ -458,8 +489,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             runs, ceilings = [], []
             for repeat in range(args.repeats):
                 profilers = start_profilers(bench, args.profile) if repeat == 0 else []
+                cpu_before = cpu_seconds_by_component(bench)
                 runs.append(await end_to_end(bench, args.uploads, 32))
+                cpu_after = cpu_seconds_by_component(bench)
                 stop_profilers(profilers)
+                if repeat == 0:
+                    # Where the CPU went, per upload delivered (ms); exited processes
+                    # (a finished postgres backend) are missed, so this is a lower bound.
+                    results["cpu_ms_per_delivery"] = {
+                        name: round(
+                            (cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0))
+                            * 1000
+                            / args.uploads,
+                            3,
+                        )
+                        for name in sorted(cpu_after)
+                    }
                 ceilings.append(await direct_ceiling(bench, args.uploads, 32))
                 print(f"  {runs[-1]}  ceiling {ceilings[-1]:.0f}/s", flush=True)
             e2e = median_of(runs)
@@ -544,12 +589,16 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     if args.only:
         print(json.dumps(results["end_to_end"], indent=2))
+        print(json.dumps(results.get("cpu_ms_per_delivery"), indent=2))
         return
     name = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}.json"
     for target in (RESULTS / "bench.json", RESULTS / name):
         target.write_text(json.dumps(results, indent=2))
     print()
     print(table(results))
+    print("\nCPU ms per delivery, by component (end-to-end run):")
+    for name, ms in sorted(results["cpu_ms_per_delivery"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<20} {ms:7.3f}")
     print(f"\nwritten to {RESULTS / 'bench.json'}")
 
 

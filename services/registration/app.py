@@ -11,7 +11,8 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
 
 from . import docs, handlers, management
-from .keys import RECOVERIES, SETTINGS
+from .event_types import EventTypes
+from .keys import EVENT_TYPES, RECOVERIES, SETTINGS
 from .redelivery import Recoveries
 from .settings import RegistrationSettings
 
@@ -29,12 +30,18 @@ async def recoveries_ctx(app: web.Application) -> AsyncIterator[None]:
     await recoveries.close()
 
 
+async def event_types_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[EVENT_TYPES] = EventTypes(app[DB_POOL])
+    yield
+
+
 def create_app(settings: RegistrationSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(recoveries_ctx)
+    app.cleanup_ctx.append(event_types_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     router = app.router
     router.add_get("/event_type", handlers.list_event_types)

@@ -13,7 +13,7 @@ from services.common.urlsafety import UnsafeDestination, check_registration_host
 from services.common.web import BadRequest, NotFound, envelope, read_json_object
 
 from . import db
-from .keys import SETTINGS
+from .keys import EVENT_TYPES, SETTINGS
 from .settings import RegistrationSettings
 from .validation import parse_registration
 from .views import registered_webhook_view
@@ -41,10 +41,11 @@ async def list_event_types(request: web.Request) -> web.Response:
     name = request.query.get("name")
     if name is not None and "\x00" in name:
         raise BadRequest("name must not contain the NUL character")
-    rows = await db.list_event_types(request.app[DB_POOL], name)
+    types = await request.app[EVENT_TYPES].all()
     data = [
-        {"id": str(row["id"]), "name": row["name"], "description": row["description"]}
-        for row in rows
+        {"id": str(t.id), "name": t.name, "description": t.description}
+        for t in types
+        if name is None or t.name == name
     ]
     return envelope(data)
 
@@ -55,7 +56,7 @@ async def register_webhook(request: web.Request) -> web.Response:
     new = parse_registration(body)
     await check_url_destination(settings, new.url)
     pool = request.app[DB_POOL]
-    if not await db.event_type_exists(pool, new.event_type_id):
+    if not await request.app[EVENT_TYPES].exists(new.event_type_id):
         raise NotFound(f"event_type_id {new.event_type_id} does not exist")
     row = await db.insert_webhook(pool, new, new_signing_secret())
     return envelope(registered_webhook_view(row), "Register Webhook Successfully!")
