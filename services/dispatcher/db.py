@@ -44,11 +44,14 @@ class DeliveryState:
 async def claim(
     pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int, lease_seconds: float
 ) -> ClaimedDelivery | None:
-    """Take the lease for `attempt`; None if it is not due, done, or someone else holds it."""
+    """Take the lease for `attempt`; None if it is not due, done, or someone else holds it.
+
+    Only lease_until changes (no index covers it), so the update can stay heap-only.
+    """
     row = await pool.fetchrow(
         """
         UPDATE deliveries d
-        SET lease_until = now() + make_interval(secs => $3), updated_at = now()
+        SET lease_until = now() + make_interval(secs => $3)
         FROM webhook_registrations w
         JOIN webhook_configurations c ON c.webhook_id = w.id
         WHERE d.id = $1 AND w.id = d.webhook_id
