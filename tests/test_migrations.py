@@ -21,6 +21,7 @@ TABLES = {
     "deliveries",
     "delivery_attempts",
     "error_log",
+    "api_keys",
 }
 
 

@@ -24,6 +24,8 @@ def template_values(environ: Mapping[str, str]) -> dict[str, str]:
         "UPLOAD_UPSTREAM": f"127.0.0.1:{environ.get('UPLOAD_PORT', '8083')}",
         "MAX_JSON_BYTES": environ.get("MAX_JSON_BYTES", "65536"),
         "MAX_UPLOAD_BODY_BYTES": str(max_upload + MULTIPART_OVERHEAD_BYTES),
+        "GATEWAY_RATE_PER_SECOND": environ.get("GATEWAY_RATE_PER_SECOND", "10000"),
+        "GATEWAY_RATE_BURST": environ.get("GATEWAY_RATE_BURST", "20000"),
     }
 
 

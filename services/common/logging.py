@@ -12,7 +12,17 @@ import structlog
 
 # Keys whose values must never reach a log line, compared case-insensitively.
 SENSITIVE_KEYS = frozenset(
-    {"authorization", "secret", "signature", "webhook-signature", "password", "api_key"}
+    {
+        "authorization",
+        "secret",
+        "secrets",
+        "previous_secret",
+        "secrets_key",
+        "signature",
+        "webhook-signature",
+        "password",
+        "api_key",
+    }
 )
 
 

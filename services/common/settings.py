@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/webhooks"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+AUTH_MODES = ("none", "api_key")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -40,17 +43,47 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
         return value
 
-    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+    def _finite(self, name: str) -> float | None:
         raw = self._environ.get(name)
         if raw is None or raw.strip() == "":
-            return default
+            return None
         try:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if not math.isfinite(value) or value <= minimum:
-            raise ConfigError(f"{name} must be a finite number above {minimum}, got {raw!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {raw!r}")
         return value
+
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        value = self._finite(name)
+        if value is None:
+            return default
+        if value <= minimum:
+            raise ConfigError(f"{name} must be a finite number above {minimum}, got {value:g}")
+        return value
+
+    def rate(self, name: str, default: float) -> float:
+        """A non-negative finite number; 0 usually means "off"."""
+        value = self._finite(name)
+        if value is None:
+            return default
+        if value < 0:
+            raise ConfigError(f"{name} must be a finite number, 0 or more, got {value:g}")
+        return value
+
+    def fernet_keys(self, name: str) -> tuple[str, ...]:
+        """Comma-separated Fernet keys (first encrypts, all decrypt); never echoed in errors."""
+        raw = self._environ.get(name, "")
+        keys = tuple(item.strip() for item in raw.split(",") if item.strip())
+        for position, key in enumerate(keys, 1):
+            if not is_fernet_key(key):
+                raise ConfigError(
+                    f"{name} key {position} of {len(keys)} is not a Fernet key (32 bytes in "
+                    "url-safe base64); make one with: python -c 'from cryptography.fernet "
+                    "import Fernet; print(Fernet.generate_key().decode())'"
+                )
+        return keys
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self._environ.get(name)
@@ -95,6 +128,14 @@ class Env:
         return tuple(values)
 
 
+def is_fernet_key(key: str) -> bool:
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def redact_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     parts = urlsplit(url)
@@ -114,6 +155,11 @@ class CommonSettings:
     log_format: str = "json"
     host: str = "0.0.0.0"
     shutdown_grace_seconds: float = 20.0
+    # The HTTP API's protection (services/common/auth.py, SECURITY.md); the dispatcher
+    # serves no API, so these do not matter to it.
+    auth_mode: str = "none"
+    auth_cache_seconds: float = 5.0
+    rate_limit_per_second: float = 100.0
 
     @staticmethod
     def common_from_env(env: Env) -> dict[str, object]:
@@ -126,4 +172,7 @@ class CommonSettings:
             "log_format": env.choice("LOG_FORMAT", "json", ("json", "console")),
             "host": env.text("BIND_HOST", "0.0.0.0"),
             "shutdown_grace_seconds": env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+            "auth_mode": env.choice("AUTH_MODE", "none", AUTH_MODES),
+            "auth_cache_seconds": env.rate("AUTH_CACHE_SECONDS", 5.0),
+            "rate_limit_per_second": env.rate("RATE_LIMIT_PER_SECOND", 100.0),
         }

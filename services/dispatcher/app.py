@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.common.broker import broker_check, broker_ctx
 from services.common.db import database_check, db_pool_ctx
+from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
 from .client import http_session_ctx
@@ -19,6 +20,7 @@ SERVICE = "dispatcher"
 def create_app(settings: DispatcherSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
+    warn_without_key(app, SecretBox(settings.secrets_keys), SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(http_session_ctx(settings.allow_private_urls, settings.max_connections))

@@ -27,6 +27,7 @@ from services.common.messages import (
     delay_queue_name,
     now_ms,
 )
+from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.timefmt import iso_time
 from services.common.urlsafety import UnsafeDestination
 
@@ -94,6 +95,7 @@ class Dispatcher:
         self.session = session
         self.tasks: set[asyncio.Task[Any]] = set()
         self.endpoint_load: dict[uuid.UUID, int] = {}
+        self.secret_box = SecretBox(settings.secrets_keys)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -185,6 +187,14 @@ class Dispatcher:
             await db.finish_without_attempt(self.pool, delivery.id, status)
             log.info("delivery_skipped", status=status)
             return
+        try:
+            secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
+        except SecretUnavailable:
+            # SECRETS_KEY lacks the key these were encrypted with: an operator's fix, so
+            # hand the attempt back (the message is requeued) rather than send it unsigned.
+            await db.release_lease(self.pool, delivery.id)
+            raise
+        delivery = replace(delivery, secrets=secrets)
         if reserved is None:
             # A message without its webhook id (a redeliver, a sweep): limit it here.
             if not self.reserve_endpoint(delivery.webhook_id):

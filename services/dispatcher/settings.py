@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common.settings import DEFAULT_RETRY_SCHEDULE, CommonSettings, Env
 
@@ -19,6 +19,8 @@ class DispatcherSettings(CommonSettings):
     response_body_bytes: int = 4096
     sweep_interval_seconds: float = 30.0
     disable_after_seconds: float = 5 * 86400.0
+    # Fernet keys for signing secrets at rest (services/common/secrets.py); kept out of repr.
+    secrets_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def max_attempts(self) -> int:
@@ -38,4 +40,5 @@ class DispatcherSettings(CommonSettings):
             max_connections=env.integer("DISPATCH_MAX_CONNECTIONS", 512, 1),
             sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", 30.0),
             disable_after_seconds=env.number("DISABLE_AFTER_SECONDS", 5 * 86400.0),
+            secrets_keys=env.fernet_keys("SECRETS_KEY"),
         )

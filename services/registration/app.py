@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.common.auth import install_api_guard
 from services.common.broker import BROKER, broker_check, broker_ctx
 from services.common.db import DB_POOL, database_check, db_pool_ctx
+from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
 from . import docs, handlers, management
 from .event_types import EventTypes
-from .keys import EVENT_TYPES, RECOVERIES, SETTINGS
+from .keys import EVENT_TYPES, RECOVERIES, SECRET_BOX, SETTINGS
 from .redelivery import Recoveries
 from .settings import RegistrationSettings
 
@@ -38,6 +40,9 @@ async def event_types_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: RegistrationSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
+    app[SECRET_BOX] = SecretBox(settings.secrets_keys)
+    install_api_guard(app, settings, SERVICE)
+    warn_without_key(app, app[SECRET_BOX], SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(recoveries_ctx)

@@ -89,6 +89,15 @@ async def get_webhook(
     return row
 
 
+async def webhook_owner(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> int | None:
+    """The user of a webhook that is not deleted; None if there is none."""
+    owner: int | None = await pool.fetchval(
+        "SELECT user_id FROM webhook_registrations WHERE id = $1 AND deleted_at IS NULL",
+        webhook_id,
+    )
+    return owner
+
+
 async def list_webhooks(
     pool: asyncpg.Pool, user_id: int, after: Cursor | None, limit: int
 ) -> list[asyncpg.Record]:
@@ -236,7 +245,7 @@ async def list_deliveries(
 async def get_delivery(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await pool.fetchrow(
         f"""
-        SELECT {DELIVERY_COLUMNS}, w.disabled
+        SELECT {DELIVERY_COLUMNS}, w.disabled, w.user_id
         FROM deliveries d JOIN webhook_registrations w ON w.id = d.webhook_id
         WHERE d.id = $1 AND w.deleted_at IS NULL
         """,

@@ -2,6 +2,8 @@
 
 from aiohttp import web
 
+from services.common.secrets import SecretBox
+
 from .event_types import EventTypes
 from .redelivery import Recoveries
 from .settings import RegistrationSettings
@@ -9,3 +11,4 @@ from .settings import RegistrationSettings
 SETTINGS = web.AppKey("settings", RegistrationSettings)
 RECOVERIES = web.AppKey("recoveries", Recoveries)
 EVENT_TYPES = web.AppKey("event_types", EventTypes)
+SECRET_BOX = web.AppKey("secret_box", SecretBox)

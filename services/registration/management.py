@@ -1,24 +1,27 @@
 """HTTP handlers of the management API: see, change, delete webhooks; inspect and replay deliveries.
 
-Every route answers 404 for a deleted webhook and for its deliveries, and 400 for an id
-that is not a UUID. Input is validated before anything is looked up or written.
+Every route answers 404 for a deleted webhook and for its deliveries (and, with API keys,
+for another user's), and 400 for an id that is not a UUID. Input is validated before
+anything is looked up or written.
 """
 
 from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import structlog
 from aiohttp import web
 
+from services.common.auth import current_user
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
 from services.common.timefmt import api_time
 from services.common.web import ApiError, NotFound, ServiceUnavailable, envelope, read_json_object
 
 from . import db
-from .handlers import check_url_destination, new_signing_secret
-from .keys import RECOVERIES, SETTINGS
+from .handlers import check_url_destination, new_signing_secret, not_your_user
+from .keys import RECOVERIES, SECRET_BOX, SETTINGS
 from .pagination import decode_cursor, page_of, parse_limit
 from .redelivery import PublishFailed, publish_attempt
 from .validation import parse_path_id, parse_query_user_id, parse_since, parse_status, parse_update
@@ -63,6 +66,21 @@ def current_request_id() -> str | None:
     return None if value is None else str(value)
 
 
+async def check_webhook_access(request: web.Request, webhook_id: uuid.UUID) -> None:
+    """With API keys, another user's webhook is as good as missing: 404, existence not leaked."""
+    user = current_user(request)
+    if user is not None and await db.webhook_owner(request.app[DB_POOL], webhook_id) != user:
+        raise webhook_not_found(webhook_id)
+
+
+def visible_to(request: web.Request, row: asyncpg.Record | None) -> asyncpg.Record | None:
+    """The row if the caller may see it (its `user_id` is theirs, or auth is off)."""
+    user = current_user(request)
+    if row is None or (user is not None and row["user_id"] != user):
+        return None
+    return row
+
+
 async def require_broker(request: web.Request) -> None:
     try:
         await request.app[BROKER].check()
@@ -75,14 +93,17 @@ async def require_broker(request: web.Request) -> None:
 
 async def get_webhook(request: web.Request) -> web.Response:
     webhook_id = webhook_id_of(request)
-    row = await db.get_webhook(request.app[DB_POOL], webhook_id)
+    row = visible_to(request, await db.get_webhook(request.app[DB_POOL], webhook_id))
     if row is None:
         raise webhook_not_found(webhook_id)
     return envelope(webhook_view(row))
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
-    user_id = parse_query_user_id(request.query.get("user_id"))
+    user = current_user(request)
+    user_id = parse_query_user_id(request.query.get("user_id"), default=user)
+    if user is not None and user_id != user:
+        raise not_your_user(user_id)
     limit = parse_limit(request.query.get("limit"))
     after = decode_cursor(request.query.get("cursor"), WEBHOOK_CURSOR)
     rows = await db.list_webhooks(request.app[DB_POOL], user_id, after, limit)
@@ -96,6 +117,7 @@ async def update_webhook(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     webhook_id = webhook_id_of(request)
     update = parse_update(await read_json_object(request, settings.max_json_bytes))
+    await check_webhook_access(request, webhook_id)
     if update.url is not None:
         await check_url_destination(settings, update.url)
     row = await db.update_webhook(request.app[DB_POOL], webhook_id, update)
@@ -107,6 +129,7 @@ async def update_webhook(request: web.Request) -> web.Response:
 
 async def delete_webhook(request: web.Request) -> web.Response:
     webhook_id = webhook_id_of(request)
+    await check_webhook_access(request, webhook_id)
     row = await db.delete_webhook(request.app[DB_POOL], webhook_id)
     if row is None:
         raise webhook_not_found(webhook_id)
@@ -117,10 +140,12 @@ async def delete_webhook(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     webhook_id = webhook_id_of(request)
+    await check_webhook_access(request, webhook_id)
+    secret = new_signing_secret()
     row = await db.rotate_secret(
         request.app[DB_POOL],
         webhook_id,
-        new_signing_secret(),
+        request.app[SECRET_BOX].encrypt(secret),
         settings.secret_rotation_grace_seconds,
     )
     if row is None:
@@ -128,7 +153,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     log.info("secret_rotated", webhook_id=str(webhook_id))
     data = {
         "id": str(row["id"]),
-        "secret": row["secret"],
+        "secret": secret,
         "previous_secret_expires_at": api_time(row["previous_secret_expires_at"]),
     }
     return envelope(data, "Secret rotated")
@@ -139,7 +164,7 @@ async def recover_webhook(request: web.Request) -> web.Response:
     webhook_id = webhook_id_of(request)
     since = parse_since(await read_json_object(request, settings.max_json_bytes))
     pool = request.app[DB_POOL]
-    webhook = await db.get_webhook(pool, webhook_id)
+    webhook = visible_to(request, await db.get_webhook(pool, webhook_id))
     if webhook is None:
         raise webhook_not_found(webhook_id)
     if webhook["disabled"]:
@@ -161,7 +186,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     limit = parse_limit(request.query.get("limit"))
     after = decode_cursor(request.query.get("cursor"), DELIVERY_CURSOR)
     pool = request.app[DB_POOL]
-    if await db.get_webhook(pool, webhook_id) is None:
+    if visible_to(request, await db.get_webhook(pool, webhook_id)) is None:
         raise webhook_not_found(webhook_id)
     rows = await db.list_deliveries(pool, webhook_id, status, after, limit)
     page = page_of(rows, limit, DELIVERY_CURSOR)
@@ -173,7 +198,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 async def get_delivery(request: web.Request) -> web.Response:
     delivery_id = delivery_id_of(request)
     pool = request.app[DB_POOL]
-    row = await db.get_delivery(pool, delivery_id)
+    row = visible_to(request, await db.get_delivery(pool, delivery_id))
     if row is None:
         raise delivery_not_found(delivery_id)
     attempts = await db.list_attempts(pool, delivery_id)
@@ -183,7 +208,7 @@ async def get_delivery(request: web.Request) -> web.Response:
 async def redeliver(request: web.Request) -> web.Response:
     delivery_id = delivery_id_of(request)
     pool = request.app[DB_POOL]
-    found = await db.get_delivery(pool, delivery_id)
+    found = visible_to(request, await db.get_delivery(pool, delivery_id))
     if found is None:
         raise delivery_not_found(delivery_id)
     if found["disabled"]:

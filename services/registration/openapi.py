@@ -72,6 +72,9 @@ def errors(*statuses: int) -> dict[str, Schema]:
         415: "UnsupportedMediaType",
         422: "Unprocessable",
         503: "Unavailable",
+        401: "Unauthorized",
+        403: "Forbidden",
+        429: "TooManyRequests",
     }
     return {str(status): {"$ref": f"#/components/responses/{names[status]}"} for status in statuses}
 
@@ -158,7 +161,15 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "An id from GET /event_type.",
                 "examples": [UPLOAD_FILE_EVENT_TYPE_ID],
             },
-            "user_id": {"type": "integer", "minimum": 1, "maximum": MAX_USER_ID},
+            "user_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_USER_ID,
+                "description": (
+                    "With AUTH_MODE=api_key it may be left out (the key's user) and must "
+                    "otherwise be the key's user (403)."
+                ),
+            },
             "url": ref("Url"),
             "custom_headers": nullable(ref("CustomHeaders")),
             "custom_payload": nullable(ref("CustomPayload")),
@@ -393,7 +404,31 @@ RESPONSES: dict[str, Schema] = {
         "The Idempotency-Key was already used on this webhook for a different file."
     ),
     "Unavailable": error_response("A dependency is down; retry later.", retry_after=True),
+    "Unauthorized": error_response(
+        "AUTH_MODE=api_key and no valid `Authorization: Bearer <API key>` was sent."
+    ),
+    "Forbidden": error_response("`user_id` is not the API key's user."),
+    "TooManyRequests": error_response(
+        "Over the request rate limit (per API key, else per client address).", retry_after=True
+    ),
 }
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": (
+            "With AUTH_MODE=api_key every route but this document needs "
+            "`Authorization: Bearer <API key>`; create a key with "
+            "`python -m services.registration create-api-key --user-id N`. "
+            "With AUTH_MODE=none (local runs) no key is needed."
+        ),
+    }
+}
+# Served without a key in every mode.
+OPEN_PATHS = ("/openapi.json", "/docs")
+# Routes that take a user_id, which must be the key's user.
+USER_ID_PATHS = ("/webhook/register", "/webhook")
 
 PARAMETERS: dict[str, Schema] = {
     "WebhookId": {
@@ -700,6 +735,30 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "Webhooks", "version": "0.1.0", "description": DESCRIPTION},
         "servers": [{"url": "/", "description": "The gateway (port 8081 by default)."}],
         "tags": TAGS,
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS, "responses": RESPONSES, "parameters": PARAMETERS},
+        "paths": secured(PATHS),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "parameters": PARAMETERS,
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+        # An API key, or nothing when the deployment runs with AUTH_MODE=none.
+        "security": [{"apiKey": []}, {}],
     }
+
+
+def secured(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """Every operation with its authentication answers; the document itself open."""
+    result: dict[str, Schema] = {}
+    for path, item in paths.items():
+        result[path] = {}
+        for method, operation in item.items():
+            if method == "parameters":
+                result[path][method] = operation
+                continue
+            if path in OPEN_PATHS:
+                result[path][method] = {**operation, "security": []}
+                continue
+            extra = errors(401, 403, 429) if path in USER_ID_PATHS else errors(401, 429)
+            result[path][method] = {**operation, "responses": {**operation["responses"], **extra}}
+    return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common.settings import CommonSettings, Env
 
@@ -14,6 +14,8 @@ class RegistrationSettings(CommonSettings):
     max_json_bytes: int = 65536
     # How long the old signing secret keeps signing deliveries after a rotation.
     secret_rotation_grace_seconds: int = 86400
+    # Fernet keys for signing secrets at rest (services/common/secrets.py); kept out of repr.
+    secrets_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> RegistrationSettings:
@@ -26,4 +28,5 @@ class RegistrationSettings(CommonSettings):
             secret_rotation_grace_seconds=env.integer(
                 "SECRET_ROTATION_GRACE_SECONDS", 86400, 0, 365 * 86400
             ),
+            secrets_keys=env.fernet_keys("SECRETS_KEY"),
         )

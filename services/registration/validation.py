@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from services.common.web import BadRequest
 
 MAX_URL_LENGTH = 2048
@@ -17,6 +19,10 @@ MAX_USER_ID = 2**63 - 1
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 RESERVED_PAYLOAD_KEYS = frozenset({"type", "timestamp", "data"})
+# Abuse limits: every delivery carries these, so they stay small.
+MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
+MAX_CUSTOM_HEADERS = 32
+MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 REGISTRATION_FIELDS = frozenset(
     {"event_type_id", "user_id", "url", "custom_headers", "custom_payload"}
 )
@@ -85,6 +91,10 @@ def parse_custom_headers(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise BadRequest(f"custom_headers must be an object, got {_type_name(value)}")
+    if len(value) > MAX_CUSTOM_HEADERS:
+        raise BadRequest(
+            f"custom_headers may hold at most {MAX_CUSTOM_HEADERS} headers, got {len(value)}"
+        )
     headers: dict[str, str] = {}
     for name, header_value in value.items():
         if not HEADER_NAME.fullmatch(name):
@@ -99,6 +109,12 @@ def parse_custom_headers(value: Any) -> dict[str, str]:
         if any(ch in header_value for ch in "\r\n\x00"):
             raise BadRequest(f"custom_headers[{name!r}] must not contain CR, LF or NUL")
         headers[name] = header_value
+    size = sum(len(name.encode()) + len(text.encode()) for name, text in headers.items())
+    if size > MAX_CUSTOM_HEADERS_BYTES:
+        raise BadRequest(
+            f"custom_headers may total at most {MAX_CUSTOM_HEADERS_BYTES} bytes of names and "
+            f"values, got {size}"
+        )
     return headers
 
 
@@ -116,6 +132,11 @@ def parse_custom_payload(value: Any) -> dict[str, Any]:
     if _contains_nul(value):
         # PostgreSQL's jsonb cannot store U+0000.
         raise BadRequest("custom_payload must not contain the NUL character (\\u0000)")
+    size = len(orjson.dumps(value))
+    if size > MAX_CUSTOM_PAYLOAD_BYTES:
+        raise BadRequest(
+            f"custom_payload may be at most {MAX_CUSTOM_PAYLOAD_BYTES} bytes as JSON, got {size}"
+        )
     return value
 
 
@@ -135,10 +156,13 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def parse_registration(body: dict[str, Any]) -> NewWebhook:
+def parse_registration(body: dict[str, Any], default_user_id: int | None = None) -> NewWebhook:
+    """A registration body; `user_id` may be left out when the API key says whose it is."""
     unknown = sorted(set(body) - REGISTRATION_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if "user_id" not in body and default_user_id is not None:
+        body = {**body, "user_id": default_user_id}
     for name in ("event_type_id", "user_id", "url"):
         if name not in body:
             raise BadRequest(f"{name} is required")
@@ -202,7 +226,9 @@ def parse_path_id(raw: str, name: str) -> uuid.UUID:
         raise BadRequest(f"{name} must be a UUID, got {raw!r}") from None
 
 
-def parse_query_user_id(raw: str | None) -> int:
+def parse_query_user_id(raw: str | None, default: int | None = None) -> int:
+    if raw is None and default is not None:
+        return default
     if raw is None:
         raise BadRequest("user_id is required: GET /webhook?user_id=N")
     if not raw.isascii() or not raw.isdigit():

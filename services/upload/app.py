@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.common.auth import install_api_guard
 from services.common.broker import broker_check, broker_ctx
 from services.common.db import database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
@@ -19,6 +20,7 @@ SERVICE = "upload"
 def create_app(settings: UploadSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
+    install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(relay_ctx)

@@ -48,10 +48,17 @@ class ExistingUpload:
     content_type: str
 
 
-async def find_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> WebhookTarget | None:
+async def find_webhook(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, user_id: int | None = None
+) -> WebhookTarget | None:
+    """The webhook to upload to; with `user_id` (API keys), only if it is that user's."""
     row = await pool.fetchrow(
-        "SELECT id, disabled FROM webhook_registrations WHERE id = $1 AND deleted_at IS NULL",
+        """
+        SELECT id, disabled FROM webhook_registrations
+        WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR user_id = $2)
+        """,
         webhook_id,
+        user_id,
     )
     return None if row is None else WebhookTarget(id=row["id"], disabled=row["disabled"])
 

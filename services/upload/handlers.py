@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 
+from services.common.auth import current_user
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
 from services.common.messages import UPLOAD_COMPLETED, event_message
@@ -99,7 +100,8 @@ async def upload_file(request: web.Request) -> web.Response:
     webhook_id = parse_webhook_id(request.match_info["webhook_id"])
     idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
-    webhook = await db.find_webhook(pool, webhook_id)
+    # Another user's webhook is as good as missing (404): its existence is not leaked.
+    webhook = await db.find_webhook(pool, webhook_id, current_user(request))
     if webhook is None:
         raise NotFound(f"webhook {webhook_id} does not exist")
     part = await find_file_part(reader)

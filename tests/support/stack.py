@@ -190,6 +190,13 @@ class StackOptions:
     with_dispatcher: bool = True
     disable_after_seconds: float = 5 * 86400.0
     per_endpoint_concurrency: int = 32
+    # Security (SECURITY.md): off by default so tests can hammer the API.
+    auth_mode: str = "none"
+    auth_cache_seconds: float = 5.0
+    secrets_keys: tuple[str, ...] = ()
+    rate_limit_per_second: float = 0.0
+    gateway_rate_per_second: int = 10000
+    gateway_rate_burst: int = 20000
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -210,6 +217,9 @@ async def running_stack(
         "database_url": database_url,
         "amqp_url": amqp_url,
         "shutdown_grace_seconds": 2.0,
+        "auth_mode": options.auth_mode,
+        "auth_cache_seconds": options.auth_cache_seconds,
+        "rate_limit_per_second": options.rate_limit_per_second,
     }
     upload_dir = workdir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
@@ -218,6 +228,7 @@ async def running_stack(
             **common,
             allow_private_urls=options.registration_allow_private,
             max_json_bytes=options.max_json_bytes,
+            secrets_keys=options.secrets_keys,
         )
     )
     upload = create_upload(
@@ -231,6 +242,7 @@ async def running_stack(
         sweep_interval_seconds=3600,
         disable_after_seconds=options.disable_after_seconds,
         per_endpoint_concurrency=options.per_endpoint_concurrency,
+        secrets_keys=options.secrets_keys,
     )
     runners: list[web.AppRunner] = []
     gateway: Gateway | None = None
@@ -253,6 +265,8 @@ async def running_stack(
                 "UPLOAD_PORT": str(up_port),
                 "MAX_UPLOAD_BYTES": str(options.max_upload_bytes),
                 "MAX_JSON_BYTES": str(options.max_json_bytes),
+                "GATEWAY_RATE_PER_SECOND": str(options.gateway_rate_per_second),
+                "GATEWAY_RATE_BURST": str(options.gateway_rate_burst),
             },
         )
         await gateway.start()
