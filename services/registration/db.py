@@ -32,28 +32,26 @@ async def event_type_exists(pool: asyncpg.Pool, event_type_id: uuid.UUID) -> boo
 
 
 async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> dict[str, Any]:
-    """Registration and configuration in one transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        registration = await conn.fetchrow(
-            """
+    """Registration and configuration in one statement (so one transaction, one round trip)."""
+    registration = await pool.fetchrow(
+        """
+        WITH registration AS (
             INSERT INTO webhook_registrations (user_id, event_type_id, url, secret)
             VALUES ($1, $2, $3, $4)
             RETURNING id, user_id, event_type_id, url, secret, created_at, updated_at
-            """,
-            new.user_id,
-            new.event_type_id,
-            new.url,
-            secret,
-        )
-        await conn.execute(
-            """
+        ), configuration AS (
             INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
-            VALUES ($1, $2, $3)
-            """,
-            registration["id"],
-            new.custom_headers,
-            new.custom_payload,
+            SELECT id, $5, $6 FROM registration
         )
+        SELECT * FROM registration
+        """,
+        new.user_id,
+        new.event_type_id,
+        new.url,
+        secret,
+        new.custom_headers,
+        new.custom_payload,
+    )
     return {
         **dict(registration),
         "custom_headers": new.custom_headers,
