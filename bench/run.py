@@ -44,7 +44,7 @@ from tests.support.processes import (
     stop_process,
     wait_http_ok,
 )
-from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port
+from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port, register_webhook
 
 RESULTS = Path(__file__).with_name("results")
 SERVICES = ("registration", "upload", "dispatcher")
@@ -193,11 +193,7 @@ class Bench:
 
     async def register(self, url: str) -> str:
         assert self.http is not None
-        body = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": url}
-        async with self.http.post(f"{self.gateway_url}/webhook/register", json=body) as resp:
-            payload = await resp.json()
-            assert resp.status == 200, payload
-            return str(payload["data"]["id"])
+        return str((await register_webhook(self.http, self.gateway_url, url))["id"])
 
     async def upload_many(
         self, webhook_ids: list[str], count: int, concurrency: int, body: bytes

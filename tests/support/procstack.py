@@ -20,7 +20,7 @@ import asyncpg
 
 from tests.support.processes import service_env, start_service, stop_process, wait_http_ok
 from tests.support.proxy import TcpProxy
-from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port, purge_queues
+from tests.support.stack import Gateway, free_port, purge_queues, register_webhook
 
 SERVICES = ("registration", "upload", "dispatcher")
 
@@ -86,11 +86,7 @@ class ProcessStack:
         )
 
     async def register(self, url: str, **fields: Any) -> dict[str, Any]:
-        body = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": url, **fields}
-        async with self.http.post(f"{self.gateway_url}/webhook/register", json=body) as resp:
-            payload: dict[str, Any] = await resp.json()
-            assert resp.status == 200, payload
-            return payload["data"]  # type: ignore[no-any-return]
+        return await register_webhook(self.http, self.gateway_url, url, **fields)
 
     async def upload(
         self, webhook_id: str, content: bytes = b"x", headers: dict[str, str] | None = None

@@ -39,6 +39,17 @@ from services.upload.settings import UploadSettings
 UPLOAD_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 
 
+async def register_webhook(
+    http: aiohttp.ClientSession, gateway_url: str, url: str, **fields: Any
+) -> dict[str, Any]:
+    """Register `url` for uploads (user 1 unless given) and return the registration."""
+    body = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": url, **fields}
+    async with http.post(f"{gateway_url}/webhook/register", json=body) as resp:
+        payload: dict[str, Any] = await resp.json()
+        assert resp.status == 200, payload
+        return payload["data"]  # type: ignore[no-any-return]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -139,11 +150,7 @@ class Stack:
     database_url: str
 
     async def register(self, url: str, **fields: Any) -> dict[str, Any]:
-        body = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": url, **fields}
-        async with self.http.post(f"{self.gateway_url}/webhook/register", json=body) as resp:
-            payload: dict[str, Any] = await resp.json()
-            assert resp.status == 200, payload
-            return payload["data"]  # type: ignore[no-any-return]
+        return await register_webhook(self.http, self.gateway_url, url, **fields)
 
     async def upload(
         self, webhook_id: str, content: bytes = b"hello", filename: str = "hello.txt"
