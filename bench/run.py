@@ -178,18 +178,27 @@ class Bench:
         return receiver
 
     async def stop(self) -> None:
+        """Every step runs even if one before it failed: nothing may outlive the bench."""
+        steps: list[Callable[[], Awaitable[object]]] = []
         if self.http is not None:
-            await self.http.close()
+            steps.append(self.http.close)
         for receiver in self.receivers:
             receiver.process.kill()  # the dead one never answers: no graceful stop to wait for
-            receiver.process.wait(10)
+            steps.append(lambda r=receiver: asyncio.to_thread(r.process.wait, 10))
         if self.gateway is not None:
-            await self.gateway.stop()
-        await asyncio.gather(
-            *(asyncio.to_thread(stop_process, p, 30) for p in self.processes.values())
-        )
-        self.admin.delete(self.vhost)
-        drop_database(self.database)
+            steps.append(self.gateway.stop)
+        for process in self.processes.values():
+            steps.append(lambda p=process: asyncio.to_thread(stop_process, p, 30))
+        steps.append(lambda: asyncio.to_thread(self.admin.delete, self.vhost))
+        steps.append(lambda: asyncio.to_thread(drop_database, self.database))
+        errors = []
+        for step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     async def register(self, url: str) -> str:
         assert self.http is not None
