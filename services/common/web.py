@@ -20,6 +20,8 @@ from .metrics import HTTP_DURATION, HTTP_REQUESTS
 log = structlog.get_logger(__name__)
 
 SERVICE_NAME = web.AppKey("service_name", str)
+# What a handler adds to its request's one canonical log line (ids of what it made).
+CANONICAL_FIELDS = web.RequestKey("canonical_fields", dict[str, Any])
 READINESS_CHECKS = web.AppKey("readiness_checks", list[Callable[[], Awaitable[None]]])
 REQUEST_ID_HEADER = "X-Request-ID"
 # Above the gateway's own limits (16 KiB lines, 128 KiB of headers in all, however many),
@@ -62,6 +64,11 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message, {"Retry-After": str(retry_after)})
+
+
+def annotate(request: web.Request, **fields: Any) -> None:
+    """Add fields to this request's canonical `http_request` log line."""
+    request.setdefault(CANONICAL_FIELDS, {}).update(fields)
 
 
 def dumps(value: Any) -> bytes:
@@ -183,6 +190,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
                 path=request.path,
                 status=response.status,
                 duration_ms=round(duration * 1000, 2),
+                **request.get(CANONICAL_FIELDS, {}),
             )
         return response
     finally:

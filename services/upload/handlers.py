@@ -19,6 +19,7 @@ from services.common.web import (
     BadRequest,
     NotFound,
     ServiceUnavailable,
+    annotate,
     envelope,
 )
 
@@ -152,8 +153,8 @@ async def upload_file(request: web.Request) -> web.Response:
         return replay(idempotency_key, recorded, data)
     UPLOADS.inc()
     UPLOAD_BYTES.inc(stored.size)
-    log.info(
-        "upload_recorded",
+    annotate(
+        request,
         upload_id=str(upload_id),
         webhook_id=str(webhook_id),
         delivery_id=str(recorded.delivery_id),
