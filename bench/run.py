@@ -37,6 +37,7 @@ from tests.support.infra import (
 )
 from tests.support.processes import (
     REPO,
+    curl_upload,
     peak_rss_kib,
     rss_kib,
     service_env,
@@ -360,18 +361,8 @@ async def big_file(bench: Bench, size: int) -> dict[str, float]:
     with path.open("wb") as handle:
         handle.truncate(size)  # sparse: the client reads zeros without disk I/O
     started = time.monotonic()
-    curl = await asyncio.create_subprocess_exec(
-        "curl",
-        "--silent",
-        "--show-error",
-        "--form",
-        f"file=@{path}",
-        f"{bench.gateway_url}/upload_file/webhook_id/{webhook}",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    out, _ = await curl.communicate()
+    response = await curl_upload(f"{bench.gateway_url}/upload_file/webhook_id/{webhook}", path)
     elapsed = time.monotonic() - started
-    response = json.loads(out)
     assert response["data"]["size"] == size, response
     peak = peak_rss_kib(pid)
     stored = bench.workdir / "uploads" / response["data"]["upload_id"] / "big.bin"

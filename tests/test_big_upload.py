@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from pathlib import Path
 
 import asyncpg
 
 from tests.support.processes import (
+    curl_upload,
     peak_rss_kib,
     rss_kib,
     service_env,
@@ -54,21 +53,13 @@ async def test_one_gib_upload_keeps_memory_flat(
     try:
         await wait_http_ok(f"http://127.0.0.1:{port}/readyz")
         baseline = rss_kib(process.pid)
-        curl = await asyncio.create_subprocess_exec(
-            "curl",
-            "--silent",
-            "--show-error",
-            "--form",
-            f"file=@{big}",
-            f"http://127.0.0.1:{port}/upload_file/webhook_id/{webhook_id}",
-            stdout=asyncio.subprocess.PIPE,
+        response = await curl_upload(
+            f"http://127.0.0.1:{port}/upload_file/webhook_id/{webhook_id}", big
         )
-        out, _ = await curl.communicate()
         peak = peak_rss_kib(process.pid)
     finally:
         stop_process(process)
         await pool.close()
-    response = json.loads(out)
     assert response["error"] is False, response
     assert response["data"]["size"] == GIB
     stored = upload_dir / response["data"]["upload_id"] / "big.bin"

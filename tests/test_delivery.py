@@ -23,6 +23,17 @@ async def attempts_of(stack: Stack, delivery_id: uuid.UUID) -> list[dict[str, ob
     return [dict(row) for row in rows]
 
 
+async def wait_for_attempts(
+    stack: Stack, delivery_id: uuid.UUID, count: int = 1, timeout: float = 10.0
+) -> list[dict[str, object]]:
+    """The delivery's attempts once `count` are recorded (a reply is recorded just after)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(attempts := await attempts_of(stack, delivery_id)) < count:
+        assert asyncio.get_running_loop().time() < deadline, attempts
+        await asyncio.sleep(0.05)
+    return attempts
+
+
 async def error_log_of(stack: Stack, delivery_id: uuid.UUID) -> list[dict[str, object]]:
     rows = await stack.pool.fetch(
         "SELECT * FROM error_log WHERE delivery_id = $1 ORDER BY retry_count", delivery_id
@@ -159,8 +170,7 @@ async def test_redirect_is_not_followed(stack: Stack) -> None:
         upload = await stack.upload(webhook["id"])
         delivery = await stack.delivery_for_upload(upload["upload_id"])
         await redirecting.wait_for(1)
-        await asyncio.sleep(0.5)
-        (attempt,) = await attempts_of(stack, delivery["id"])
+        (attempt,) = await wait_for_attempts(stack, delivery["id"])
     finally:
         await redirecting.stop()
         await target.stop()
@@ -181,14 +191,9 @@ async def test_slow_receiver_is_a_timeout(stack: Stack) -> None:
         upload = await stack.upload(webhook["id"])
         delivery = await stack.delivery_for_upload(upload["upload_id"])
         await receiver.wait_for(1)
-        for _ in range(100):
-            attempts = await attempts_of(stack, delivery["id"])
-            if attempts:
-                break
-            await asyncio.sleep(0.05)
+        (attempt,) = await wait_for_attempts(stack, delivery["id"])
     finally:
         await receiver.stop()
-    (attempt,) = attempts
     assert attempt["error"] == "timeout after 1 s"
     assert attempt["status_code"] is None
     assert 900 <= int(attempt["duration_ms"]) < 2900
@@ -201,12 +206,7 @@ async def test_private_destination_refused_at_delivery(stack: Stack, receiver: R
         webhook = await stack.register(url)
         upload = await stack.upload(webhook["id"])
         delivery = await stack.delivery_for_upload(upload["upload_id"])
-        for _ in range(100):
-            attempts = await attempts_of(stack, delivery["id"])
-            if attempts:
-                break
-            await asyncio.sleep(0.05)
-        (attempt,) = attempts
+        (attempt,) = await wait_for_attempts(stack, delivery["id"])
         assert str(attempt["error"]).startswith("refused destination"), attempt
         assert "not a public address" in str(attempt["error"]) or "loopback" in str(
             attempt["error"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,3 +79,19 @@ async def wait_http_ok(url: str, timeout: float = 20.0) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{url} did not answer 200 within {timeout} s")
             await asyncio.sleep(0.1)
+
+
+async def curl_upload(url: str, path: Path) -> dict[str, Any]:
+    """Upload a file with curl (it streams from disk) and return the JSON answer."""
+    curl = await asyncio.create_subprocess_exec(
+        "curl",
+        "--silent",
+        "--show-error",
+        "--form",
+        f"file=@{path}",
+        url,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await curl.communicate()
+    answer: dict[str, Any] = json.loads(out)
+    return answer
