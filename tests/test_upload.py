@@ -156,6 +156,29 @@ async def test_bad_uploads_are_refused_and_leave_nothing(
     assert files_under(stack.upload_dir) == []
 
 
+@pytest.mark.parametrize("idempotency_key", [None, "key-1"])
+async def test_a_webhook_deleted_after_an_upload_takes_no_more(
+    stack: Stack, idempotency_key: str | None
+) -> None:
+    # The first upload lets the service skip its lookup for a while; the insert must
+    # still see the delete.
+    webhook = await stack.register("http://127.0.0.1:9/unused")
+    first = await stack.upload(webhook["id"])
+    async with stack.http.delete(f"{stack.gateway_url}/webhook/{webhook['id']}") as resp:
+        assert resp.status == 200, await resp.text()
+    before = await table_counts(stack)
+    files_before = files_under(stack.upload_dir)
+    form = aiohttp.FormData()
+    form.add_field("file", b"late", filename="late.txt")
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    status, payload = await post_form(stack, webhook["id"], form, headers=headers)
+    assert status == 404, payload
+    assert payload["message"] == f"webhook {webhook['id']} does not exist"
+    assert await table_counts(stack) == before
+    assert files_under(stack.upload_dir) == files_before
+    assert (stack.upload_dir / first["upload_id"] / "hello.txt").exists()
+
+
 @pytest.mark.parametrize("stack_options", [SMALL_LIMIT])
 async def test_over_the_limit_is_413_and_removed(stack: Stack) -> None:
     webhook = await stack.register("http://127.0.0.1:9/unused")

@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .cache import MAX_CACHE_ENTRIES, TtlCache
 from .db import DB_POOL
 from .settings import CommonSettings
 from .web import ApiError
@@ -35,8 +36,10 @@ DISPLAY_PREFIX_CHARS = 10
 # Health, metrics and the API's description need no key.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
 USER_ID = web.RequestKey("user_id", int)
-# Bounds the caches' memory under a flood of distinct keys or addresses.
-MAX_CACHE_ENTRIES = 10_000
+
+
+# hash → user, or None for an unknown key.
+KeyCache = TtlCache[str, int | None]
 
 
 class Unauthorized(ApiError):
@@ -77,28 +80,6 @@ async def user_of_key(pool: asyncpg.Pool, key_hash: str) -> int | None:
         return None
     user_id: int = row["user_id"]
     return user_id
-
-
-class KeyCache:
-    """hash → user (or None for an unknown key) for a few seconds."""
-
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl_seconds
-        self.clock = clock
-        self.entries: dict[str, tuple[float, int | None]] = {}
-
-    def get(self, key_hash: str) -> tuple[bool, int | None]:
-        entry = self.entries.get(key_hash)
-        if entry is None or entry[0] <= self.clock():
-            return False, None
-        return True, entry[1]
-
-    def put(self, key_hash: str, user_id: int | None) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self.entries) >= MAX_CACHE_ENTRIES:
-            self.entries.clear()
-        self.entries[key_hash] = (self.clock() + self.ttl, user_id)
 
 
 @dataclass
@@ -166,7 +147,7 @@ def current_user(request: web.Request) -> int | None:
 
 def api_guard(auth_mode: str, cache_seconds: float, rate_per_second: float) -> Middleware:
     """The middleware that limits the request rate, then authenticates (api_key mode)."""
-    cache = KeyCache(cache_seconds)
+    cache: KeyCache = TtlCache(cache_seconds)
     limiter = RateLimiter(rate_per_second) if rate_per_second > 0 else None
 
     @web.middleware

@@ -6,20 +6,24 @@ from aiohttp import web
 
 from services.common.auth import install_api_guard
 from services.common.broker import broker_check, broker_ctx
+from services.common.cache import TtlCache
 from services.common.db import database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
 
 from . import handlers
-from .keys import SETTINGS
+from .keys import KNOWN_WEBHOOKS, SETTINGS
 from .relay import relay_ctx
 from .settings import UploadSettings
 
 SERVICE = "upload"
+# How long a webhook that exists is trusted to exist before an upload looks again.
+KNOWN_WEBHOOK_SECONDS = 5.0
 
 
 def create_app(settings: UploadSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
+    app[KNOWN_WEBHOOKS] = TtlCache(KNOWN_WEBHOOK_SECONDS)
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))

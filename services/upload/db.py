@@ -22,10 +22,8 @@ class IdempotencyContention(Exception):
     """The key kept changing hands while this upload tried to claim it."""
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
-    id: uuid.UUID
-    disabled: bool
+class WebhookGone(Exception):
+    """The webhook was deleted (or never was this user's) before the upload was recorded."""
 
 
 @dataclass(frozen=True)
@@ -48,26 +46,29 @@ class ExistingUpload:
     content_type: str
 
 
-async def find_webhook(
+async def webhook_exists(
     pool: asyncpg.Pool, webhook_id: uuid.UUID, user_id: int | None = None
-) -> WebhookTarget | None:
-    """The webhook to upload to; with `user_id` (API keys), only if it is that user's."""
-    row = await pool.fetchrow(
+) -> bool:
+    """Whether the webhook can take uploads; with `user_id` (API keys), only that user's."""
+    exists: bool = await pool.fetchval(
         """
-        SELECT id, disabled FROM webhook_registrations
-        WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR user_id = $2)
+        SELECT EXISTS (
+            SELECT FROM webhook_registrations
+            WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR user_id = $2)
+        )
         """,
         webhook_id,
         user_id,
     )
-    return None if row is None else WebhookTarget(id=row["id"], disabled=row["disabled"])
+    return exists
 
 
 async def record_upload(
     pool: asyncpg.Pool,
     *,
     upload_id: uuid.UUID,
-    webhook: WebhookTarget,
+    webhook_id: uuid.UUID,
+    user_id: int | None,
     filename: str,
     stored_path: str,
     size: int,
@@ -80,20 +81,21 @@ async def record_upload(
 ) -> RecordedUpload | ExistingUpload:
     """Upload, delivery and (unless the webhook is disabled) outbox event, in one transaction.
 
-    With an idempotency key held by an upload of this webhook from the last 24 h, nothing
-    is written and that upload is returned instead.
+    The webhook is looked up inside that transaction, so one deleted since the request
+    began is refused (WebhookGone) even when the caller skipped its own lookup. With an
+    idempotency key held by an upload of this webhook from the last 24 h, nothing is
+    written and that upload is returned instead.
     """
     delivery_id = uuid.uuid4()
     event = {
         "type": UPLOAD_COMPLETED,
         "delivery_id": str(delivery_id),
         "upload_id": str(upload_id),
-        "webhook_id": str(webhook.id),
+        "webhook_id": str(webhook_id),
     }
-    status = "not_attempted" if webhook.disabled else "pending"
     upload_row = (
         upload_id,
-        webhook.id,
+        webhook_id,
         filename,
         stored_path,
         size,
@@ -105,38 +107,45 @@ async def record_upload(
     )
     if idempotency_key is None:
         # The common case in one round trip: a single statement is its own transaction.
-        outbox_id = await pool.fetchval(
+        row = await pool.fetchrow(
             RECORD_UPLOAD,
             *upload_row,
             delivery_id,
             UPLOAD_COMPLETED,
             event_data,
-            status,
             event,
-            not webhook.disabled,
+            user_id,
         )
-        return RecordedUpload(delivery_id, outbox_id, event, created_at)
+        if not row["recorded"]:
+            raise WebhookGone(webhook_id)
+        return RecordedUpload(delivery_id, row["outbox_id"], event, created_at)
     async with pool.acquire() as conn, conn.transaction():
-        holder = await claim_idempotency_key(conn, webhook.id, idempotency_key, upload_row)
+        holder = await claim_idempotency_key(conn, webhook_id, idempotency_key, upload_row)
         if holder is not None:
             return holder
-        await conn.execute(
+        status = await conn.fetchval(
             """
             INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
                                     event_data, status, next_retry_at, request_id, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $5, $8, $5)
+            SELECT $1, id, $3, $4, $5, $6, CASE WHEN disabled THEN 'not_attempted'
+                                                ELSE 'pending' END, $5, $7, $5
+            FROM webhook_registrations
+            WHERE id = $2 AND deleted_at IS NULL AND ($8::bigint IS NULL OR user_id = $8)
+            RETURNING status
             """,
             delivery_id,
-            webhook.id,
+            webhook_id,
             upload_id,
             UPLOAD_COMPLETED,
             created_at,
             event_data,
-            status,
             request_id,
+            user_id,
         )
+        if status is None:
+            raise WebhookGone(webhook_id)  # rolls the upload row back
         outbox_id = None
-        if not webhook.disabled:
+        if status == "pending":
             outbox_id = await conn.fetchval(
                 "INSERT INTO outbox (routing_key, payload, request_id) VALUES ($1, $2, $3) "
                 "RETURNING id",
@@ -147,21 +156,29 @@ async def record_upload(
     return RecordedUpload(delivery_id, outbox_id, event, created_at)
 
 
+# Deliveries to a disabled webhook are recorded as not_attempted and never published.
 RECORD_UPLOAD = """
-    WITH upload AS (
+    WITH target AS (
+        SELECT id, disabled FROM webhook_registrations
+        WHERE id = $2 AND deleted_at IS NULL AND ($15::bigint IS NULL OR user_id = $15)
+    ), upload AS (
         INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
                              content_type, idempotency_key, request_id, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        SELECT $1, id, $3, $4, $5, $6, $7, $8, $9, $10 FROM target
         RETURNING id
     ), delivery AS (
         INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
                                 event_data, status, next_retry_at, request_id, created_at)
-        SELECT $11, $2, id, $12, $10, $13, $14, $10, $9, $10 FROM upload
+        SELECT $11, $2, upload.id, $12, $10, $13,
+               CASE WHEN target.disabled THEN 'not_attempted' ELSE 'pending' END, $10, $9, $10
+        FROM upload, target
+        RETURNING status
+    ), event AS (
+        INSERT INTO outbox (routing_key, payload, request_id)
+        SELECT $12, $14, $9 FROM delivery WHERE status = 'pending'
         RETURNING id
     )
-    INSERT INTO outbox (routing_key, payload, request_id)
-    SELECT $12, $15, $9 FROM delivery WHERE $16
-    RETURNING id
+    SELECT EXISTS (SELECT FROM delivery) AS recorded, (SELECT id FROM event) AS outbox_id
 """
 
 INSERT_UPLOAD = """

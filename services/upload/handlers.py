@@ -24,7 +24,7 @@ from services.common.web import (
 )
 
 from . import db
-from .keys import OUTBOX_CLEANUP, SETTINGS
+from .keys import KNOWN_WEBHOOKS, OUTBOX_CLEANUP, SETTINGS
 from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
 from .multipart import find_file_part, finish_form, open_form
 from .storage import content_type_of, remove_upload, store_part
@@ -95,16 +95,33 @@ def replay(key: str, first: db.ExistingUpload, repeat: dict[str, object]) -> web
     return envelope(data, "ok", headers={REPLAYED_HEADER: "true"})
 
 
+def webhook_missing(webhook_id: uuid.UUID) -> str:
+    return f"webhook {webhook_id} does not exist"
+
+
+async def check_webhook(app: web.Application, webhook_id: uuid.UUID, user_id: int | None) -> None:
+    """404 before any of the body is stored, unless the webhook took an upload a moment ago.
+
+    Skipping the lookup for a known webhook saves a round trip per upload; the insert
+    checks the webhook again, so one deleted meanwhile is still refused. Another user's
+    webhook is as good as missing (404): its existence is not leaked.
+    """
+    known = app[KNOWN_WEBHOOKS]
+    if known.get((webhook_id, user_id))[0]:
+        return
+    if not await db.webhook_exists(app[DB_POOL], webhook_id, user_id):
+        raise NotFound(webhook_missing(webhook_id))
+    known.put((webhook_id, user_id), True)
+
+
 async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     pool = request.app[DB_POOL]
     webhook_id = parse_webhook_id(request.match_info["webhook_id"])
     idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
-    # Another user's webhook is as good as missing (404): its existence is not leaked.
-    webhook = await db.find_webhook(pool, webhook_id, current_user(request))
-    if webhook is None:
-        raise NotFound(f"webhook {webhook_id} does not exist")
+    user_id = current_user(request)
+    await check_webhook(request.app, webhook_id, user_id)
     part = await find_file_part(reader)
 
     upload_id = uuid.uuid4()
@@ -129,7 +146,8 @@ async def upload_file(request: web.Request) -> web.Response:
         recorded = await db.record_upload(
             pool,
             upload_id=upload_id,
-            webhook=webhook,
+            webhook_id=webhook_id,
+            user_id=user_id,
             filename=stored.filename,
             stored_path=str(stored.path),
             size=stored.size,
@@ -140,6 +158,10 @@ async def upload_file(request: web.Request) -> web.Response:
             event_data={**data, "uploaded_at": iso_time(created_at)},
             created_at=created_at,
         )
+    except db.WebhookGone:
+        remove_upload(settings.upload_dir, str(upload_id))
+        request.app[KNOWN_WEBHOOKS].discard((webhook_id, user_id))
+        raise NotFound(webhook_missing(webhook_id)) from None
     except db.IdempotencyContention as exc:
         remove_upload(settings.upload_dir, str(upload_id))
         raise ServiceUnavailable(str(exc), retry_after=1) from None

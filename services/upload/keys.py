@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from services.common.cache import TtlCache
 
 from .settings import UploadSettings
 
@@ -12,4 +15,8 @@ if TYPE_CHECKING:
     from .relay import OutboxCleanup
 
 SETTINGS = web.AppKey("settings", UploadSettings)
+# (webhook, user) pairs that took an upload in the last few seconds.
+KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], bool]] = web.AppKey(
+    "known_webhooks"
+)
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")
