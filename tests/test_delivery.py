@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.common.broker import Broker
 from services.common.messages import DISPATCH_QUEUE, DeliveryMessage
+from services.dispatcher import db as dispatcher_db
 from tests.support.receiver import Receiver, Reply
 from tests.support.stack import Stack, StackOptions, dead_letters
 
@@ -345,3 +346,68 @@ async def test_a_slow_endpoint_holds_only_its_share(stack: Stack) -> None:
         await asyncio.sleep(0.05)
     # Parking while the endpoint is busy never spends an attempt.
     assert sorted(row["attempt"] for row in attempts) == [1] * 8
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(with_dispatcher=False)])
+async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack) -> None:
+    webhook = await stack.register("http://127.0.0.1:9/unused")
+    ids = [
+        (await stack.delivery_for_upload((await stack.upload(webhook["id"]))["upload_id"]))["id"]
+        for _ in range(4)
+    ]
+    ready, held, stale, unknown = ids[0], ids[1], ids[2], uuid.uuid4()
+    await stack.pool.execute(
+        "UPDATE deliveries SET lease_until = now() + interval '1 minute' WHERE id = $1", held
+    )
+    claimed = await dispatcher_db.claim_many(
+        stack.pool,
+        [
+            dispatcher_db.ClaimRequest(ready, 1),
+            dispatcher_db.ClaimRequest(held, 1),
+            dispatcher_db.ClaimRequest(stale, 2),  # attempt 1 is still to come
+            dispatcher_db.ClaimRequest(unknown, 1),
+        ],
+        lease_seconds=5.0,
+    )
+    assert claimed[0] is not None and claimed[0].id == ready and claimed[0].attempt == 1
+    assert claimed[0].url == "http://127.0.0.1:9/unused"
+    assert claimed[1:] == [None, None, None]
+
+    def record(delivery_id: uuid.UUID, error: str | None) -> dispatcher_db.AttemptRecord:
+        return dispatcher_db.AttemptRecord(
+            delivery_id=delivery_id,
+            webhook_id=uuid.UUID(webhook["id"]),
+            attempt=1,
+            status="pending" if error else "succeeded",
+            retry_in_seconds=30.0 if error else None,
+            status_code=500 if error else 200,
+            error=error,
+            response_body="body",
+            duration_ms=3,
+        )
+
+    failing_since = "SELECT failing_since FROM webhook_registrations WHERE id = $1"
+    # All of an endpoint's attempts in a batch failed: it is failing from now on.
+    assert await dispatcher_db.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [True]
+    assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is not None
+    # A success beside a failure: healthy again. A record for an attempt already
+    # recorded (ready's first) changes nothing.
+    outcome = await dispatcher_db.record_attempts(
+        stack.pool, [record(held, None), record(stale, "HTTP 500"), record(ready, None)]
+    )
+    assert outcome == [True, True, False]
+    assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is None
+    states = {
+        row["id"]: (row["status"], row["attempt_count"], row["lease_until"])
+        for row in await stack.pool.fetch(
+            "SELECT id, status, attempt_count, lease_until FROM deliveries WHERE id = ANY($1)",
+            ids,
+        )
+    }
+    assert states[ready] == ("pending", 1, None)
+    assert states[held] == ("succeeded", 1, None)
+    assert states[stale] == ("pending", 1, None)
+    assert states[ids[3]] == ("pending", 0, None)
+    assert [a["error"] for a in await attempts_of(stack, ready)] == ["HTTP 500"]
+    assert [e["error_message"] for e in await error_log_of(stack, stale)] == ["HTTP 500"]
+    assert await error_log_of(stack, held) == []

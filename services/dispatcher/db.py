@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -41,41 +41,52 @@ class DeliveryState:
     now: datetime
 
 
-async def claim(
-    pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int, lease_seconds: float
-) -> ClaimedDelivery | None:
-    """Take the lease for `attempt`; None if it is not due, done, or someone else holds it.
+@dataclass(frozen=True)
+class ClaimRequest:
+    delivery_id: uuid.UUID
+    attempt: int
+
+
+async def claim_many(
+    pool: asyncpg.Pool, requests: list[ClaimRequest], lease_seconds: float
+) -> list[ClaimedDelivery | None]:
+    """Take the lease of each (delivery, attempt); None where it is not due, done, or held.
 
     Only lease_until changes (no index covers it), so the update can stay heap-only.
+    The delivery ids must be distinct: one statement updates a row at most once.
     """
-    row = await pool.fetchrow(
+    rows = await pool.fetch(
         """
         UPDATE deliveries d
         SET lease_until = now() + make_interval(secs => $3)
-        FROM webhook_registrations w
-        JOIN webhook_configurations c ON c.webhook_id = w.id
-        WHERE d.id = $1 AND w.id = d.webhook_id
-          AND d.status = 'pending' AND d.attempt_count = $2 - 1
+        FROM unnest($1::uuid[], $2::int[]) AS m(id, attempt),
+             webhook_registrations w
+             JOIN webhook_configurations c ON c.webhook_id = w.id
+        WHERE d.id = m.id AND w.id = d.webhook_id
+          AND d.status = 'pending' AND d.attempt_count = m.attempt - 1
           AND (d.lease_until IS NULL OR d.lease_until < now())
-        RETURNING d.id, d.webhook_id, d.event_type, d.event_time, d.event_data, d.request_id,
-                  w.url, w.secret, w.previous_secret,
+        RETURNING d.id, m.attempt, d.webhook_id, d.event_type, d.event_time, d.event_data,
+                  d.request_id, w.url, w.secret, w.previous_secret,
                   (w.previous_secret_expires_at > now()) AS previous_valid,
                   w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
                   d.schedule_offset, c.custom_headers, c.custom_payload
         """,
-        delivery_id,
-        attempt,
+        [request.delivery_id for request in requests],
+        [request.attempt for request in requests],
         lease_seconds + LEASE_MARGIN_SECONDS,
     )
-    if row is None:
-        return None
+    claimed = {row["id"]: claimed_delivery(row) for row in rows}
+    return [claimed.get(request.delivery_id) for request in requests]
+
+
+def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:
     secrets = [row["secret"]]
     if row["previous_secret"] and row["previous_valid"]:
         secrets.append(row["previous_secret"])
     return ClaimedDelivery(
         id=row["id"],
         webhook_id=row["webhook_id"],
-        attempt=attempt,
+        attempt=row["attempt"],
         event_type=row["event_type"],
         event_time=row["event_time"],
         event_data=row["event_data"],
@@ -106,55 +117,64 @@ async def delivery_state(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> Delivery
     return None if row is None else DeliveryState(**dict(row))
 
 
-async def record_attempt(
-    pool: asyncpg.Pool,
-    *,
-    delivery_id: uuid.UUID,
-    webhook_id: uuid.UUID,
-    attempt: int,
-    status: str,
-    retry_in_seconds: float | None,
-    status_code: int | None,
-    error: str | None,
-    response_body: str | None,
-    duration_ms: int,
-) -> bool:
-    """The attempt, its error-log row, the delivery's new state and the endpoint's health
-    (when it started failing continuously), in one statement."""
-    recorded: bool = await pool.fetchval(
+@dataclass(frozen=True)
+class AttemptRecord:
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    attempt: int
+    status: str
+    retry_in_seconds: float | None
+    status_code: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+
+
+async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> list[bool]:
+    """Each attempt, its error-log row and its delivery's new state, and each endpoint's
+    health, in one statement; False for an attempt whose delivery had moved on.
+
+    An endpoint starts failing continuously when all of its attempts here failed, and
+    is healthy again after any success. The delivery ids must be distinct.
+    """
+    # One array per field, in the order of the unnest below.
+    columns = [[getattr(record, f.name) for record in records] for f in fields(AttemptRecord)]
+    rows = await pool.fetch(
         """
-        WITH updated AS (
-            UPDATE deliveries
-            SET status = $2, attempt_count = $3, lease_until = NULL, last_error = $6,
-                next_retry_at = now() + make_interval(secs => $4), updated_at = now()
-            WHERE id = $1 AND attempt_count = $3 - 1
-            RETURNING id, next_retry_at
-        ), attempt_row AS (
+        WITH m AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[],
+                                 $5::float8[], $6::int[], $7::text[], $8::text[], $9::int[])
+                AS m(delivery_id, webhook_id, attempt, status, retry_in, status_code,
+                     error, response_body, duration_ms)
+        ), updated AS (
+            UPDATE deliveries d
+            SET status = m.status, attempt_count = m.attempt, lease_until = NULL,
+                last_error = m.error, next_retry_at = now() + make_interval(secs => m.retry_in),
+                updated_at = now()
+            FROM m
+            WHERE d.id = m.delivery_id AND d.attempt_count = m.attempt - 1
+            RETURNING d.id, d.next_retry_at, m.webhook_id, m.attempt, m.status_code,
+                      m.error, m.response_body, m.duration_ms
+        ), attempt_rows AS (
             INSERT INTO delivery_attempts
                 (delivery_id, attempt, status_code, response_body, error, duration_ms)
-            SELECT id, $3, $5, $7, $6, $8 FROM updated
-        ), error_row AS (
+            SELECT id, attempt, status_code, response_body, error, duration_ms FROM updated
+        ), error_rows AS (
             INSERT INTO error_log (delivery_id, error_message, retry_count, next_retry_time)
-            SELECT id, $6, $3, next_retry_at FROM updated WHERE $6::text IS NOT NULL
+            SELECT id, error, attempt, next_retry_at FROM updated WHERE error IS NOT NULL
         ), health AS (
-            UPDATE webhook_registrations
-            SET failing_since = CASE WHEN $6::text IS NULL THEN NULL ELSE now() END
-            WHERE id = $9 AND EXISTS (SELECT 1 FROM updated)
-              AND (failing_since IS NULL) = ($6::text IS NOT NULL)
+            UPDATE webhook_registrations w
+            SET failing_since = CASE WHEN h.failed THEN now() END
+            FROM (SELECT webhook_id, bool_and(error IS NOT NULL) AS failed
+                  FROM updated GROUP BY webhook_id) h
+            WHERE w.id = h.webhook_id AND (w.failing_since IS NULL) = h.failed
         )
-        SELECT count(*) > 0 FROM updated
+        SELECT id FROM updated
         """,
-        delivery_id,
-        status,
-        attempt,
-        retry_in_seconds,
-        status_code,
-        error,
-        response_body,
-        duration_ms,
-        webhook_id,
+        *columns,
     )
-    return recorded
+    recorded = {row["id"] for row in rows}
+    return [record.delivery_id in recorded for record in records]
 
 
 async def finish_without_attempt(pool: asyncpg.Pool, delivery_id: uuid.UUID, status: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from services.common.timefmt import iso_time
 from services.common.urlsafety import UnsafeDestination
 
 from . import db
+from .batch import Batcher
 from .client import check_destination
 from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, ENDPOINT_BUSY, IN_FLIGHT
 from .retry import AttemptResult, NextStep, next_step
@@ -46,6 +48,8 @@ DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 PERSIST_SECONDS = 60.0
 ENDPOINT_BUSY_DELAY_MS = 1000
+# How long a message waits in the process for a busy endpoint before it is parked.
+ENDPOINT_WAIT_SECONDS = 0.25
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 # Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
 BROKER_ERRORS = (BrokerUnavailable, aio_pika.exceptions.AMQPError, ConnectionError)
@@ -95,7 +99,18 @@ class Dispatcher:
         self.session = session
         self.tasks: set[asyncio.Task[Any]] = set()
         self.endpoint_load: dict[uuid.UUID, int] = {}
+        self.endpoint_waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
         self.secret_box = SecretBox(settings.secrets_keys)
+        lease = settings.delivery_timeout_seconds
+        # Claims and attempt records of deliveries in flight together share round trips.
+        self.claims: Batcher[db.ClaimRequest, db.ClaimedDelivery | None] = Batcher(
+            lambda requests: db.claim_many(pool, requests, lease),
+            key=lambda request: request.delivery_id,
+        )
+        self.records: Batcher[db.AttemptRecord, bool] = Batcher(
+            lambda records: db.record_attempts(pool, records),
+            key=lambda record: record.delivery_id,
+        )
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -150,7 +165,7 @@ class Dispatcher:
         # A slow or dead endpoint may hold only so many deliveries: the rest are parked
         # for a moment instead of filling the prefetch window everyone shares.
         endpoint = msg.webhook_id
-        if endpoint is not None and not self.reserve_endpoint(endpoint):
+        if endpoint is not None and not await self.reserve_endpoint(endpoint):
             await self.park_while_busy(msg, endpoint)
             return
         try:
@@ -159,14 +174,46 @@ class Dispatcher:
             if endpoint is not None:
                 self.release_endpoint(endpoint)
 
-    def reserve_endpoint(self, webhook_id: uuid.UUID) -> bool:
+    async def reserve_endpoint(self, webhook_id: uuid.UUID) -> bool:
+        """A slot of the endpoint's concurrency; wait a moment for one, then give up.
+
+        A fast endpoint frees slots within milliseconds, so waiting beats a second on
+        the delay ladder; a slow or dead one does not, and its message is parked
+        after ENDPOINT_WAIT_SECONDS instead of holding the prefetch window.
+        """
         load = self.endpoint_load.get(webhook_id, 0)
-        if load >= self.settings.per_endpoint_concurrency:
-            return False
-        self.endpoint_load[webhook_id] = load + 1
-        return True
+        if load < self.settings.per_endpoint_concurrency:
+            self.endpoint_load[webhook_id] = load + 1
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.endpoint_waiters.setdefault(webhook_id, collections.deque()).append(waiter)
+        try:
+            await asyncio.wait((waiter,), timeout=ENDPOINT_WAIT_SECONDS)
+        except BaseException:
+            if waiter.done():
+                self.release_endpoint(webhook_id)  # handed a slot, then cancelled
+            else:
+                self.stop_waiting(webhook_id, waiter)
+            raise
+        if waiter.done():
+            return True
+        self.stop_waiting(webhook_id, waiter)
+        return False
+
+    def stop_waiting(self, webhook_id: uuid.UUID, waiter: asyncio.Future[None]) -> None:
+        waiters = self.endpoint_waiters[webhook_id]
+        waiters.remove(waiter)
+        if not waiters:
+            del self.endpoint_waiters[webhook_id]
 
     def release_endpoint(self, webhook_id: uuid.UUID) -> None:
+        waiters = self.endpoint_waiters.get(webhook_id)
+        if waiters:
+            # The slot goes straight to the longest waiter; the load stays the same.
+            waiters.popleft().set_result(None)
+            if not waiters:
+                del self.endpoint_waiters[webhook_id]
+            return
         load = self.endpoint_load.pop(webhook_id, 1) - 1
         if load > 0:
             self.endpoint_load[webhook_id] = load
@@ -177,8 +224,7 @@ class Dispatcher:
         await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))
 
     async def claim_and_deliver(self, msg: DeliveryMessage, reserved: uuid.UUID | None) -> None:
-        lease = self.settings.delivery_timeout_seconds
-        delivery = await db.claim(self.pool, msg.delivery_id, msg.attempt, lease)
+        delivery = await self.claims(db.ClaimRequest(msg.delivery_id, msg.attempt))
         if delivery is None:
             await self.not_claimed(msg)
             return
@@ -197,7 +243,7 @@ class Dispatcher:
         delivery = replace(delivery, secrets=secrets)
         if reserved is None:
             # A message without its webhook id (a redeliver, a sweep): limit it here.
-            if not self.reserve_endpoint(delivery.webhook_id):
+            if not await self.reserve_endpoint(delivery.webhook_id):
                 await db.release_lease(self.pool, delivery.id)
                 await self.park_while_busy(msg, delivery.webhook_id)
                 return
@@ -217,17 +263,18 @@ class Dispatcher:
         # The request was sent: keep the outcome through a short outage rather than
         # hand the message back and send again.
         await self.persist(
-            db.record_attempt,
-            self.pool,
-            delivery_id=delivery.id,
-            webhook_id=delivery.webhook_id,
-            attempt=msg.attempt,
-            status=step.status,
-            retry_in_seconds=step.retry_in_seconds,
-            status_code=result.status_code,
-            error=result.error,
-            response_body=result.response_body,
-            duration_ms=result.duration_ms,
+            self.records,
+            db.AttemptRecord(
+                delivery_id=delivery.id,
+                webhook_id=delivery.webhook_id,
+                attempt=msg.attempt,
+                status=step.status,
+                retry_in_seconds=step.retry_in_seconds,
+                status_code=result.status_code,
+                error=result.error,
+                response_body=result.response_body,
+                duration_ms=result.duration_ms,
+            ),
         )
         self.log_attempt(delivery, result, step)
         if not result.succeeded:
