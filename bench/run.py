@@ -48,6 +48,10 @@ from tests.support.processes import (
 from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port, register_webhook
 
 RESULTS = Path(__file__).with_name("results")
+# Files go where UPLOAD_DIR is by default (./data), not to /tmp: on ext4 without a
+# journal the kernel will not reuse an inode freed in the last few minutes, and /tmp,
+# where test runs delete thousands of files, makes every new folder there ~10x dearer.
+WORK_PARENT = REPO / "data"
 SERVICES = ("registration", "upload", "dispatcher")
 BOUNDARY = "benchboundary7MA4YWxkTrZu0gW"
 
@@ -478,7 +482,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "repeats": args.repeats,
     }
-    with tempfile.TemporaryDirectory(prefix="webhooks-bench-") as workdir:
+    WORK_PARENT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=WORK_PARENT) as workdir:
         bench = Bench(Path(workdir), {"LOG_LEVEL": args.log_level})
         try:
             await bench.start()
