@@ -436,6 +436,43 @@ def cpu_seconds_by_component(bench: Bench) -> dict[str, float]:
     return totals
 
 
+def folder_cost_ms(parent: Path, count: int = 200) -> float:
+    """CPU ms to create one upload's folder and a 1 KiB file in it, as the service does.
+
+    Left in place (removed with the bench's folder): deleting them now would make the
+    next folders dearer, which is what this looks for. On ext4 without a journal the
+    kernel skips inodes freed in the last minutes, so right after many deletions
+    nearby (a previous bench run, a test run) this costs ~10x its usual ~0.05 ms.
+    """
+    parent.mkdir()
+    started = time.process_time()
+    for _ in range(count):
+        folder = parent / str(uuid.uuid4())
+        folder.mkdir()
+        (folder / "probe.bin").write_bytes(b"x" * 1024)
+    return (time.process_time() - started) * 1000 / count
+
+
+def machine_cpu_ticks() -> dict[str, int]:
+    """The machine's CPU time so far by kind (all cores), from /proc/stat."""
+    kinds = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    with open("/proc/stat") as stat:
+        values = stat.readline().split()[1 : 1 + len(kinds)]
+    return dict(zip(kinds, map(int, values), strict=True))
+
+
+def machine_cpu_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """Busy, iowait and idle as shares of all cores' time between two readings."""
+    spent = {kind: after[kind] - before[kind] for kind in after}
+    total = sum(spent.values()) or 1
+    idle = spent["idle"] + spent["iowait"]
+    return {
+        "busy": round((total - idle) / total, 3),
+        "iowait": round(spent["iowait"] / total, 3),
+        "idle": round(spent["idle"] / total, 3),
+    }
+
+
 def start_profilers(bench: Bench, folder: Path | None) -> list[subprocess.Popen[bytes]]:
     """py-spy on each service during the first end-to-end run (speedscope files)."""
     if folder is None:
@@ -482,23 +519,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "repeats": args.repeats,
     }
-    WORK_PARENT.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-", dir=WORK_PARENT) as workdir:
+    args.work_parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=args.work_parent) as workdir:
         bench = Bench(Path(workdir), {"LOG_LEVEL": args.log_level})
         try:
             await bench.start()
             await bench.receiver("fast")
             await bench.receiver("slow", 1.0)
             await bench.receiver("dead")
+            results["folder_cost_ms"] = round(folder_cost_ms(Path(workdir) / "probe"), 3)
+            print(f"upload folder + file: {results['folder_cost_ms']} ms of CPU", flush=True)
             print("end-to-end ...", flush=True)
             runs, ceilings = [], []
             for repeat in range(args.repeats):
                 profilers = start_profilers(bench, args.profile) if repeat == 0 else []
                 cpu_before = cpu_seconds_by_component(bench)
+                machine_before = machine_cpu_ticks()
                 runs.append(await end_to_end(bench, args.uploads, 32))
+                machine_after = machine_cpu_ticks()
                 cpu_after = cpu_seconds_by_component(bench)
                 stop_profilers(profilers)
                 if repeat == 0:
+                    # Whether the machine was busy (CPU-bound) or waiting (on disk, locks).
+                    results["machine_cpu"] = machine_cpu_shares(machine_before, machine_after)
                     # Where the CPU went, per upload delivered (ms); exited processes
                     # (a finished postgres backend) are missed, so this is a lower bound.
                     results["cpu_ms_per_delivery"] = {
@@ -585,6 +628,12 @@ def main() -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--only", choices=("end-to-end",), help="run one scenario")
     parser.add_argument(
+        "--work-parent",
+        type=Path,
+        default=WORK_PARENT,
+        help="where the bench's files go, uploads included (the disk UPLOAD_DIR would be on)",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="record py-spy profiles of the services into this folder"
     )
     args = parser.parse_args()
@@ -595,6 +644,7 @@ def main() -> None:
     if args.only:
         print(json.dumps(results["end_to_end"], indent=2))
         print(json.dumps(results.get("cpu_ms_per_delivery"), indent=2))
+        print("machine CPU (first run):", results.get("machine_cpu"))
         return
     name = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}.json"
     for target in (RESULTS / "bench.json", RESULTS / name):
@@ -604,6 +654,15 @@ def main() -> None:
     print("\nCPU ms per delivery, by component (end-to-end run):")
     for name, ms in sorted(results["cpu_ms_per_delivery"].items(), key=lambda kv: -kv[1]):
         print(f"  {name:<20} {ms:7.3f}")
+    shares = results["machine_cpu"]
+    print(
+        f"machine CPU during it: {shares['busy']:.0%} busy, {shares['iowait']:.0%} waiting"
+        f" on I/O, {shares['idle']:.0%} idle"
+    )
+    print(
+        f"creating an upload's folder and file here: {results['folder_cost_ms']:.2f} ms of CPU"
+        " (~0.05 when nothing was deleted nearby in the last minutes; see README)"
+    )
     print(f"\nwritten to {RESULTS / 'bench.json'}")
 
 
