@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from services.common.batch import Batcher
 from services.common.settings import ConfigError, Env, redact_url
 from services.common.urlsafety import (
     UnsafeDestination,
@@ -18,7 +19,6 @@ from services.common.urlsafety import (
     is_forbidden_address,
 )
 from services.common.web import BadRequest
-from services.dispatcher.batch import Batcher
 from services.registration.validation import (
     MAX_URL_LENGTH,
     parse_custom_headers,

@@ -6,11 +6,13 @@ import asyncio
 import hashlib
 import io
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from services.upload import db as upload_db
 from tests.support.stack import Stack, StackOptions
 
 SMALL_LIMIT = StackOptions(max_upload_bytes=1000, with_dispatcher=False)
@@ -242,3 +244,91 @@ async def test_client_disconnect_leaves_no_file_and_no_record(stack: Stack) -> N
     assert list(stack.upload_dir.iterdir()) == []
     assert await table_counts(stack) == before
     del reader
+
+
+async def test_uploads_recorded_together_are_each_recorded_right(stack: Stack) -> None:
+    # One statement records several uploads: each must get its own outcome.
+    live = await stack.register("http://127.0.0.1:9/live")
+    disabled = await stack.register("http://127.0.0.1:9/disabled")
+    gone = await stack.register("http://127.0.0.1:9/gone")
+    await stack.pool.execute(
+        "UPDATE webhook_registrations SET disabled = true WHERE id = $1",
+        uuid.UUID(disabled["id"]),
+    )
+    await stack.pool.execute(
+        "UPDATE webhook_registrations SET deleted_at = now() WHERE id = $1",
+        uuid.UUID(gone["id"]),
+    )
+    now = datetime.now(UTC)
+
+    def new_upload(webhook: dict[str, str], user_id: int | None = None) -> upload_db.NewUpload:
+        upload_id = uuid.uuid4()
+        return upload_db.NewUpload(
+            upload_id=upload_id,
+            webhook_id=uuid.UUID(webhook["id"]),
+            user_id=user_id,
+            filename="a.txt",
+            stored_path=f"/nowhere/{upload_id}/a.txt",
+            size=1,
+            sha256="00",
+            content_type="text/plain",
+            request_id=None,
+            created_at=now,
+            delivery_id=uuid.uuid4(),
+            event_data={"upload_id": str(upload_id)},
+        )
+
+    batch = [
+        new_upload(live),
+        new_upload(disabled),
+        new_upload(gone),
+        new_upload(live, user_id=999),  # another user's webhook: as good as missing
+        new_upload(live),
+    ]
+    results = await upload_db.record_uploads(stack.pool, batch)
+    # Read before the outbox relay could publish (and delete) them, 3 s from now.
+    outbox = await stack.pool.fetch(
+        "SELECT id, payload FROM outbox WHERE payload->>'webhook_id' = ANY($1)",
+        [live["id"], disabled["id"], gone["id"]],
+    )
+    assert {row["payload"]["delivery_id"]: row["id"] for row in outbox} == {
+        str(batch[0].delivery_id): results[0].outbox_id,
+        str(batch[4].delivery_id): results[4].outbox_id,
+    }
+    assert [r is None for r in results] == [False, False, True, True, False]
+    assert results[0] is not None and results[0].outbox_id is not None
+    assert results[1] is not None and results[1].outbox_id is None
+    assert results[4] is not None and results[4].outbox_id not in (None, results[0].outbox_id)
+    statuses = {
+        row["id"]: row["status"]
+        for row in await stack.pool.fetch(
+            "SELECT id, status FROM deliveries WHERE id = ANY($1)",
+            [u.delivery_id for u in batch],
+        )
+    }
+    assert statuses == {
+        batch[0].delivery_id: "pending",
+        batch[1].delivery_id: "not_attempted",
+        batch[4].delivery_id: "pending",
+    }
+    recorded = await stack.pool.fetchval(
+        "SELECT count(*) FROM uploads WHERE id = ANY($1)", [u.upload_id for u in batch]
+    )
+    assert recorded == 3
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(with_dispatcher=False)])
+async def test_concurrent_uploads_all_land(stack: Stack) -> None:
+    webhook = await stack.register("http://127.0.0.1:9/unused")
+    contents = [f"file {n}".encode() for n in range(40)]
+    uploaded = await asyncio.gather(
+        *(stack.upload(webhook["id"], content, f"f{n}.txt") for n, content in enumerate(contents))
+    )
+    assert len({u["upload_id"] for u in uploaded}) == 40
+    for content, data in zip(contents, uploaded, strict=True):
+        assert data["sha256"] == hashlib.sha256(content).hexdigest()
+        delivery = await stack.delivery_for_upload(data["upload_id"])
+        assert delivery["status"] == "pending"
+        assert delivery["event_data"]["sha256"] == data["sha256"]
+    count = "SELECT count(*) FROM uploads WHERE webhook_id = $1"
+    assert await stack.pool.fetchval(count, uuid.UUID(webhook["id"])) == 40

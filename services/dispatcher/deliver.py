@@ -18,6 +18,7 @@ import orjson
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from services.common.batch import Batcher
 from services.common.broker import Broker, BrokerUnavailable
 from services.common.messages import (
     DEAD_LETTER_QUEUE,
@@ -33,7 +34,6 @@ from services.common.timefmt import iso_time
 from services.common.urlsafety import UnsafeDestination
 
 from . import db
-from .batch import Batcher
 from .client import check_destination
 from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, ENDPOINT_BUSY, IN_FLIGHT
 from .retry import AttemptResult, NextStep, next_step

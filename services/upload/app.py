@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.common.auth import install_api_guard
+from services.common.batch import Batcher
 from services.common.broker import broker_check, broker_ctx
 from services.common.cache import TtlCache
-from services.common.db import database_check, db_pool_ctx
+from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import handlers
-from .keys import KNOWN_WEBHOOKS, SETTINGS
+from . import db, handlers
+from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .relay import relay_ctx
 from .settings import UploadSettings
 
@@ -24,6 +25,10 @@ def create_app(settings: UploadSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
     app[KNOWN_WEBHOOKS] = TtlCache(KNOWN_WEBHOOK_SECONDS)
+    app[RECORDER] = Batcher(
+        lambda uploads: db.record_uploads(app[DB_POOL], uploads),
+        key=lambda upload: upload.upload_id,
+    )
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))

@@ -63,64 +63,130 @@ async def webhook_exists(
     return exists
 
 
-async def record_upload(
-    pool: asyncpg.Pool,
-    *,
-    upload_id: uuid.UUID,
-    webhook_id: uuid.UUID,
-    user_id: int | None,
-    filename: str,
-    stored_path: str,
-    size: int,
-    sha256: str,
-    content_type: str,
-    idempotency_key: str | None,
-    request_id: str | None,
-    event_data: dict[str, Any],
-    created_at: datetime,
-) -> RecordedUpload | ExistingUpload:
-    """Upload, delivery and (unless the webhook is disabled) outbox event, in one transaction.
+@dataclass(frozen=True)
+class NewUpload:
+    """An upload to record, with its delivery and event."""
 
-    The webhook is looked up inside that transaction, so one deleted since the request
-    began is refused (WebhookGone) even when the caller skipped its own lookup. With an
-    idempotency key held by an upload of this webhook from the last 24 h, nothing is
-    written and that upload is returned instead.
+    upload_id: uuid.UUID
+    webhook_id: uuid.UUID
+    user_id: int | None
+    filename: str
+    stored_path: str
+    size: int
+    sha256: str
+    content_type: str
+    request_id: str | None
+    created_at: datetime
+    delivery_id: uuid.UUID
+    event_data: dict[str, Any]
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The message the dispatcher gets: ids only, it reads the rest."""
+        return {
+            "type": UPLOAD_COMPLETED,
+            "delivery_id": str(self.delivery_id),
+            "upload_id": str(self.upload_id),
+            "webhook_id": str(self.webhook_id),
+        }
+
+    def recorded(self, outbox_id: int | None) -> RecordedUpload:
+        return RecordedUpload(self.delivery_id, outbox_id, self.event, self.created_at)
+
+
+async def record_uploads(
+    pool: asyncpg.Pool, uploads: list[NewUpload]
+) -> list[RecordedUpload | None]:
+    """Each upload with its delivery and (unless the webhook is disabled) outbox event,
+    all in one statement, so one commit serves every upload that arrived together.
+
+    The webhook is looked up in that statement, so one deleted since the request began
+    is refused (None) even when the caller skipped its own lookup.
     """
-    delivery_id = uuid.uuid4()
-    event = {
-        "type": UPLOAD_COMPLETED,
-        "delivery_id": str(delivery_id),
-        "upload_id": str(upload_id),
-        "webhook_id": str(webhook_id),
-    }
-    upload_row = (
-        upload_id,
-        webhook_id,
-        filename,
-        stored_path,
-        size,
-        sha256,
-        content_type,
-        idempotency_key,
-        request_id,
-        created_at,
+    columns = [[getattr(upload, name) for upload in uploads] for name in RECORD_UPLOADS_COLUMNS]
+    rows = await pool.fetch(
+        RECORD_UPLOADS, *columns, [upload.event for upload in uploads], UPLOAD_COMPLETED
     )
-    if idempotency_key is None:
-        # The common case in one round trip: a single statement is its own transaction.
-        row = await pool.fetchrow(
-            RECORD_UPLOAD,
-            *upload_row,
-            delivery_id,
-            UPLOAD_COMPLETED,
-            event_data,
-            event,
-            user_id,
-        )
-        if not row["recorded"]:
-            raise WebhookGone(webhook_id)
-        return RecordedUpload(delivery_id, row["outbox_id"], event, created_at)
+    outbox_ids = {row["delivery_id"]: row["outbox_id"] for row in rows}
+    return [
+        upload.recorded(outbox_ids[upload.delivery_id])
+        if upload.delivery_id in outbox_ids
+        else None
+        for upload in uploads
+    ]
+
+
+# The NewUpload fields passed as arrays, in the order of the unnest below.
+RECORD_UPLOADS_COLUMNS = (
+    "upload_id",
+    "webhook_id",
+    "user_id",
+    "filename",
+    "stored_path",
+    "size",
+    "sha256",
+    "content_type",
+    "request_id",
+    "created_at",
+    "delivery_id",
+    "event_data",
+)
+# Deliveries to a disabled webhook are recorded as not_attempted and never published.
+RECORD_UPLOADS = """
+    WITH target AS (
+        SELECT m.*, w.disabled
+        FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
+                    $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
+                    $11::uuid[], $12::jsonb[], $13::jsonb[])
+            AS m(upload_id, webhook_id, user_id, filename, stored_path, size, sha256,
+                 content_type, request_id, created_at, delivery_id, event_data, event)
+        JOIN webhook_registrations w ON w.id = m.webhook_id
+        WHERE w.deleted_at IS NULL AND (m.user_id IS NULL OR w.user_id = m.user_id)
+    ), upload AS (
+        INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
+                             content_type, request_id, created_at)
+        SELECT upload_id, webhook_id, filename, stored_path, size, sha256, content_type,
+               request_id, created_at
+        FROM target
+    ), delivery AS (
+        INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
+                                event_data, status, next_retry_at, request_id, created_at)
+        SELECT delivery_id, webhook_id, upload_id, $14, created_at, event_data,
+               CASE WHEN disabled THEN 'not_attempted' ELSE 'pending' END, created_at,
+               request_id, created_at
+        FROM target
+    ), event AS (
+        INSERT INTO outbox (routing_key, payload, request_id)
+        SELECT $14, event, request_id FROM target WHERE NOT disabled
+        RETURNING id, (payload->>'delivery_id')::uuid AS delivery_id
+    )
+    SELECT t.delivery_id, e.id AS outbox_id
+    FROM target t LEFT JOIN event e ON e.delivery_id = t.delivery_id
+"""
+
+
+async def record_upload_with_key(
+    pool: asyncpg.Pool, upload: NewUpload, idempotency_key: str
+) -> RecordedUpload | ExistingUpload:
+    """Record `upload` as the holder of `idempotency_key`, or return the upload of this
+    webhook from the last 24 h that already holds it (and write nothing).
+
+    Raises WebhookGone, writing nothing, if the webhook was deleted meanwhile.
+    """
+    upload_row = (
+        upload.upload_id,
+        upload.webhook_id,
+        upload.filename,
+        upload.stored_path,
+        upload.size,
+        upload.sha256,
+        upload.content_type,
+        idempotency_key,
+        upload.request_id,
+        upload.created_at,
+    )
     async with pool.acquire() as conn, conn.transaction():
-        holder = await claim_idempotency_key(conn, webhook_id, idempotency_key, upload_row)
+        holder = await claim_idempotency_key(conn, upload.webhook_id, idempotency_key, upload_row)
         if holder is not None:
             return holder
         status = await conn.fetchval(
@@ -133,53 +199,28 @@ async def record_upload(
             WHERE id = $2 AND deleted_at IS NULL AND ($8::bigint IS NULL OR user_id = $8)
             RETURNING status
             """,
-            delivery_id,
-            webhook_id,
-            upload_id,
+            upload.delivery_id,
+            upload.webhook_id,
+            upload.upload_id,
             UPLOAD_COMPLETED,
-            created_at,
-            event_data,
-            request_id,
-            user_id,
+            upload.created_at,
+            upload.event_data,
+            upload.request_id,
+            upload.user_id,
         )
         if status is None:
-            raise WebhookGone(webhook_id)  # rolls the upload row back
+            raise WebhookGone(upload.webhook_id)  # rolls the upload row back
         outbox_id = None
         if status == "pending":
             outbox_id = await conn.fetchval(
                 "INSERT INTO outbox (routing_key, payload, request_id) VALUES ($1, $2, $3) "
                 "RETURNING id",
                 UPLOAD_COMPLETED,
-                event,
-                request_id,
+                upload.event,
+                upload.request_id,
             )
-    return RecordedUpload(delivery_id, outbox_id, event, created_at)
+    return upload.recorded(outbox_id)
 
-
-# Deliveries to a disabled webhook are recorded as not_attempted and never published.
-RECORD_UPLOAD = """
-    WITH target AS (
-        SELECT id, disabled FROM webhook_registrations
-        WHERE id = $2 AND deleted_at IS NULL AND ($15::bigint IS NULL OR user_id = $15)
-    ), upload AS (
-        INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
-                             content_type, idempotency_key, request_id, created_at)
-        SELECT $1, id, $3, $4, $5, $6, $7, $8, $9, $10 FROM target
-        RETURNING id
-    ), delivery AS (
-        INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
-                                event_data, status, next_retry_at, request_id, created_at)
-        SELECT $11, $2, upload.id, $12, $10, $13,
-               CASE WHEN target.disabled THEN 'not_attempted' ELSE 'pending' END, $10, $9, $10
-        FROM upload, target
-        RETURNING status
-    ), event AS (
-        INSERT INTO outbox (routing_key, payload, request_id)
-        SELECT $12, $14, $9 FROM delivery WHERE status = 'pending'
-        RETURNING id
-    )
-    SELECT EXISTS (SELECT FROM delivery) AS recorded, (SELECT id FROM event) AS outbox_id
-"""
 
 INSERT_UPLOAD = """
     INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,

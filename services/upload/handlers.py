@@ -24,7 +24,7 @@ from services.common.web import (
 )
 
 from . import db
-from .keys import KNOWN_WEBHOOKS, OUTBOX_CLEANUP, SETTINGS
+from .keys import KNOWN_WEBHOOKS, OUTBOX_CLEANUP, RECORDER, SETTINGS
 from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
 from .multipart import find_file_part, finish_form, open_form
 from .storage import content_type_of, remove_upload, store_part
@@ -114,9 +114,20 @@ async def check_webhook(app: web.Application, webhook_id: uuid.UUID, user_id: in
     known.put((webhook_id, user_id), True)
 
 
+async def record(
+    app: web.Application, upload: db.NewUpload, idempotency_key: str | None
+) -> db.RecordedUpload | db.ExistingUpload:
+    """Uploads without a key are recorded together with those arriving at the same moment."""
+    if idempotency_key is not None:
+        return await db.record_upload_with_key(app[DB_POOL], upload, idempotency_key)
+    recorded = await app[RECORDER](upload)
+    if recorded is None:
+        raise db.WebhookGone(upload.webhook_id)
+    return recorded
+
+
 async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    pool = request.app[DB_POOL]
     webhook_id = parse_webhook_id(request.match_info["webhook_id"])
     idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
@@ -141,23 +152,22 @@ async def upload_file(request: web.Request) -> web.Response:
         "sha256": stored.sha256,
         "content_type": content_type,
     }
-    request_id = request.headers.get(REQUEST_ID_HEADER)
+    upload = db.NewUpload(
+        upload_id=upload_id,
+        webhook_id=webhook_id,
+        user_id=user_id,
+        filename=stored.filename,
+        stored_path=str(stored.path),
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=content_type,
+        request_id=request.headers.get(REQUEST_ID_HEADER),
+        created_at=created_at,
+        delivery_id=uuid.uuid4(),
+        event_data={**data, "uploaded_at": iso_time(created_at)},
+    )
     try:
-        recorded = await db.record_upload(
-            pool,
-            upload_id=upload_id,
-            webhook_id=webhook_id,
-            user_id=user_id,
-            filename=stored.filename,
-            stored_path=str(stored.path),
-            size=stored.size,
-            sha256=stored.sha256,
-            content_type=content_type,
-            idempotency_key=idempotency_key,
-            request_id=request_id,
-            event_data={**data, "uploaded_at": iso_time(created_at)},
-            created_at=created_at,
-        )
+        recorded = await record(request.app, upload, idempotency_key)
     except db.WebhookGone:
         remove_upload(settings.upload_dir, str(upload_id))
         request.app[KNOWN_WEBHOOKS].discard((webhook_id, user_id))
@@ -183,7 +193,7 @@ async def upload_file(request: web.Request) -> web.Response:
         size=stored.size,
     )
     if recorded.outbox_id is not None:
-        await publish_now(request.app, recorded.outbox_id, recorded.event, request_id)
+        await publish_now(request.app, recorded.outbox_id, recorded.event, upload.request_id)
     return envelope(data, "ok")
 
 

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from services.common.batch import Batcher
 from services.common.cache import TtlCache
 
 from .settings import UploadSettings
 
 if TYPE_CHECKING:
+    from .db import NewUpload, RecordedUpload
     from .relay import OutboxCleanup
 
 SETTINGS = web.AppKey("settings", UploadSettings)
@@ -19,4 +21,6 @@ SETTINGS = web.AppKey("settings", UploadSettings)
 KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], bool]] = web.AppKey(
     "known_webhooks"
 )
+# Records the uploads that arrive together in one statement; None: the webhook is gone.
+RECORDER: web.AppKey[Batcher[NewUpload, RecordedUpload | None]] = web.AppKey("recorder")
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")

@@ -1,4 +1,4 @@
-"""Run the writes that many deliveries ask for at the same moment as one statement."""
+"""Run the writes that many requests or deliveries ask for at the same moment as one statement."""
 
 from __future__ import annotations
 
