@@ -142,7 +142,7 @@ async def upload_file(request: web.Request) -> web.Response:
     except BaseException:
         remove_upload(settings.upload_dir, str(upload_id))
         raise
-    content_type = content_type_of(part.headers.get("Content-Type"))
+    content_type = content_type_of(part.reader.headers.get("Content-Type"))
     created_at = datetime.now(UTC)
     data = {
         "upload_id": str(upload_id),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from multidict import CIMultiDict
 
 from services.common.web import BadRequest
@@ -51,12 +54,30 @@ def open_form(request: web.Request) -> MultipartReader:
         raise BadRequest(f"malformed multipart body: {exc}") from None
 
 
-async def find_file_part(reader: MultipartReader) -> BodyPartReader:
+@dataclass(frozen=True)
+class FilePart:
+    reader: BodyPartReader
+    filename: str | None  # as the client sent it: not yet safe to use
+
+
+def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
+    """The part's field name and filename, from one parse of its Content-Disposition
+    (aiohttp's `name` and `filename` would parse it once each)."""
+    _, params = parse_content_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
+    return (
+        content_disposition_filename(params, "name"),
+        content_disposition_filename(params, "filename"),
+    )
+
+
+async def find_file_part(reader: MultipartReader) -> FilePart:
     """Skip to the part named `file`."""
     try:
         while (part := await reader.next()) is not None:
-            if isinstance(part, BodyPartReader) and part.name == FILE_FIELD:
-                return part
+            if isinstance(part, BodyPartReader):
+                name, filename = disposition(part)
+                if name == FILE_FIELD:
+                    return FilePart(part, filename)
             await part.release()
     except MALFORMED as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None

@@ -9,11 +9,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import BodyPartReader
-
 from services.common.web import BadRequest, PayloadTooLarge
 
-from .multipart import MALFORMED
+from .multipart import MALFORMED, FilePart
 
 CHUNK_BYTES = 256 * 1024
 MAX_FILENAME_BYTES = 200
@@ -50,11 +48,12 @@ def sanitise_filename(raw: str | None) -> str:
 
 
 async def store_part(
-    part: BodyPartReader, upload_dir: Path, upload_id: str, max_bytes: int
+    file_part: FilePart, upload_dir: Path, upload_id: str, max_bytes: int
 ) -> StoredFile:
     """Write the part to `upload_dir/upload_id/<name>`, hashing as it goes."""
+    part = file_part.reader
     folder = upload_dir / upload_id
-    filename = sanitise_filename(part.filename)
+    filename = sanitise_filename(file_part.filename)
     path = folder / filename
     digest = hashlib.sha256()
     size = 0
