@@ -1,10 +1,11 @@
 """Pure functions, no I/O: registration validation, URL safety, settings parsing, URL redaction,
-batched writes."""
+batched writes, per-endpoint concurrency."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 import uuid
 from typing import Any
 
@@ -19,6 +20,8 @@ from services.common.urlsafety import (
     is_forbidden_address,
 )
 from services.common.web import BadRequest
+from services.dispatcher.deliver import Dispatcher
+from services.dispatcher.settings import DispatcherSettings
 from services.registration.validation import (
     MAX_URL_LENGTH,
     parse_custom_headers,
@@ -459,3 +462,55 @@ async def test_a_cancelled_batcher_cancels_its_waiting_callers() -> None:
     batcher.runner.cancel()
     results = await asyncio.gather(*callers, return_exceptions=True)
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+
+# --- per-endpoint concurrency ------------------------------------------------------------------
+
+
+def endpoint_gate(limit: int) -> Dispatcher:
+    """A dispatcher for its endpoint bookkeeping only: nothing here touches I/O."""
+    settings = DispatcherSettings(per_endpoint_concurrency=limit)
+    return Dispatcher(settings, pool=None, broker=None, session=None)  # type: ignore[arg-type]
+
+
+async def test_a_moving_endpoint_hands_its_next_slot_to_a_waiting_message() -> None:
+    gate, endpoint = endpoint_gate(2), uuid.uuid4()
+    assert await gate.reserve_endpoint(endpoint)
+    assert await gate.reserve_endpoint(endpoint)
+    gate.release_endpoint(endpoint)  # it answered just now
+    assert await gate.reserve_endpoint(endpoint)
+    waiting = asyncio.create_task(gate.reserve_endpoint(endpoint))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    gate.release_endpoint(endpoint)
+    assert await waiting is True
+    assert gate.endpoint_load == {endpoint: 2}
+    gate.release_endpoint(endpoint)
+    gate.release_endpoint(endpoint)
+    assert gate.endpoint_load == {} and gate.endpoint_waiters == {}
+
+
+async def test_a_stuck_endpoint_parks_its_messages_at_once() -> None:
+    gate, endpoint, other = endpoint_gate(2), uuid.uuid4(), uuid.uuid4()
+    assert await gate.reserve_endpoint(endpoint)
+    assert await gate.reserve_endpoint(endpoint)
+    # Nothing came back from it yet: waiting would only hold a place in the prefetch.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await gate.reserve_endpoint(endpoint) is False
+    assert loop.time() - started < 0.05
+    assert await gate.reserve_endpoint(other)  # other endpoints are not affected
+    assert gate.endpoint_waiters == {}
+
+
+async def test_waiting_for_a_moving_endpoint_is_bounded() -> None:
+    gate, endpoint = endpoint_gate(1), uuid.uuid4()
+    assert await gate.reserve_endpoint(endpoint)
+    first = asyncio.create_task(gate.reserve_endpoint(endpoint))
+    gate.endpoint_released[endpoint] = time.monotonic()  # it is moving
+    await asyncio.sleep(0)
+    # One waiter per slot at most; the next is parked at once.
+    assert await gate.reserve_endpoint(endpoint) is False
+    # No slot within ENDPOINT_WAIT_SECONDS: the waiter gives up and is forgotten.
+    assert await first is False
+    assert gate.endpoint_waiters == {} and gate.endpoint_load == {endpoint: 1}

@@ -48,7 +48,8 @@ DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 PERSIST_SECONDS = 60.0
 ENDPOINT_BUSY_DELAY_MS = 1000
-# How long a message waits in the process for a busy endpoint before it is parked.
+# How long a message waits in the process for a busy (but moving) endpoint before it is
+# parked.
 ENDPOINT_WAIT_SECONDS = 0.25
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 # Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
@@ -100,6 +101,7 @@ class Dispatcher:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.endpoint_load: dict[uuid.UUID, int] = {}
         self.endpoint_waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
+        self.endpoint_released: dict[uuid.UUID, float] = {}  # when a slot last came free
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
@@ -175,18 +177,27 @@ class Dispatcher:
                 self.release_endpoint(endpoint)
 
     async def reserve_endpoint(self, webhook_id: uuid.UUID) -> bool:
-        """A slot of the endpoint's concurrency; wait a moment for one, then give up.
+        """A slot of the endpoint's concurrency; wait a moment for one, or give up.
 
-        A fast endpoint frees slots within milliseconds, so waiting beats a second on
-        the delay ladder; a slow or dead one does not, and its message is parked
-        after ENDPOINT_WAIT_SECONDS instead of holding the prefetch window.
+        An endpoint that freed a slot in the last ENDPOINT_WAIT_SECONDS is moving, and a
+        slot will come within milliseconds: waiting beats a second on the delay ladder.
+        A slow or dead one is not: its message is parked at once rather than hold a
+        place in the prefetch window that other endpoints' deliveries need. At most
+        `per_endpoint_concurrency` messages wait per endpoint.
         """
+        limit = self.settings.per_endpoint_concurrency
         load = self.endpoint_load.get(webhook_id, 0)
-        if load < self.settings.per_endpoint_concurrency:
+        if load < limit:
             self.endpoint_load[webhook_id] = load + 1
             return True
+        released = self.endpoint_released.get(webhook_id, float("-inf"))
+        waiters = self.endpoint_waiters.setdefault(webhook_id, collections.deque())
+        if time.monotonic() - released > ENDPOINT_WAIT_SECONDS or len(waiters) >= limit:
+            if not waiters:
+                del self.endpoint_waiters[webhook_id]
+            return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.endpoint_waiters.setdefault(webhook_id, collections.deque()).append(waiter)
+        waiters.append(waiter)
         try:
             await asyncio.wait((waiter,), timeout=ENDPOINT_WAIT_SECONDS)
         except BaseException:
@@ -207,6 +218,7 @@ class Dispatcher:
             del self.endpoint_waiters[webhook_id]
 
     def release_endpoint(self, webhook_id: uuid.UUID) -> None:
+        self.endpoint_released[webhook_id] = time.monotonic()
         waiters = self.endpoint_waiters.get(webhook_id)
         if waiters:
             # The slot goes straight to the longest waiter; the load stays the same.
@@ -217,6 +229,8 @@ class Dispatcher:
         load = self.endpoint_load.pop(webhook_id, 1) - 1
         if load > 0:
             self.endpoint_load[webhook_id] = load
+        else:
+            del self.endpoint_released[webhook_id]  # idle: the next message needs no wait
 
     async def park_while_busy(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
         ENDPOINT_BUSY.inc()
