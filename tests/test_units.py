@@ -514,3 +514,21 @@ async def test_waiting_for_a_moving_endpoint_is_bounded() -> None:
     # No slot within ENDPOINT_WAIT_SECONDS: the waiter gives up and is forgotten.
     assert await first is False
     assert gate.endpoint_waiters == {} and gate.endpoint_load == {endpoint: 1}
+
+
+async def test_each_caller_of_a_failed_batch_gets_its_own_error() -> None:
+    async def run(items: list[int]) -> list[int]:
+        raise OSError(111, "connection refused")
+
+    batcher: Batcher[int, int] = Batcher(run, key=lambda item: item)
+    first, second = await asyncio.gather(batcher(1), batcher(2), return_exceptions=True)
+    assert isinstance(first, OSError) and isinstance(second, OSError)
+    assert first is not second
+    assert (
+        (first.errno, first.strerror)
+        == (second.errno, second.strerror)
+        == (
+            111,
+            "connection refused",
+        )
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -10,6 +11,15 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 MAX_BATCH = 256
+
+
+def own_copy(exc: Exception) -> Exception:
+    """The same error for each caller, as its own object: raised in many tasks at once,
+    one object would collect all of their tracebacks."""
+    try:
+        return copy.copy(exc)
+    except Exception:  # an exception class that cannot be rebuilt from its args
+        return exc
 
 
 class Batcher(Generic[Item, Result]):
@@ -66,7 +76,7 @@ class Batcher(Generic[Item, Result]):
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
-                            future.set_exception(exc)
+                            future.set_exception(own_copy(exc))
                     continue
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
