@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import time
 import uuid
 from typing import Any
 
@@ -20,6 +19,7 @@ from services.common.urlsafety import (
     is_forbidden_address,
 )
 from services.common.web import BadRequest
+from services.dispatcher import deliver
 from services.dispatcher.deliver import Dispatcher
 from services.dispatcher.settings import DispatcherSettings
 from services.registration.validation import (
@@ -473,28 +473,29 @@ def endpoint_gate(limit: int) -> Dispatcher:
     return Dispatcher(settings, pool=None, broker=None, session=None)  # type: ignore[arg-type]
 
 
-async def test_a_moving_endpoint_hands_its_next_slot_to_a_waiting_message() -> None:
+async def test_a_fast_endpoint_serves_its_burst_in_order_without_parking() -> None:
     gate, endpoint = endpoint_gate(2), uuid.uuid4()
+    gate.note_hold(endpoint, 0.01)  # it answers in 10 ms
     assert await gate.reserve_endpoint(endpoint)
     assert await gate.reserve_endpoint(endpoint)
-    gate.release_endpoint(endpoint)  # it answered just now
-    assert await gate.reserve_endpoint(endpoint)
-    waiting = asyncio.create_task(gate.reserve_endpoint(endpoint))
+    # Each waiter expects n * 10 ms / 2 slots: fifty wait rather than park for a second.
+    waiting = [asyncio.create_task(gate.reserve_endpoint(endpoint)) for _ in range(50)]
     await asyncio.sleep(0.01)
-    assert not waiting.done()
-    gate.release_endpoint(endpoint)
-    assert await waiting is True
-    assert gate.endpoint_load == {endpoint: 2}
-    gate.release_endpoint(endpoint)
-    gate.release_endpoint(endpoint)
+    assert not any(task.done() for task in waiting)
+    for task in waiting:
+        gate.release_endpoint(endpoint, 0.01)
+        assert await task is True  # the longest waiter gets the slot
+    gate.release_endpoint(endpoint, 0.01)
+    gate.release_endpoint(endpoint, 0.01)
     assert gate.endpoint_load == {} and gate.endpoint_waiters == {}
 
 
-async def test_a_stuck_endpoint_parks_its_messages_at_once() -> None:
+async def test_a_slow_endpoint_parks_its_messages_at_once() -> None:
     gate, endpoint, other = endpoint_gate(2), uuid.uuid4(), uuid.uuid4()
+    gate.note_hold(endpoint, 10.0)  # hanging until the timeout
     assert await gate.reserve_endpoint(endpoint)
     assert await gate.reserve_endpoint(endpoint)
-    # Nothing came back from it yet: waiting would only hold a place in the prefetch.
+    # A slot would come in 5 s: waiting would only hold a place in the prefetch window.
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await gate.reserve_endpoint(endpoint) is False
@@ -503,17 +504,26 @@ async def test_a_stuck_endpoint_parks_its_messages_at_once() -> None:
     assert gate.endpoint_waiters == {}
 
 
-async def test_waiting_for_a_moving_endpoint_is_bounded() -> None:
+async def test_an_endpoint_not_yet_heard_from_has_one_waiter_per_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(deliver, "ENDPOINT_WAIT_SECONDS", 0.05)
     gate, endpoint = endpoint_gate(1), uuid.uuid4()
     assert await gate.reserve_endpoint(endpoint)
     first = asyncio.create_task(gate.reserve_endpoint(endpoint))
-    gate.endpoint_released[endpoint] = time.monotonic()  # it is moving
     await asyncio.sleep(0)
-    # One waiter per slot at most; the next is parked at once.
-    assert await gate.reserve_endpoint(endpoint) is False
-    # No slot within ENDPOINT_WAIT_SECONDS: the waiter gives up and is forgotten.
+    assert await gate.reserve_endpoint(endpoint) is False  # the second parks at once
+    # No slot within the wait: the waiter gives up (to be parked) and is forgotten.
     assert await first is False
     assert gate.endpoint_waiters == {} and gate.endpoint_load == {endpoint: 1}
+    # Handed a slot, then cancelled (shutdown): the slot is not lost.
+    waiter = asyncio.create_task(gate.reserve_endpoint(endpoint))
+    await asyncio.sleep(0)
+    gate.release_endpoint(endpoint)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.endpoint_load == {}
 
 
 async def test_each_caller_of_a_failed_batch_gets_its_own_error() -> None:

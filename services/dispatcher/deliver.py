@@ -48,9 +48,12 @@ DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 PERSIST_SECONDS = 60.0
 ENDPOINT_BUSY_DELAY_MS = 1000
-# How long a message waits in the process for a busy (but moving) endpoint before it is
-# parked.
-ENDPOINT_WAIT_SECONDS = 0.25
+# A message waits in the process for a busy endpoint's slot only if one should come
+# sooner than a park would bring it back, and never longer than that.
+ENDPOINT_WAIT_SECONDS = ENDPOINT_BUSY_DELAY_MS / 1000
+# Weight of the newest delivery in an endpoint's running average of slot hold time.
+HOLD_WEIGHT = 0.2
+MAX_TRACKED_ENDPOINTS = 10_000
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 # Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
 BROKER_ERRORS = (BrokerUnavailable, aio_pika.exceptions.AMQPError, ConnectionError)
@@ -101,7 +104,7 @@ class Dispatcher:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.endpoint_load: dict[uuid.UUID, int] = {}
         self.endpoint_waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
-        self.endpoint_released: dict[uuid.UUID, float] = {}  # when a slot last came free
+        self.endpoint_hold_seconds: dict[uuid.UUID, float] = {}  # running averages
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
@@ -170,34 +173,38 @@ class Dispatcher:
         if endpoint is not None and not await self.reserve_endpoint(endpoint):
             await self.park_while_busy(msg, endpoint)
             return
+        held_since = time.monotonic()
         try:
             await self.claim_and_deliver(msg, endpoint)
         finally:
             if endpoint is not None:
-                self.release_endpoint(endpoint)
+                self.release_endpoint(endpoint, time.monotonic() - held_since)
 
     async def reserve_endpoint(self, webhook_id: uuid.UUID) -> bool:
-        """A slot of the endpoint's concurrency; wait a moment for one, or give up.
+        """A slot of the endpoint's concurrency; wait for one, or give up (and park).
 
-        An endpoint that freed a slot in the last ENDPOINT_WAIT_SECONDS is moving, and a
-        slot will come within milliseconds: waiting beats a second on the delay ladder.
-        A slow or dead one is not: its message is parked at once rather than hold a
-        place in the prefetch window that other endpoints' deliveries need. At most
-        `per_endpoint_concurrency` messages wait per endpoint.
+        The wait is worth it when a slot should come free sooner than a park would
+        bring the message back: with its slots held `held` seconds on average, the
+        endpoint frees one every held / limit, and the n-th waiter expects to wait n
+        times that. A fast endpoint's burst is then served in order, not a second
+        late; a slow or dead one's messages are parked at once rather than hold places
+        in the prefetch window that other endpoints need. Until an endpoint has
+        answered once, at most `limit` messages wait for it.
         """
         limit = self.settings.per_endpoint_concurrency
         load = self.endpoint_load.get(webhook_id, 0)
         if load < limit:
             self.endpoint_load[webhook_id] = load + 1
             return True
-        released = self.endpoint_released.get(webhook_id, float("-inf"))
-        waiters = self.endpoint_waiters.setdefault(webhook_id, collections.deque())
-        if time.monotonic() - released > ENDPOINT_WAIT_SECONDS or len(waiters) >= limit:
-            if not waiters:
-                del self.endpoint_waiters[webhook_id]
+        waiting = len(self.endpoint_waiters.get(webhook_id, ())) + 1
+        held = self.endpoint_hold_seconds.get(webhook_id)
+        if held is None:
+            if waiting > limit:
+                return False
+        elif waiting * held / limit > ENDPOINT_WAIT_SECONDS:
             return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters.append(waiter)
+        self.endpoint_waiters.setdefault(webhook_id, collections.deque()).append(waiter)
         try:
             await asyncio.wait((waiter,), timeout=ENDPOINT_WAIT_SECONDS)
         except BaseException:
@@ -217,8 +224,9 @@ class Dispatcher:
         if not waiters:
             del self.endpoint_waiters[webhook_id]
 
-    def release_endpoint(self, webhook_id: uuid.UUID) -> None:
-        self.endpoint_released[webhook_id] = time.monotonic()
+    def release_endpoint(self, webhook_id: uuid.UUID, held_seconds: float | None = None) -> None:
+        if held_seconds is not None:
+            self.note_hold(webhook_id, held_seconds)
         waiters = self.endpoint_waiters.get(webhook_id)
         if waiters:
             # The slot goes straight to the longest waiter; the load stays the same.
@@ -229,8 +237,16 @@ class Dispatcher:
         load = self.endpoint_load.pop(webhook_id, 1) - 1
         if load > 0:
             self.endpoint_load[webhook_id] = load
-        else:
-            del self.endpoint_released[webhook_id]  # idle: the next message needs no wait
+
+    def note_hold(self, webhook_id: uuid.UUID, seconds: float) -> None:
+        """Keep a running average of how long a delivery holds the endpoint's slot."""
+        holds = self.endpoint_hold_seconds
+        average = holds.get(webhook_id)
+        if average is None and len(holds) >= MAX_TRACKED_ENDPOINTS:
+            holds.clear()  # bounds memory; an endpoint seen again is learnt again
+        holds[webhook_id] = (
+            seconds if average is None else average + HOLD_WEIGHT * (seconds - average)
+        )
 
     async def park_while_busy(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
         ENDPOINT_BUSY.inc()
@@ -261,10 +277,11 @@ class Dispatcher:
                 await db.release_lease(self.pool, delivery.id)
                 await self.park_while_busy(msg, delivery.webhook_id)
                 return
+            held_since = time.monotonic()
             try:
                 await self.deliver(msg, delivery)
             finally:
-                self.release_endpoint(delivery.webhook_id)
+                self.release_endpoint(delivery.webhook_id, time.monotonic() - held_since)
             return
         await self.deliver(msg, delivery)
 
