@@ -29,7 +29,7 @@ class Batcher(Generic[Item, Result]):
     each round trip (and each commit) serves many deliveries, and when idle an item
     waits for nothing but its own statement. Two items with the same key never share a
     batch (one statement may not update a row twice); the later one waits for the next.
-    A failed batch fails each of its callers with the same error.
+    A failed batch fails each of its callers with (a copy of) the same error.
     """
 
     def __init__(
