@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from services.common.urlsafety import UnsafeDestination
 
 from . import db
 from .client import check_destination
+from .endpoints import EndpointGate
 from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, ENDPOINT_BUSY, IN_FLIGHT
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
@@ -48,12 +48,6 @@ DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 PERSIST_SECONDS = 60.0
 ENDPOINT_BUSY_DELAY_MS = 1000
-# A message waits in the process for a busy endpoint's slot only if one should come
-# sooner than a park would bring it back, and never longer than that.
-ENDPOINT_WAIT_SECONDS = ENDPOINT_BUSY_DELAY_MS / 1000
-# Weight of the newest delivery in an endpoint's running average of slot hold time.
-HOLD_WEIGHT = 0.2
-MAX_TRACKED_ENDPOINTS = 10_000
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 # Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
 BROKER_ERRORS = (BrokerUnavailable, aio_pika.exceptions.AMQPError, ConnectionError)
@@ -102,9 +96,9 @@ class Dispatcher:
         self.broker = broker
         self.session = session
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.endpoint_load: dict[uuid.UUID, int] = {}
-        self.endpoint_waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
-        self.endpoint_hold_seconds: dict[uuid.UUID, float] = {}  # running averages
+        self.endpoints = EndpointGate(
+            settings.per_endpoint_concurrency, max_wait_seconds=ENDPOINT_BUSY_DELAY_MS / 1000
+        )
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
@@ -170,83 +164,14 @@ class Dispatcher:
         # A slow or dead endpoint may hold only so many deliveries: the rest are parked
         # for a moment instead of filling the prefetch window everyone shares.
         endpoint = msg.webhook_id
-        if endpoint is not None and not await self.reserve_endpoint(endpoint):
+        if endpoint is None:
+            await self.claim_and_deliver(msg, None)
+            return
+        if not await self.endpoints.reserve(endpoint):
             await self.park_while_busy(msg, endpoint)
             return
-        held_since = time.monotonic()
-        try:
+        with self.endpoints.held(endpoint):
             await self.claim_and_deliver(msg, endpoint)
-        finally:
-            if endpoint is not None:
-                self.release_endpoint(endpoint, time.monotonic() - held_since)
-
-    async def reserve_endpoint(self, webhook_id: uuid.UUID) -> bool:
-        """A slot of the endpoint's concurrency; wait for one, or give up (and park).
-
-        The wait is worth it when a slot should come free sooner than a park would
-        bring the message back: with its slots held `held` seconds on average, the
-        endpoint frees one every held / limit, and the n-th waiter expects to wait n
-        times that. A fast endpoint's burst is then served in order, not a second
-        late; a slow or dead one's messages are parked at once rather than hold places
-        in the prefetch window that other endpoints need. Until an endpoint has
-        answered once, at most `limit` messages wait for it.
-        """
-        limit = self.settings.per_endpoint_concurrency
-        load = self.endpoint_load.get(webhook_id, 0)
-        if load < limit:
-            self.endpoint_load[webhook_id] = load + 1
-            return True
-        waiting = len(self.endpoint_waiters.get(webhook_id, ())) + 1
-        held = self.endpoint_hold_seconds.get(webhook_id)
-        if held is None:
-            if waiting > limit:
-                return False
-        elif waiting * held / limit > ENDPOINT_WAIT_SECONDS:
-            return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.endpoint_waiters.setdefault(webhook_id, collections.deque()).append(waiter)
-        try:
-            await asyncio.wait((waiter,), timeout=ENDPOINT_WAIT_SECONDS)
-        except BaseException:
-            if waiter.done():
-                self.release_endpoint(webhook_id)  # handed a slot, then cancelled
-            else:
-                self.stop_waiting(webhook_id, waiter)
-            raise
-        if waiter.done():
-            return True
-        self.stop_waiting(webhook_id, waiter)
-        return False
-
-    def stop_waiting(self, webhook_id: uuid.UUID, waiter: asyncio.Future[None]) -> None:
-        waiters = self.endpoint_waiters[webhook_id]
-        waiters.remove(waiter)
-        if not waiters:
-            del self.endpoint_waiters[webhook_id]
-
-    def release_endpoint(self, webhook_id: uuid.UUID, held_seconds: float | None = None) -> None:
-        if held_seconds is not None:
-            self.note_hold(webhook_id, held_seconds)
-        waiters = self.endpoint_waiters.get(webhook_id)
-        if waiters:
-            # The slot goes straight to the longest waiter; the load stays the same.
-            waiters.popleft().set_result(None)
-            if not waiters:
-                del self.endpoint_waiters[webhook_id]
-            return
-        load = self.endpoint_load.pop(webhook_id, 1) - 1
-        if load > 0:
-            self.endpoint_load[webhook_id] = load
-
-    def note_hold(self, webhook_id: uuid.UUID, seconds: float) -> None:
-        """Keep a running average of how long a delivery holds the endpoint's slot."""
-        holds = self.endpoint_hold_seconds
-        average = holds.get(webhook_id)
-        if average is None and len(holds) >= MAX_TRACKED_ENDPOINTS:
-            holds.clear()  # bounds memory; an endpoint seen again is learnt again
-        holds[webhook_id] = (
-            seconds if average is None else average + HOLD_WEIGHT * (seconds - average)
-        )
 
     async def park_while_busy(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
         ENDPOINT_BUSY.inc()
@@ -273,15 +198,12 @@ class Dispatcher:
         delivery = replace(delivery, secrets=secrets)
         if reserved is None:
             # A message without its webhook id (a redeliver, a sweep): limit it here.
-            if not await self.reserve_endpoint(delivery.webhook_id):
+            if not await self.endpoints.reserve(delivery.webhook_id):
                 await db.release_lease(self.pool, delivery.id)
                 await self.park_while_busy(msg, delivery.webhook_id)
                 return
-            held_since = time.monotonic()
-            try:
+            with self.endpoints.held(delivery.webhook_id):
                 await self.deliver(msg, delivery)
-            finally:
-                self.release_endpoint(delivery.webhook_id, time.monotonic() - held_since)
             return
         await self.deliver(msg, delivery)
 

@@ -1,0 +1,103 @@
+"""Per-endpoint concurrency: how many deliveries one webhook may have in flight, and
+whether a delivery beyond that should wait for a slot or be parked."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+
+# Weight of the newest delivery in an endpoint's running average of slot hold time.
+HOLD_WEIGHT = 0.2
+MAX_TRACKED_ENDPOINTS = 10_000
+
+
+class EndpointGate:
+    """At most `limit` deliveries in flight per endpoint; the rest wait or are parked."""
+
+    def __init__(self, limit: int, max_wait_seconds: float) -> None:
+        self.limit = limit
+        # A delivery waits only if a slot should come sooner than a park would bring it
+        # back (`max_wait_seconds`), and never longer than that.
+        self.max_wait_seconds = max_wait_seconds
+        self.load: dict[uuid.UUID, int] = {}
+        self.waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
+        self.hold_seconds: dict[uuid.UUID, float] = {}  # running averages
+
+    async def reserve(self, webhook_id: uuid.UUID) -> bool:
+        """A slot of the endpoint's concurrency; wait for one, or give up (and park).
+
+        The wait is worth it when a slot should come free sooner than a park would
+        bring the message back: with its slots held `held` seconds on average, the
+        endpoint frees one every held / limit, and the n-th waiter expects to wait n
+        times that. A fast endpoint's burst is then served in order, not a second
+        late; a slow or dead one's messages are parked at once rather than hold places
+        in the prefetch window that other endpoints need. Until an endpoint has
+        answered once, at most `limit` messages wait for it.
+        """
+        load = self.load.get(webhook_id, 0)
+        if load < self.limit:
+            self.load[webhook_id] = load + 1
+            return True
+        waiting = len(self.waiters.get(webhook_id, ())) + 1
+        held = self.hold_seconds.get(webhook_id)
+        if held is None:
+            if waiting > self.limit:
+                return False
+        elif waiting * held / self.limit > self.max_wait_seconds:
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(webhook_id, collections.deque()).append(waiter)
+        try:
+            await asyncio.wait((waiter,), timeout=self.max_wait_seconds)
+        except BaseException:
+            if waiter.done():
+                self.release(webhook_id)  # handed a slot, then cancelled
+            else:
+                self.stop_waiting(webhook_id, waiter)
+            raise
+        if waiter.done():
+            return True
+        self.stop_waiting(webhook_id, waiter)
+        return False
+
+    @contextlib.contextmanager
+    def held(self, webhook_id: uuid.UUID) -> Iterator[None]:
+        """Around the work done with a reserved slot: releases it, timing the hold."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.release(webhook_id, time.monotonic() - started)
+
+    def stop_waiting(self, webhook_id: uuid.UUID, waiter: asyncio.Future[None]) -> None:
+        waiters = self.waiters[webhook_id]
+        waiters.remove(waiter)
+        if not waiters:
+            del self.waiters[webhook_id]
+
+    def release(self, webhook_id: uuid.UUID, held_seconds: float | None = None) -> None:
+        if held_seconds is not None:
+            self.note_hold(webhook_id, held_seconds)
+        waiters = self.waiters.get(webhook_id)
+        if waiters:
+            # The slot goes straight to the longest waiter; the load stays the same.
+            waiters.popleft().set_result(None)
+            if not waiters:
+                del self.waiters[webhook_id]
+            return
+        load = self.load.pop(webhook_id, 1) - 1
+        if load > 0:
+            self.load[webhook_id] = load
+
+    def note_hold(self, webhook_id: uuid.UUID, seconds: float) -> None:
+        """Keep a running average of how long a delivery holds the endpoint's slot."""
+        average = self.hold_seconds.get(webhook_id)
+        if average is None and len(self.hold_seconds) >= MAX_TRACKED_ENDPOINTS:
+            self.hold_seconds.clear()  # bounds memory; an endpoint seen again is learnt again
+        self.hold_seconds[webhook_id] = (
+            seconds if average is None else average + HOLD_WEIGHT * (seconds - average)
+        )
