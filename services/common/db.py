@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -82,3 +83,9 @@ def database_check(app: web.Application) -> Callable[[], Any]:
             await conn.fetchval("SELECT 1")
 
     return database
+
+
+def columns(rows: Sequence[Any]) -> list[list[Any]]:
+    """One list per dataclass field across `rows`, in field order: the arrays that a
+    statement over `unnest($1::uuid[], $2::text[], ...)` takes, one row per batch item."""
+    return [[getattr(row, field.name) for row in rows] for field in dataclasses.fields(rows[0])]

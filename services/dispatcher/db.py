@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from services.common.db import columns
 
 # Held while an attempt is under way; another copy of the message waits it out.
 LEASE_MARGIN_SECONDS = 10.0
@@ -137,8 +139,6 @@ async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> l
     An endpoint starts failing continuously when all of its attempts here failed, and
     is healthy again after any success. The delivery ids must be distinct.
     """
-    # One array per field, in the order of the unnest below.
-    columns = [[getattr(record, f.name) for record in records] for f in fields(AttemptRecord)]
     rows = await pool.fetch(
         """
         WITH m AS (
@@ -171,7 +171,7 @@ async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> l
         )
         SELECT id FROM updated
         """,
-        *columns,
+        *columns(records),  # in AttemptRecord's field order
     )
     recorded = {row["id"] for row in rows}
     return [record.delivery_id in recorded for record in records]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import asyncpg
 
+from services.common.db import columns
 from services.common.messages import UPLOAD_COMPLETED
 
 # How long an Idempotency-Key answers with its first upload (Stripe's 24 hours).
@@ -80,7 +82,7 @@ class NewUpload:
     delivery_id: uuid.UUID
     event_data: dict[str, Any]
 
-    @property
+    @cached_property
     def event(self) -> dict[str, Any]:
         """The message the dispatcher gets: ids only, it reads the rest."""
         return {
@@ -103,9 +105,11 @@ async def record_uploads(
     The webhook is looked up in that statement, so one deleted since the request began
     is refused (None) even when the caller skipped its own lookup.
     """
-    columns = [[getattr(upload, name) for upload in uploads] for name in RECORD_UPLOADS_COLUMNS]
     rows = await pool.fetch(
-        RECORD_UPLOADS, *columns, [upload.event for upload in uploads], UPLOAD_COMPLETED
+        RECORD_UPLOADS,
+        *columns(uploads),  # in NewUpload's field order
+        [upload.event for upload in uploads],
+        UPLOAD_COMPLETED,
     )
     outbox_ids = {row["delivery_id"]: row["outbox_id"] for row in rows}
     return [
@@ -116,21 +120,6 @@ async def record_uploads(
     ]
 
 
-# The NewUpload fields passed as arrays, in the order of the unnest below.
-RECORD_UPLOADS_COLUMNS = (
-    "upload_id",
-    "webhook_id",
-    "user_id",
-    "filename",
-    "stored_path",
-    "size",
-    "sha256",
-    "content_type",
-    "request_id",
-    "created_at",
-    "delivery_id",
-    "event_data",
-)
 # Deliveries to a disabled webhook are recorded as not_attempted and never published.
 RECORD_UPLOADS = """
     WITH target AS (
