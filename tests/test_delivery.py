@@ -10,9 +10,9 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from services.common import deliveries
 from services.common.broker import Broker
-from services.common.messages import DISPATCH_QUEUE, DeliveryMessage
-from services.dispatcher import db as dispatcher_db
+from services.common.messages import DeliveryMessage
 from tests.support.receiver import Receiver, Reply
 from tests.support.stack import Stack, StackOptions, dead_letters
 
@@ -229,9 +229,7 @@ async def test_duplicate_message_for_a_succeeded_delivery_is_not_sent(
     await broker.wait_ready(10)
     try:
         for _ in range(3):
-            await broker.publish(
-                DeliveryMessage(delivery["id"], 1).encode(), DISPATCH_QUEUE, exchange=""
-            )
+            await broker.send_to_dispatch(DeliveryMessage(delivery["id"], 1))
         await asyncio.sleep(1.0)
     finally:
         await broker.close()
@@ -250,12 +248,7 @@ async def test_concurrent_copies_send_once(stack: Stack) -> None:
         await broker.wait_ready(10)
         try:
             await asyncio.gather(
-                *(
-                    broker.publish(
-                        DeliveryMessage(delivery["id"], 1).encode(), DISPATCH_QUEUE, exchange=""
-                    )
-                    for _ in range(5)
-                )
+                *(broker.send_to_dispatch(DeliveryMessage(delivery["id"], 1)) for _ in range(5))
             )
         finally:
             await broker.close()
@@ -359,13 +352,13 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     await stack.pool.execute(
         "UPDATE deliveries SET lease_until = now() + interval '1 minute' WHERE id = $1", held
     )
-    claimed = await dispatcher_db.claim_many(
+    claimed = await deliveries.claim_many(
         stack.pool,
         [
-            dispatcher_db.ClaimRequest(ready, 1),
-            dispatcher_db.ClaimRequest(held, 1),
-            dispatcher_db.ClaimRequest(stale, 2),  # attempt 1 is still to come
-            dispatcher_db.ClaimRequest(unknown, 1),
+            deliveries.ClaimRequest(ready, 1),
+            deliveries.ClaimRequest(held, 1),
+            deliveries.ClaimRequest(stale, 2),  # attempt 1 is still to come
+            deliveries.ClaimRequest(unknown, 1),
         ],
         lease_seconds=5.0,
     )
@@ -373,8 +366,8 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert claimed[0].url == "http://127.0.0.1:9/unused"
     assert claimed[1:] == [None, None, None]
 
-    def record(delivery_id: uuid.UUID, error: str | None) -> dispatcher_db.AttemptRecord:
-        return dispatcher_db.AttemptRecord(
+    def record(delivery_id: uuid.UUID, error: str | None) -> deliveries.AttemptRecord:
+        return deliveries.AttemptRecord(
             delivery_id=delivery_id,
             webhook_id=uuid.UUID(webhook["id"]),
             attempt=1,
@@ -388,11 +381,11 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
 
     failing_since = "SELECT failing_since FROM webhook_registrations WHERE id = $1"
     # All of an endpoint's attempts in a batch failed: it is failing from now on.
-    assert await dispatcher_db.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [True]
+    assert await deliveries.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [True]
     assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is not None
     # A success beside a failure: healthy again. A record for an attempt already
     # recorded (ready's first) changes nothing.
-    outcome = await dispatcher_db.record_attempts(
+    outcome = await deliveries.record_attempts(
         stack.pool, [record(held, None), record(stale, "HTTP 500"), record(ready, None)]
     )
     assert outcome == [True, True, False]

@@ -18,12 +18,17 @@ from aio_pika.abc import (
 from aiohttp import web
 from pamqp.common import FieldValue
 
+from .backoff import Backoff, retry
 from .messages import (
     DEAD_LETTER_QUEUE,
+    DEFAULT_EXCHANGE,
     DELAY_BUCKETS_MS,
     DISPATCH_QUEUE,
     EVENTS_EXCHANGE,
     UPLOAD_COMPLETED,
+    DeliveryEvent,
+    DeliveryMessage,
+    Outgoing,
     delay_queue_name,
 )
 from .settings import redact_url
@@ -32,10 +37,21 @@ log = structlog.get_logger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 5.0
 QUORUM: dict[str, FieldValue] = {"x-queue-type": "quorum"}
+# The first connection is retried forever: a service waits for RabbitMQ, it does not exit.
+CONNECT_BACKOFF = Backoff(first=0.5, cap=10.0)
 
 
 class BrokerUnavailable(Exception):
     """The broker is not connected (yet, or any more)."""
+
+
+# What a publish (or an ack) raises when the broker is down, slow or the channel died.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    BrokerUnavailable,
+    TimeoutError,
+    ConnectionError,
+    aio_pika.exceptions.AMQPError,
+)
 
 
 async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, AbstractQueue]:
@@ -53,7 +69,7 @@ async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, 
             arguments={
                 **QUORUM,
                 "x-message-ttl": bucket_ms,
-                "x-dead-letter-exchange": "",
+                "x-dead-letter-exchange": DEFAULT_EXCHANGE,
                 "x-dead-letter-routing-key": DISPATCH_QUEUE,
                 "x-dead-letter-strategy": "at-least-once",
                 "x-overflow": "reject-publish",
@@ -89,20 +105,13 @@ class Broker:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     async def _connect_forever(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(self.url, timeout=5)
-                break
-            except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-                log.warning(
-                    "broker_connect_failed",
-                    url=redact_url(self.url),
-                    error=repr(exc),
-                    retry_in_s=delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        connection = await retry(
+            lambda: aio_pika.connect_robust(self.url, timeout=5),
+            (OSError, TimeoutError, aio_pika.exceptions.AMQPError),
+            CONNECT_BACKOFF,
+            "broker_connect_failed",
+            url=redact_url(self.url),
+        )
         self._connection = connection
         channel = await connection.channel(publisher_confirms=True)
         self._events, _ = await declare_topology(channel)
@@ -132,22 +141,37 @@ class Broker:
             raise BrokerUnavailable("RabbitMQ is not connected")
         return self._channel
 
-    async def publish(
-        self,
-        message: aio_pika.Message,
-        routing_key: str,
-        exchange: str = EVENTS_EXCHANGE,
-        timeout: float = PUBLISH_TIMEOUT_SECONDS,
+    async def publish_event(
+        self, event: DeliveryEvent, timeout: float = PUBLISH_TIMEOUT_SECONDS
     ) -> None:
+        """An event to the events exchange (confirmed within `timeout` seconds)."""
+        await self._publish(event.outgoing(), timeout)
+
+    async def send_to_dispatch(self, msg: DeliveryMessage) -> None:
+        """A delivery message due now, straight to the dispatcher (confirmed)."""
+        await self._publish(msg.to_dispatch())
+
+    async def park(self, msg: DeliveryMessage) -> None:
+        """A delivery message round the delay ladder until it is due (confirmed)."""
+        await self._publish(msg.to_delay())
+
+    async def dead_letter(self, msg: DeliveryMessage) -> None:
+        """A delivery message that was given up on, to the dead-letter queue (confirmed)."""
+        await self._publish(msg.to_dead_letter())
+
+    async def _publish(self, outgoing: Outgoing, timeout: float = PUBLISH_TIMEOUT_SECONDS) -> None:
         """Publish and wait for the broker's confirm, at most `timeout` seconds."""
         channel = self._publish_channel()
-        if exchange == EVENTS_EXCHANGE and self._events is not None:
+        route = outgoing.route
+        if route.exchange == EVENTS_EXCHANGE and self._events is not None:
             target = self._events
-        elif exchange == "":
+        elif route.exchange == DEFAULT_EXCHANGE:
             target = channel.default_exchange
         else:
-            raise ValueError(f"unknown exchange {exchange!r}")
-        await asyncio.wait_for(target.publish(message, routing_key, timeout=timeout), timeout)
+            raise ValueError(f"unknown exchange {route.exchange!r}")
+        await asyncio.wait_for(
+            target.publish(outgoing.message, route.routing_key, timeout=timeout), timeout
+        )
 
     async def check(self) -> None:
         if not self.connected:

@@ -1,16 +1,21 @@
-"""The message contract: exchange, queue and routing-key names, and the delivery message."""
+"""The message contract: exchange, queue and routing-key names, every message we publish
+(built, encoded, decoded), and where each one goes."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 import orjson
 from pamqp.common import FieldValue
 
 EVENTS_EXCHANGE = "webhooks.events"
+# RabbitMQ's default exchange routes a message straight to the queue its key names.
+DEFAULT_EXCHANGE = ""
 DISPATCH_QUEUE = "webhooks.dispatch"
 DEAD_LETTER_QUEUE = "webhooks.dead"
 DELAY_QUEUE_PREFIX = "webhooks.delay."
@@ -26,7 +31,98 @@ REQUEST_ID_HEADER = "x-request-id"
 
 
 class MalformedMessage(ValueError):
-    """A message whose body is not a delivery message."""
+    """A message (or a stored outbox payload) whose body is not one of ours."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a message goes: an exchange (DEFAULT_EXCHANGE: a queue by name) and a key."""
+
+    exchange: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An encoded message and its route: what the broker publishes."""
+
+    message: aio_pika.Message
+    route: Route
+
+
+def encode(
+    body: Mapping[str, object],
+    due_at_ms: int,
+    request_id: str | None,
+    message_id: str,
+    message_type: str | None = None,
+) -> aio_pika.Message:
+    headers: dict[str, FieldValue] = {DUE_AT_HEADER: due_at_ms}
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return aio_pika.Message(
+        body=orjson.dumps(body),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers,
+        message_id=message_id,
+        type=message_type,
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    """An event that created a delivery: asks the dispatcher for the delivery's first attempt.
+
+    Published to the events exchange with the event type as routing key, and kept in the
+    outbox (as `payload()`) until the broker confirms it. The dispatcher reads it as a
+    DeliveryMessage for attempt 1 (ids only: it reads the rest from the database).
+    """
+
+    type: str
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    upload_id: uuid.UUID | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def upload_completed(
+        cls,
+        delivery_id: uuid.UUID,
+        upload_id: uuid.UUID,
+        webhook_id: uuid.UUID,
+        request_id: str | None,
+    ) -> DeliveryEvent:
+        return cls(UPLOAD_COMPLETED, delivery_id, webhook_id, upload_id, request_id)
+
+    def payload(self) -> dict[str, str]:
+        """The body, and what the outbox keeps."""
+        body = {"type": self.type, "delivery_id": str(self.delivery_id)}
+        if self.upload_id is not None:
+            body["upload_id"] = str(self.upload_id)
+        body["webhook_id"] = str(self.webhook_id)
+        return body
+
+    @classmethod
+    def from_outbox(
+        cls, payload: Mapping[str, Any], routing_key: str, request_id: str | None
+    ) -> DeliveryEvent:
+        """The event an outbox row holds (rows of every version so far read the same)."""
+        try:
+            upload_id = payload.get("upload_id")
+            return cls(
+                type=str(payload.get("type") or routing_key),
+                delivery_id=uuid.UUID(str(payload["delivery_id"])),
+                webhook_id=uuid.UUID(str(payload["webhook_id"])),
+                upload_id=uuid.UUID(str(upload_id)) if upload_id else None,
+                request_id=request_id,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedMessage(f"not a delivery event: {exc!r}") from None
+
+    def outgoing(self) -> Outgoing:
+        message = encode(self.payload(), 0, self.request_id, str(self.delivery_id), self.type)
+        return Outgoing(message, Route(EVENTS_EXCHANGE, self.type))
 
 
 @dataclass(frozen=True)
@@ -41,22 +137,14 @@ class DeliveryMessage:
     webhook_id: uuid.UUID | None = None
 
     def encode(self) -> aio_pika.Message:
-        headers: dict[str, FieldValue] = {DUE_AT_HEADER: self.due_at_ms}
-        if self.request_id:
-            headers[REQUEST_ID_HEADER] = self.request_id
         body: dict[str, object] = {"delivery_id": str(self.delivery_id), "attempt": self.attempt}
         if self.webhook_id is not None:
             body["webhook_id"] = str(self.webhook_id)
-        return aio_pika.Message(
-            body=orjson.dumps(body),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers=headers,
-            message_id=f"{self.delivery_id}:{self.attempt}",
-        )
+        return encode(body, self.due_at_ms, self.request_id, f"{self.delivery_id}:{self.attempt}")
 
     @classmethod
     def decode(cls, message: aio_pika.abc.AbstractIncomingMessage) -> DeliveryMessage:
+        """A delivery message, or a DeliveryEvent read as attempt 1 of its delivery."""
         try:
             body = orjson.loads(message.body)
             delivery_id = uuid.UUID(str(body["delivery_id"]))
@@ -75,20 +163,18 @@ class DeliveryMessage:
             webhook_id=webhook_id,
         )
 
+    def to_dispatch(self) -> Outgoing:
+        """Straight to the dispatch queue: a redeliver, a recover, a stalled delivery."""
+        return Outgoing(self.encode(), Route(DEFAULT_EXCHANGE, DISPATCH_QUEUE))
 
-def event_message(payload: dict[str, object], request_id: str | None) -> aio_pika.Message:
-    """An event for the events exchange; its `delivery_id` makes it a first attempt."""
-    headers: dict[str, FieldValue] = {DUE_AT_HEADER: 0}
-    if request_id:
-        headers[REQUEST_ID_HEADER] = request_id
-    return aio_pika.Message(
-        body=orjson.dumps(payload),
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        headers=headers,
-        message_id=str(payload.get("delivery_id", "")),
-        type=str(payload.get("type", "")),
-    )
+    def to_delay(self) -> Outgoing:
+        """Round the delay ladder: the bucket that brings it back soonest without being early."""
+        bucket = delay_bucket_for(self.due_at_ms - now_ms())
+        return Outgoing(self.encode(), Route(DEFAULT_EXCHANGE, delay_queue_name(bucket)))
+
+    def to_dead_letter(self) -> Outgoing:
+        """Given up: kept in the dead-letter queue for an operator."""
+        return Outgoing(self.encode(), Route(DEFAULT_EXCHANGE, DEAD_LETTER_QUEUE))
 
 
 def now_ms() -> int:

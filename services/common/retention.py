@@ -19,7 +19,8 @@ from pathlib import Path
 
 import asyncpg
 
-from .db import create_pool
+from . import deliveries
+from .db import DATABASE_ERRORS, create_pool
 from .settings import DEFAULT_DATABASE_URL, ConfigError, Env, redact_url
 
 DEFAULT_RETENTION_DAYS = 30
@@ -69,46 +70,15 @@ class PruneResult:
         return f"retention: pruned what is older than {retention_days} day(s): {counts}"
 
 
-def deleted_rows(status: str) -> int:
-    """The row count of a `DELETE n` command status."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 async def prune_deliveries_batch(
     pool: asyncpg.Pool, cutoff: datetime, batch_size: int, result: PruneResult
 ) -> int:
-    """Delete finished deliveries untouched since `cutoff`, with their attempts and errors.
-
-    A delivery's `updated_at` moves on every attempt, lease and redelivery, so one
-    redelivered yesterday keeps its whole history however old it is. Pending ones
-    are never touched.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        ids = [
-            row["id"]
-            for row in await conn.fetch(
-                """
-                SELECT id FROM deliveries
-                WHERE status <> 'pending' AND updated_at < $1 AND created_at < $1
-                ORDER BY updated_at LIMIT $2
-                FOR UPDATE SKIP LOCKED
-                """,
-                cutoff,
-                batch_size,
-            )
-        ]
-        if not ids:
-            return 0
-        # The foreign keys cascade too; deleting explicitly gives the counts.
-        result.delivery_attempts += deleted_rows(
-            await conn.execute("DELETE FROM delivery_attempts WHERE delivery_id = ANY($1)", ids)
-        )
-        result.error_log += deleted_rows(
-            await conn.execute("DELETE FROM error_log WHERE delivery_id = ANY($1)", ids)
-        )
-        deleted = deleted_rows(await conn.execute("DELETE FROM deliveries WHERE id = ANY($1)", ids))
-    result.deliveries += deleted
-    return len(ids)
+    """One batch of deliveries.prune_batch, counted into `result`; how many it examined."""
+    pruned = await deliveries.prune_batch(pool, cutoff, batch_size)
+    result.deliveries += pruned.deliveries
+    result.delivery_attempts += pruned.delivery_attempts
+    result.error_log += pruned.error_log
+    return pruned.examined
 
 
 async def prune_uploads_batch(
@@ -248,7 +218,7 @@ def main() -> int:
         return 0
     try:
         result = asyncio.run(run(settings))
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DATABASE_ERRORS as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         print(
             f"retention: cannot prune the database at {redact_url(settings.database_url)}: "

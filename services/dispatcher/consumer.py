@@ -13,6 +13,7 @@ from aiohttp import web
 from services.common.broker import BROKER, QUORUM
 from services.common.db import DB_POOL
 from services.common.messages import DISPATCH_QUEUE
+from services.common.periodic import Periodic
 
 from .client import HTTP_SESSION
 from .deliver import Dispatcher
@@ -32,26 +33,15 @@ async def start_consuming(app: web.Application) -> tuple[AbstractQueue, str]:
     return queue, tag
 
 
-async def run_sweeper(dispatcher: Dispatcher, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            if dispatcher.broker.connected:
-                await dispatcher.sweep_stalled()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("sweep_failed", error=repr(exc))
-
-
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dispatcher = Dispatcher(settings, app[DB_POOL], app[BROKER], app[HTTP_SESSION])
     app[DISPATCHER] = dispatcher
     starter = asyncio.create_task(start_consuming(app))
-    sweeper = asyncio.create_task(run_sweeper(dispatcher, settings.sweep_interval_seconds))
+    sweeper = Periodic(dispatcher.sweep_stalled, settings.sweep_interval_seconds, "sweep_failed")
+    sweeper.start()
     yield
-    sweeper.cancel()
+    await sweeper.stop()
     if starter.done() and starter.exception() is None:
         queue, tag = starter.result()
         # Stop intake first; messages already taken finish within the grace period.
@@ -67,6 +57,5 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
             task.cancel()  # unacked: the broker requeues it when the channel closes
         if still:
             log.warning("drain_incomplete", requeued=len(still))
-    for task in (sweeper, starter):
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await starter

@@ -10,24 +10,19 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import aio_pika
 import aiohttp
 import asyncpg
 import orjson
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from services.common import deliveries
+from services.common.backoff import Backoff, retry
 from services.common.batch import Batcher
-from services.common.broker import Broker, BrokerUnavailable
-from services.common.messages import (
-    DEAD_LETTER_QUEUE,
-    DISPATCH_QUEUE,
-    DeliveryMessage,
-    MalformedMessage,
-    delay_bucket_for,
-    delay_queue_name,
-    now_ms,
-)
+from services.common.broker import BROKER_ERRORS, Broker
+from services.common.db import DATABASE_ERRORS
+from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
+from services.common.messages import DeliveryMessage, MalformedMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.timefmt import iso_time
 from services.common.urlsafety import UnsafeDestination
@@ -46,14 +41,13 @@ USER_AGENT = "webhooks-dispatcher/0.1"
 # A message due within this many milliseconds is handled now rather than parked.
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
-PERSIST_SECONDS = 60.0
+# A write after the request was sent rides out an outage of up to a minute.
+PERSIST_BACKOFF = Backoff(first=0.25, cap=5.0, give_up_after=60.0)
 ENDPOINT_BUSY_DELAY_MS = 1000
-DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
-# Raised by aio-pika/aiormq when the channel or connection is gone mid-publish.
-BROKER_ERRORS = (BrokerUnavailable, aio_pika.exceptions.AMQPError, ConnectionError)
+OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
 
 
-def request_body(delivery: db.ClaimedDelivery) -> bytes:
+def request_body(delivery: ClaimedDelivery) -> bytes:
     """custom_payload plus the reserved keys, which always win."""
     return orjson.dumps(
         {
@@ -65,7 +59,7 @@ def request_body(delivery: db.ClaimedDelivery) -> bytes:
     )
 
 
-def request_headers(delivery: db.ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
+def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
     headers = dict(delivery.custom_headers)
     lowered = {name.lower() for name in headers}
     if "content-type" not in lowered:
@@ -102,12 +96,12 @@ class Dispatcher:
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
-        self.claims: Batcher[db.ClaimRequest, db.ClaimedDelivery | None] = Batcher(
-            lambda requests: db.claim_many(pool, requests, lease),
+        self.claims: Batcher[ClaimRequest, ClaimedDelivery | None] = Batcher(
+            lambda requests: deliveries.claim_many(pool, requests, lease),
             key=lambda request: request.delivery_id,
         )
-        self.records: Batcher[db.AttemptRecord, bool] = Batcher(
-            lambda records: db.record_attempts(pool, records),
+        self.records: Batcher[AttemptRecord, bool] = Batcher(
+            lambda records: deliveries.record_attempts(pool, records),
             key=lambda record: record.delivery_id,
         )
 
@@ -133,7 +127,7 @@ class Dispatcher:
         )
         try:
             await self.process(msg)
-        except (*DATABASE_ERRORS, *BROKER_ERRORS) as exc:
+        except OUTAGE_ERRORS as exc:
             # Database (or broker) trouble: back off before handing the message back,
             # so an outage does not spin through redeliveries.
             log.warning("delivery_postponed", error=repr(exc))
@@ -161,53 +155,55 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
-        # A slow or dead endpoint may hold only so many deliveries: the rest are parked
-        # for a moment instead of filling the prefetch window everyone shares.
-        endpoint = msg.webhook_id
-        if endpoint is None:
-            await self.claim_and_deliver(msg, None)
+        if msg.webhook_id is not None:
+            await self.deliver_in_slot(msg, msg.webhook_id, None)
             return
-        if not await self.endpoints.reserve(endpoint):
-            await self.park_while_busy(msg, endpoint)
-            return
-        with self.endpoints.held(endpoint):
-            await self.claim_and_deliver(msg, endpoint)
+        # A message without its webhook id (from an older publisher): the claim tells.
+        delivery = await self.claim(msg)
+        if delivery is not None:
+            await self.deliver_in_slot(msg, delivery.webhook_id, delivery)
 
-    async def park_while_busy(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
+    async def deliver_in_slot(
+        self, msg: DeliveryMessage, webhook_id: uuid.UUID, claimed: ClaimedDelivery | None
+    ) -> None:
+        """Claim (unless `claimed`) and deliver in one of the endpoint's slots.
+
+        A slow or dead endpoint may hold only so many deliveries: the rest are parked
+        for a moment instead of filling the prefetch window everyone shares.
+        """
+        async with self.endpoints.slot(webhook_id) as granted:
+            if granted:
+                delivery = claimed or await self.claim(msg)
+                if delivery is not None:
+                    await self.deliver(msg, delivery)
+                return
+        if claimed is not None:
+            await deliveries.release_lease(self.pool, claimed.id)
         ENDPOINT_BUSY.inc()
         due = now_ms() + ENDPOINT_BUSY_DELAY_MS
         await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))
 
-    async def claim_and_deliver(self, msg: DeliveryMessage, reserved: uuid.UUID | None) -> None:
-        delivery = await self.claims(db.ClaimRequest(msg.delivery_id, msg.attempt))
+    async def claim(self, msg: DeliveryMessage) -> ClaimedDelivery | None:
+        """The lease of this attempt, with the secrets decrypted; None if nothing is to send."""
+        delivery = await self.claims(ClaimRequest(msg.delivery_id, msg.attempt))
         if delivery is None:
             await self.not_claimed(msg)
-            return
+            return None
         if delivery.deleted or delivery.disabled:
             status = "cancelled" if delivery.deleted else "not_attempted"
-            await db.finish_without_attempt(self.pool, delivery.id, status)
+            await deliveries.finish_without_attempt(self.pool, delivery.id, status)
             log.info("delivery_skipped", status=status)
-            return
+            return None
         try:
             secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
         except SecretUnavailable:
             # SECRETS_KEY lacks the key these were encrypted with: an operator's fix, so
             # hand the attempt back (the message is requeued) rather than send it unsigned.
-            await db.release_lease(self.pool, delivery.id)
+            await deliveries.release_lease(self.pool, delivery.id)
             raise
-        delivery = replace(delivery, secrets=secrets)
-        if reserved is None:
-            # A message without its webhook id (a redeliver, a sweep): limit it here.
-            if not await self.endpoints.reserve(delivery.webhook_id):
-                await db.release_lease(self.pool, delivery.id)
-                await self.park_while_busy(msg, delivery.webhook_id)
-                return
-            with self.endpoints.held(delivery.webhook_id):
-                await self.deliver(msg, delivery)
-            return
-        await self.deliver(msg, delivery)
+        return replace(delivery, secrets=secrets)
 
-    async def deliver(self, msg: DeliveryMessage, delivery: db.ClaimedDelivery) -> None:
+    async def deliver(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
         result = await self.attempt(delivery)
         # A redeliver restarts the schedule: count attempts from the start of this round.
         step = next_step(
@@ -215,20 +211,18 @@ class Dispatcher:
         )
         # The request was sent: keep the outcome through a short outage rather than
         # hand the message back and send again.
-        await self.persist(
-            self.records,
-            db.AttemptRecord(
-                delivery_id=delivery.id,
-                webhook_id=delivery.webhook_id,
-                attempt=msg.attempt,
-                status=step.status,
-                retry_in_seconds=step.retry_in_seconds,
-                status_code=result.status_code,
-                error=result.error,
-                response_body=result.response_body,
-                duration_ms=result.duration_ms,
-            ),
+        record = AttemptRecord(
+            delivery_id=delivery.id,
+            webhook_id=delivery.webhook_id,
+            attempt=msg.attempt,
+            status=step.status,
+            retry_in_seconds=step.retry_in_seconds,
+            status_code=result.status_code,
+            error=result.error,
+            response_body=result.response_body,
+            duration_ms=result.duration_ms,
         )
+        await self.persist(lambda: self.records(record))
         self.log_attempt(delivery, result, step)
         if not result.succeeded:
             await self.disable_if_failing_too_long(delivery, result)
@@ -245,10 +239,10 @@ class Dispatcher:
             )
         else:
             DELIVERIES.labels("failed").inc()
-            await self.persist(self.broker.publish, msg.encode(), DEAD_LETTER_QUEUE, exchange="")
+            await self.persist(lambda: self.broker.dead_letter(msg))
 
     async def disable_if_failing_too_long(
-        self, delivery: db.ClaimedDelivery, result: AttemptResult
+        self, delivery: ClaimedDelivery, result: AttemptResult
     ) -> None:
         """410 Gone disables at once; so does failing continuously for DISABLE_AFTER_SECONDS."""
         reason = None
@@ -283,31 +277,17 @@ class Dispatcher:
 
     async def park(self, msg: DeliveryMessage) -> None:
         """Send the message round the delay ladder until it is due."""
-        bucket = delay_bucket_for(msg.due_at_ms - now_ms())
-        await self.persist(self.broker.publish, msg.encode(), delay_queue_name(bucket), exchange="")
+        await self.persist(lambda: self.broker.park(msg))
 
-    async def persist(
-        self, write: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
-    ) -> None:
-        """Retry a write to the database or broker through an outage of up to PERSIST_SECONDS.
+    async def persist(self, write: Callable[[], Awaitable[Any]]) -> None:
+        """Retry a write to the database or broker through a short outage (PERSIST_BACKOFF).
 
         Past that the error propagates: the message goes back to the queue, and the
         sweeper republishes any delivery whose next message was never written.
         """
-        deadline = time.monotonic() + PERSIST_SECONDS
-        delay = 0.25
-        while True:
-            try:
-                await write(*args, **kwargs)
-                return
-            except (*DATABASE_ERRORS, *BROKER_ERRORS) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("write_retrying", error=repr(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retry(write, OUTAGE_ERRORS, PERSIST_BACKOFF, "write_retrying")
 
-    async def attempt(self, delivery: db.ClaimedDelivery) -> AttemptResult:
+    async def attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
         timeout = self.settings.delivery_timeout_seconds
         body = request_body(delivery)
         headers = request_headers(delivery, body, int(time.time()))
@@ -351,9 +331,7 @@ class Dispatcher:
             retry_after=retry_after,
         )
 
-    def log_attempt(
-        self, delivery: db.ClaimedDelivery, result: AttemptResult, step: NextStep
-    ) -> None:
+    def log_attempt(self, delivery: ClaimedDelivery, result: AttemptResult, step: NextStep) -> None:
         log.info(
             "delivery_attempt",
             webhook_id=str(delivery.webhook_id),
@@ -368,13 +346,15 @@ class Dispatcher:
 
     async def sweep_stalled(self) -> int:
         """Republish deliveries whose message was lost between recording and publishing."""
+        if not self.broker.connected:
+            return 0
         overdue = max(60.0, self.settings.delivery_timeout_seconds * 2)
-        stalled = await db.stalled_deliveries(self.pool, overdue)
-        for delivery_id, attempt, request_id, webhook_id in stalled:
-            await self.broker.publish(
-                DeliveryMessage(delivery_id, attempt, 0, request_id, webhook_id).encode(),
-                DISPATCH_QUEUE,
-                exchange="",
+        stalled = await deliveries.reschedule_stalled(self.pool, overdue)
+        for delivery in stalled:
+            await self.broker.send_to_dispatch(
+                DeliveryMessage(
+                    delivery.id, delivery.attempt, 0, delivery.request_id, delivery.webhook_id
+                )
             )
         if stalled:
             log.warning("stalled_deliveries_republished", count=len(stalled))

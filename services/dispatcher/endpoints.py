@@ -8,7 +8,7 @@ import collections
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 # Weight of the newest delivery in an endpoint's running average of slot hold time.
 HOLD_WEIGHT = 0.2
@@ -63,6 +63,16 @@ class EndpointGate:
             return True
         self.stop_waiting(webhook_id, waiter)
         return False
+
+    @contextlib.asynccontextmanager
+    async def slot(self, webhook_id: uuid.UUID) -> AsyncIterator[bool]:
+        """`async with gate.slot(endpoint) as granted`: inside, the endpoint's slot is
+        held if `granted` (released, its hold timed, on leaving); else none came soon."""
+        if not await self.reserve(webhook_id):
+            yield False
+            return
+        with self.held(webhook_id):
+            yield True
 
     @contextlib.contextmanager
     def held(self, webhook_id: uuid.UUID) -> Iterator[None]:

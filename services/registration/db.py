@@ -1,12 +1,14 @@
-"""SQL of the registration service."""
+"""SQL of the registration service (a delivery's transitions are services.common.deliveries)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from services.common import deliveries
+from services.common.deliveries import DELIVERY_COLUMNS
 
 from .pagination import Cursor
 from .validation import NewWebhook, WebhookUpdate
@@ -66,11 +68,6 @@ WEBHOOK_COLUMNS = """
     w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
     w.created_at, w.updated_at, c.custom_headers, c.custom_payload
 """
-DELIVERY_COLUMNS = """
-    d.id, d.webhook_id, d.upload_id, d.status, d.attempt_count, d.next_retry_at,
-    d.created_at, d.updated_at
-"""
-RECOVERABLE_STATUSES = ["failed", "not_attempted"]
 
 
 async def get_webhook(
@@ -179,15 +176,7 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> asyncpg.R
             "UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1",
             webhook_id,
         )
-        await conn.execute(
-            """
-            UPDATE deliveries
-            SET status = 'cancelled', next_retry_at = NULL, lease_until = NULL,
-                updated_at = now()
-            WHERE webhook_id = $1 AND status = 'pending'
-            """,
-            webhook_id,
-        )
+        await deliveries.cancel_for_webhook(conn, webhook_id)
     result: asyncpg.Record = webhook
     return result
 
@@ -261,92 +250,3 @@ async def list_attempts(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> list[asyn
         delivery_id,
     )
     return rows
-
-
-# A new round of attempts: the dispatcher claims attempt attempt_count + 1 of a pending
-# delivery, and counts the retry schedule from schedule_offset.
-RESTART_DELIVERY = """
-    status = 'pending', schedule_offset = d.attempt_count, next_retry_at = now(),
-    lease_until = NULL, updated_at = now()
-"""
-
-
-async def restart_delivery(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Record | None:
-    """Make a delivery pending again whatever its status; None if unknown or deleted."""
-    row: asyncpg.Record | None = await pool.fetchrow(
-        f"""
-        UPDATE deliveries d SET {RESTART_DELIVERY}
-        FROM webhook_registrations w
-        WHERE d.id = $1 AND w.id = d.webhook_id AND w.deleted_at IS NULL
-        RETURNING {DELIVERY_COLUMNS}, d.request_id
-        """,
-        delivery_id,
-    )
-    return row
-
-
-async def count_recoverable(
-    pool: asyncpg.Pool, webhook_id: uuid.UUID, since: datetime
-) -> tuple[int, datetime]:
-    """How many deliveries a recover from `since` takes, and the time that bounds it."""
-    row = await pool.fetchrow(
-        """
-        SELECT count(*) AS n, now() AS until FROM deliveries
-        WHERE webhook_id = $1 AND status = ANY($2::text[]) AND created_at >= $3
-          AND created_at <= now()
-        """,
-        webhook_id,
-        RECOVERABLE_STATUSES,
-        since,
-    )
-    assert row is not None
-    return int(row["n"]), row["until"]
-
-
-async def restart_recoverable_batch(
-    pool: asyncpg.Pool,
-    webhook_id: uuid.UUID,
-    since: datetime,
-    until: datetime,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> tuple[list[asyncpg.Record], tuple[datetime, uuid.UUID] | None]:
-    """Restart the next batch, oldest first, in one transaction.
-
-    Returns the restarted rows and the position to continue after (None when done). The
-    position moves forward by creation time and id, so a delivery that fails again while
-    the recover runs is not taken a second time.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        batch = await conn.fetch(
-            """
-            SELECT d.id, d.created_at FROM deliveries d
-            JOIN webhook_registrations w ON w.id = d.webhook_id AND w.deleted_at IS NULL
-            WHERE d.webhook_id = $1 AND d.status = ANY($2::text[])
-              AND d.created_at >= $3 AND d.created_at <= $4
-              AND ($5::timestamptz IS NULL OR (d.created_at, d.id) > ($5, $6::uuid))
-            ORDER BY d.created_at, d.id
-            LIMIT $7
-            FOR UPDATE OF d
-            """,
-            webhook_id,
-            RECOVERABLE_STATUSES,
-            since,
-            until,
-            after and after[0],
-            after and after[1],
-            limit,
-        )
-        if not batch:
-            return [], None
-        restarted: list[asyncpg.Record] = await conn.fetch(
-            f"""
-            UPDATE deliveries d SET {RESTART_DELIVERY}
-            WHERE d.id = ANY($1::uuid[]) AND d.status = ANY($2::text[])
-            RETURNING d.id, d.webhook_id, d.attempt_count, d.request_id
-            """,
-            [row["id"] for row in batch],
-            RECOVERABLE_STATUSES,
-        )
-    last = batch[-1]
-    return restarted, (last["created_at"], last["id"])

@@ -13,6 +13,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from services.common import deliveries
 from services.common.auth import current_user
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
@@ -170,7 +171,7 @@ async def recover_webhook(request: web.Request) -> web.Response:
     if webhook["disabled"]:
         raise refuse_disabled(webhook_id)
     await require_broker(request)
-    count, until = await db.count_recoverable(pool, webhook_id, since)
+    count, until = await deliveries.count_recoverable(pool, webhook_id, since)
     if count:
         request.app[RECOVERIES].start(webhook_id, since, until, current_request_id())
     log.info("recover_started", webhook_id=str(webhook_id), since=since.isoformat(), count=count)
@@ -214,7 +215,7 @@ async def redeliver(request: web.Request) -> web.Response:
     if found["disabled"]:
         raise refuse_disabled(found["webhook_id"])
     await require_broker(request)
-    row = await db.restart_delivery(pool, delivery_id)
+    row = await deliveries.restart(pool, delivery_id)
     if row is None:
         raise delivery_not_found(delivery_id)
     try:

@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from datetime import datetime
 
-import aio_pika
 import asyncpg
 import structlog
 
-from services.common.broker import Broker, BrokerUnavailable
-from services.common.messages import DISPATCH_QUEUE, DeliveryMessage
-
-from . import db
+from services.common import deliveries
+from services.common.backoff import Backoff, retry
+from services.common.broker import BROKER_ERRORS, Broker
+from services.common.db import DATABASE_ERRORS
+from services.common.messages import DeliveryMessage
 
 log = structlog.get_logger(__name__)
 
 RECOVER_BATCH_SIZE = 500
 # A recover rides out a short database outage between batches, then gives up (logged).
-RECOVER_RETRY_SECONDS = 60.0
-PUBLISH_ERRORS = (BrokerUnavailable, TimeoutError, ConnectionError, aio_pika.exceptions.AMQPError)
-DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+RECOVER_BACKOFF = Backoff(first=0.5, cap=5.0, give_up_after=60.0)
 
 
 class PublishFailed(Exception):
@@ -45,8 +42,8 @@ async def publish_attempt(
     """Ask the dispatcher for attempt `attempt` of the delivery, due now (confirmed)."""
     message = DeliveryMessage(delivery_id, attempt, 0, request_id, webhook_id)
     try:
-        await broker.publish(message.encode(), DISPATCH_QUEUE, exchange="")
-    except PUBLISH_ERRORS as exc:
+        await broker.send_to_dispatch(message)
+    except BROKER_ERRORS as exc:
         raise PublishFailed(repr(exc)) from exc
 
 
@@ -93,19 +90,14 @@ class Recoveries:
         until: datetime,
         after: tuple[datetime, uuid.UUID] | None,
     ) -> tuple[list[asyncpg.Record], tuple[datetime, uuid.UUID] | None]:
-        deadline = time.monotonic() + RECOVER_RETRY_SECONDS
-        delay = 0.5
-        while True:
-            try:
-                return await db.restart_recoverable_batch(
-                    self.pool, webhook_id, since, until, after, RECOVER_BATCH_SIZE
-                )
-            except DATABASE_ERRORS as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("recover_batch_retrying", error=repr(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return await retry(
+            lambda: deliveries.restart_recoverable(
+                self.pool, webhook_id, since, until, after, RECOVER_BATCH_SIZE
+            ),
+            DATABASE_ERRORS,
+            RECOVER_BACKOFF,
+            "recover_batch_retrying",
+        )
 
     async def publish_batch(self, rows: list[asyncpg.Record], request_id: str | None) -> int:
         """Publish the batch's messages concurrently; failures are left to the sweeper."""

@@ -13,6 +13,7 @@ from services.common.web import READINESS_CHECKS, base_app
 
 from . import db, handlers
 from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .outbox_cleanup import outbox_cleanup_ctx
 from .relay import relay_ctx
 from .settings import UploadSettings
 
@@ -32,6 +33,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
+    app.cleanup_ctx.append(outbox_cleanup_ctx)
     app.cleanup_ctx.append(relay_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     app.router.add_post("/upload_file/webhook_id/{webhook_id}", handlers.upload_file)

@@ -1,4 +1,8 @@
-"""SQL of the upload service: the webhook lookup, the upload transaction and the outbox."""
+"""SQL of the upload service: the webhook lookup, the upload transaction and the outbox.
+
+The delivery an upload creates is written by services.common.deliveries, whose SQL the
+upload's statement composes (one statement, one round trip, for a whole batch).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from services.common import deliveries
 from services.common.db import columns
-from services.common.messages import UPLOAD_COMPLETED
+from services.common.messages import UPLOAD_COMPLETED, DeliveryEvent
 
 # How long an Idempotency-Key answers with its first upload (Stripe's 24 hours).
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
@@ -32,7 +37,7 @@ class WebhookGone(Exception):
 class RecordedUpload:
     delivery_id: uuid.UUID
     outbox_id: int | None
-    event: dict[str, Any]
+    event: DeliveryEvent
     created_at: datetime
 
 
@@ -83,14 +88,22 @@ class NewUpload:
     event_data: dict[str, Any]
 
     @cached_property
-    def event(self) -> dict[str, Any]:
-        """The message the dispatcher gets: ids only, it reads the rest."""
-        return {
-            "type": UPLOAD_COMPLETED,
-            "delivery_id": str(self.delivery_id),
-            "upload_id": str(self.upload_id),
-            "webhook_id": str(self.webhook_id),
-        }
+    def event(self) -> DeliveryEvent:
+        """The message that asks the dispatcher for the delivery's first attempt."""
+        return DeliveryEvent.upload_completed(
+            self.delivery_id, self.upload_id, self.webhook_id, self.request_id
+        )
+
+    def delivery(self) -> deliveries.NewDelivery:
+        return deliveries.NewDelivery(
+            id=self.delivery_id,
+            webhook_id=self.webhook_id,
+            upload_id=self.upload_id,
+            event_type=UPLOAD_COMPLETED,
+            event_time=self.created_at,
+            event_data=self.event_data,
+            request_id=self.request_id,
+        )
 
     def recorded(self, outbox_id: int | None) -> RecordedUpload:
         return RecordedUpload(self.delivery_id, outbox_id, self.event, self.created_at)
@@ -108,7 +121,7 @@ async def record_uploads(
     rows = await pool.fetch(
         RECORD_UPLOADS,
         *columns(uploads),  # in NewUpload's field order
-        [upload.event for upload in uploads],
+        [upload.event.payload() for upload in uploads],
         UPLOAD_COMPLETED,
     )
     outbox_ids = {row["delivery_id"]: row["outbox_id"] for row in rows}
@@ -120,10 +133,11 @@ async def record_uploads(
     ]
 
 
-# Deliveries to a disabled webhook are recorded as not_attempted and never published.
-RECORD_UPLOADS = """
+# The webhook's `disabled` decides the delivery's first status (see deliveries.create_from);
+# a delivery to a disabled webhook gets no outbox event, so it is never published.
+RECORD_UPLOADS = f"""
     WITH target AS (
-        SELECT m.*, w.disabled
+        SELECT m.*, w.disabled, $14::text AS event_type, m.created_at AS event_time
         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
                     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
                     $11::uuid[], $12::jsonb[], $13::jsonb[])
@@ -137,13 +151,7 @@ RECORD_UPLOADS = """
         SELECT upload_id, webhook_id, filename, stored_path, size, sha256, content_type,
                request_id, created_at
         FROM target
-    ), delivery AS (
-        INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
-                                event_data, status, next_retry_at, request_id, created_at)
-        SELECT delivery_id, webhook_id, upload_id, $14, created_at, event_data,
-               CASE WHEN disabled THEN 'not_attempted' ELSE 'pending' END, created_at,
-               request_id, created_at
-        FROM target
+    ), delivery AS ({deliveries.create_from("target")}
     ), event AS (
         INSERT INTO outbox (routing_key, payload, request_id)
         SELECT $14, event, request_id FROM target WHERE NOT disabled
@@ -178,25 +186,7 @@ async def record_upload_with_key(
         holder = await claim_idempotency_key(conn, upload.webhook_id, idempotency_key, upload_row)
         if holder is not None:
             return holder
-        status = await conn.fetchval(
-            """
-            INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
-                                    event_data, status, next_retry_at, request_id, created_at)
-            SELECT $1, id, $3, $4, $5, $6, CASE WHEN disabled THEN 'not_attempted'
-                                                ELSE 'pending' END, $5, $7, $5
-            FROM webhook_registrations
-            WHERE id = $2 AND deleted_at IS NULL AND ($8::bigint IS NULL OR user_id = $8)
-            RETURNING status
-            """,
-            upload.delivery_id,
-            upload.webhook_id,
-            upload.upload_id,
-            UPLOAD_COMPLETED,
-            upload.created_at,
-            upload.event_data,
-            upload.request_id,
-            upload.user_id,
-        )
+        status = await deliveries.create(conn, upload.delivery(), upload.user_id)
         if status is None:
             raise WebhookGone(upload.webhook_id)  # rolls the upload row back
         outbox_id = None
@@ -205,7 +195,7 @@ async def record_upload_with_key(
                 "INSERT INTO outbox (routing_key, payload, request_id) VALUES ($1, $2, $3) "
                 "RETURNING id",
                 UPLOAD_COMPLETED,
-                upload.event,
+                upload.event.payload(),
                 upload.request_id,
             )
     return upload.recorded(outbox_id)

@@ -11,7 +11,7 @@ from aiohttp import web
 from services.common.auth import current_user
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
-from services.common.messages import UPLOAD_COMPLETED, event_message
+from services.common.messages import DeliveryEvent
 from services.common.timefmt import iso_time
 from services.common.web import (
     REQUEST_ID_HEADER,
@@ -193,21 +193,15 @@ async def upload_file(request: web.Request) -> web.Response:
         size=stored.size,
     )
     if recorded.outbox_id is not None:
-        await publish_now(request.app, recorded.outbox_id, recorded.event, upload.request_id)
+        await publish_now(request.app, recorded.outbox_id, recorded.event)
     return envelope(data, "ok")
 
 
-async def publish_now(
-    app: web.Application, outbox_id: int, event: dict[str, object], request_id: str | None
-) -> None:
+async def publish_now(app: web.Application, outbox_id: int, event: DeliveryEvent) -> None:
     """Publish right away; if the broker is slow or down the outbox relay publishes later."""
     settings = app[SETTINGS]
     try:
-        await app[BROKER].publish(
-            event_message(event, request_id),
-            UPLOAD_COMPLETED,
-            timeout=settings.publish_timeout_seconds,
-        )
+        await app[BROKER].publish_event(event, timeout=settings.publish_timeout_seconds)
     except (BrokerUnavailable, TimeoutError, OSError, Exception) as exc:
         log.warning("event_publish_deferred", outbox_id=outbox_id, error=repr(exc))
         return

@@ -14,7 +14,7 @@ from .settings import UploadSettings
 
 if TYPE_CHECKING:
     from .db import NewUpload, RecordedUpload
-    from .relay import OutboxCleanup
+    from .outbox_cleanup import OutboxCleanup
 
 SETTINGS = web.AppKey("settings", UploadSettings)
 # (webhook, user) pairs that took an upload in the last few seconds.

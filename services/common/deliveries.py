@@ -1,0 +1,423 @@
+"""Delivery state: the only writer of the deliveries, delivery_attempts and error_log tables."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .db import columns
+
+# Held while an attempt is under way; another copy of the message waits it out.
+LEASE_MARGIN_SECONDS = 10.0
+SWEEP_LOCK_KEY = 0x5EB400C  # advisory lock: one sweeper at a time across replicas
+RECOVERABLE_STATUSES = ["failed", "not_attempted"]
+# What the API shows of a delivery.
+DELIVERY_COLUMNS = """
+    d.id, d.webhook_id, d.upload_id, d.status, d.attempt_count, d.next_retry_at,
+    d.created_at, d.updated_at
+"""
+
+# --- create -------------------------------------------------------------------------------------
+
+# The columns a producer's source rows give `create_from`: one delivery per row.
+SOURCE_COLUMNS = (
+    "delivery_id, webhook_id, upload_id, event_type, event_time, event_data, disabled, request_id"
+)
+
+
+def create_from(source: str) -> str:
+    """SQL that creates a delivery for each row of `source` (a CTE or table with
+    SOURCE_COLUMNS), due at once; to a disabled webhook it is recorded as not_attempted
+    and never sent. A producer puts it in its own statement, as a CTE or alone."""
+    return f"""
+        INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
+                                event_data, status, next_retry_at, request_id, created_at)
+        SELECT delivery_id, webhook_id, upload_id, event_type, event_time, event_data,
+               CASE WHEN disabled THEN 'not_attempted' ELSE 'pending' END, event_time,
+               request_id, event_time
+        FROM {source}
+    """
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery of one event to one webhook."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    upload_id: uuid.UUID | None
+    event_type: str
+    event_time: datetime
+    event_data: dict[str, Any]
+    request_id: str | None
+
+
+async def create(
+    conn: asyncpg.Connection, delivery: NewDelivery, user_id: int | None
+) -> str | None:
+    """Create the delivery if its webhook is live (and, with `user_id`, that user's):
+    its status (pending or not_attempted), or None when there is no such webhook."""
+    status: str | None = await conn.fetchval(
+        f"""
+        WITH source AS (
+            SELECT $1::uuid AS delivery_id, id AS webhook_id, $3::uuid AS upload_id,
+                   $4::text AS event_type, $5::timestamptz AS event_time,
+                   $6::jsonb AS event_data, disabled, $7::text AS request_id
+            FROM webhook_registrations
+            WHERE id = $2 AND deleted_at IS NULL AND ($8::bigint IS NULL OR user_id = $8)
+        )
+        {create_from("source")}
+        RETURNING status
+        """,
+        delivery.id,
+        delivery.webhook_id,
+        delivery.upload_id,
+        delivery.event_type,
+        delivery.event_time,
+        delivery.event_data,
+        delivery.request_id,
+        user_id,
+    )
+    return status
+
+
+# --- claim and attempt (the dispatcher) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    delivery_id: uuid.UUID
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    attempt: int
+    event_type: str
+    event_time: datetime
+    event_data: dict[str, Any]
+    request_id: str | None
+    url: str
+    secrets: list[str]
+    custom_headers: dict[str, str]
+    custom_payload: dict[str, Any]
+    disabled: bool
+    deleted: bool
+    schedule_offset: int
+    failing_since: datetime | None
+
+
+async def claim_many(
+    pool: asyncpg.Pool, requests: list[ClaimRequest], lease_seconds: float
+) -> list[ClaimedDelivery | None]:
+    """Take the lease of each (delivery, attempt); None where it is not due, done, or held.
+
+    Only lease_until changes (no index covers it), so the update can stay heap-only.
+    The delivery ids must be distinct: one statement updates a row at most once.
+    """
+    rows = await pool.fetch(
+        """
+        UPDATE deliveries d
+        SET lease_until = now() + make_interval(secs => $3)
+        FROM unnest($1::uuid[], $2::int[]) AS m(id, attempt),
+             webhook_registrations w
+             JOIN webhook_configurations c ON c.webhook_id = w.id
+        WHERE d.id = m.id AND w.id = d.webhook_id
+          AND d.status = 'pending' AND d.attempt_count = m.attempt - 1
+          AND (d.lease_until IS NULL OR d.lease_until < now())
+        RETURNING d.id, m.attempt, d.webhook_id, d.event_type, d.event_time, d.event_data,
+                  d.request_id, w.url, w.secret, w.previous_secret,
+                  (w.previous_secret_expires_at > now()) AS previous_valid,
+                  w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
+                  d.schedule_offset, c.custom_headers, c.custom_payload
+        """,
+        [request.delivery_id for request in requests],
+        [request.attempt for request in requests],
+        lease_seconds + LEASE_MARGIN_SECONDS,
+    )
+    claimed = {row["id"]: claimed_delivery(row) for row in rows}
+    return [claimed.get(request.delivery_id) for request in requests]
+
+
+def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:
+    fields = dict(row)
+    secrets = [fields.pop("secret")]
+    previous, previous_valid = fields.pop("previous_secret"), fields.pop("previous_valid")
+    if previous and previous_valid:
+        secrets.append(previous)
+    return ClaimedDelivery(**fields, secrets=secrets)
+
+
+async def release_lease(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> None:
+    """Hand the attempt back unmade: the next copy of its message may claim it at once."""
+    await pool.execute(
+        "UPDATE deliveries SET lease_until = NULL WHERE id = $1 AND status = 'pending'",
+        delivery_id,
+    )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    attempt: int
+    status: str  # succeeded | pending (retry in retry_in_seconds) | failed
+    retry_in_seconds: float | None
+    status_code: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+
+
+async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> list[bool]:
+    """Each attempt, its error-log row and its delivery's new state, and each endpoint's
+    health, in one statement; False for an attempt whose delivery had moved on.
+
+    An endpoint starts failing continuously when all of its attempts here failed, and
+    is healthy again after any success. The delivery ids must be distinct.
+    """
+    rows = await pool.fetch(
+        """
+        WITH m AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[],
+                                 $5::float8[], $6::int[], $7::text[], $8::text[], $9::int[])
+                AS m(delivery_id, webhook_id, attempt, status, retry_in, status_code,
+                     error, response_body, duration_ms)
+        ), updated AS (
+            UPDATE deliveries d
+            SET status = m.status, attempt_count = m.attempt, lease_until = NULL,
+                last_error = m.error, next_retry_at = now() + make_interval(secs => m.retry_in),
+                updated_at = now()
+            FROM m
+            WHERE d.id = m.delivery_id AND d.attempt_count = m.attempt - 1
+            RETURNING d.id, d.next_retry_at, m.webhook_id, m.attempt, m.status_code,
+                      m.error, m.response_body, m.duration_ms
+        ), attempt_rows AS (
+            INSERT INTO delivery_attempts
+                (delivery_id, attempt, status_code, response_body, error, duration_ms)
+            SELECT id, attempt, status_code, response_body, error, duration_ms FROM updated
+        ), error_rows AS (
+            INSERT INTO error_log (delivery_id, error_message, retry_count, next_retry_time)
+            SELECT id, error, attempt, next_retry_at FROM updated WHERE error IS NOT NULL
+        ), health AS (
+            UPDATE webhook_registrations w
+            SET failing_since = CASE WHEN h.failed THEN now() END
+            FROM (SELECT webhook_id, bool_and(error IS NOT NULL) AS failed
+                  FROM updated GROUP BY webhook_id) h
+            WHERE w.id = h.webhook_id AND (w.failing_since IS NULL) = h.failed
+        )
+        SELECT id FROM updated
+        """,
+        *columns(records),  # in AttemptRecord's field order
+    )
+    recorded = {row["id"] for row in rows}
+    return [record.delivery_id in recorded for record in records]
+
+
+async def finish_without_attempt(pool: asyncpg.Pool, delivery_id: uuid.UUID, status: str) -> None:
+    """A claimed delivery whose webhook was disabled (not_attempted) or deleted (cancelled)."""
+    await pool.execute(
+        """
+        UPDATE deliveries SET status = $2, lease_until = NULL, next_retry_at = NULL,
+                              updated_at = now()
+        WHERE id = $1
+        """,
+        delivery_id,
+        status,
+    )
+
+
+@dataclass(frozen=True)
+class StalledDelivery:
+    id: uuid.UUID
+    attempt: int
+    request_id: str | None
+    webhook_id: uuid.UUID
+
+
+async def reschedule_stalled(
+    pool: asyncpg.Pool, overdue_seconds: float, limit: int = 500
+) -> list[StalledDelivery]:
+    """Pending deliveries long past due and unleased (their message was lost in a crash),
+    made due now, so that the next sweep does not take them again at once."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEP_LOCK_KEY):
+            return []
+        rows = await conn.fetch(
+            """
+            SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
+            WHERE status = 'pending'
+              AND next_retry_at < now() - make_interval(secs => $1)
+              AND (lease_until IS NULL OR lease_until < now())
+            ORDER BY next_retry_at LIMIT $2
+            """,
+            overdue_seconds,
+            limit,
+        )
+        await conn.execute(
+            "UPDATE deliveries SET next_retry_at = now() WHERE id = ANY($1::uuid[])",
+            [row["id"] for row in rows],
+        )
+    return [StalledDelivery(**dict(row)) for row in rows]
+
+
+# --- cancel, restart (the management API) -------------------------------------------------------
+
+
+async def cancel_for_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> None:
+    """Cancel the webhook's pending deliveries, in the caller's transaction that deletes it."""
+    await conn.execute(
+        """
+        UPDATE deliveries
+        SET status = 'cancelled', next_retry_at = NULL, lease_until = NULL, updated_at = now()
+        WHERE webhook_id = $1 AND status = 'pending'
+        """,
+        webhook_id,
+    )
+
+
+# A new round of attempts: the dispatcher claims attempt attempt_count + 1 of a pending
+# delivery, and counts the retry schedule from schedule_offset.
+RESTART = """
+    status = 'pending', schedule_offset = d.attempt_count, next_retry_at = now(),
+    lease_until = NULL, updated_at = now()
+"""
+
+
+async def restart(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    """Make a delivery pending and due again whatever its status; None if unknown or its
+    webhook is deleted. The row has DELIVERY_COLUMNS and request_id."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"""
+        UPDATE deliveries d SET {RESTART}
+        FROM webhook_registrations w
+        WHERE d.id = $1 AND w.id = d.webhook_id AND w.deleted_at IS NULL
+        RETURNING {DELIVERY_COLUMNS}, d.request_id
+        """,
+        delivery_id,
+    )
+    return row
+
+
+async def count_recoverable(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, since: datetime
+) -> tuple[int, datetime]:
+    """How many deliveries a recover from `since` restarts, and the time that bounds it."""
+    row = await pool.fetchrow(
+        """
+        SELECT count(*) AS n, now() AS until FROM deliveries
+        WHERE webhook_id = $1 AND status = ANY($2::text[]) AND created_at >= $3
+          AND created_at <= now()
+        """,
+        webhook_id,
+        RECOVERABLE_STATUSES,
+        since,
+    )
+    assert row is not None
+    return int(row["n"]), row["until"]
+
+
+async def restart_recoverable(
+    pool: asyncpg.Pool,
+    webhook_id: uuid.UUID,
+    since: datetime,
+    until: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[list[asyncpg.Record], tuple[datetime, uuid.UUID] | None]:
+    """Restart the next batch of failed and not_attempted deliveries created between
+    `since` and `until`, oldest first, in one transaction.
+
+    Returns the restarted rows and the position to continue after (None when done). The
+    position moves forward by creation time and id, so a delivery that fails again while
+    the recover runs is not taken a second time.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        batch = await conn.fetch(
+            """
+            SELECT d.id, d.created_at FROM deliveries d
+            JOIN webhook_registrations w ON w.id = d.webhook_id AND w.deleted_at IS NULL
+            WHERE d.webhook_id = $1 AND d.status = ANY($2::text[])
+              AND d.created_at >= $3 AND d.created_at <= $4
+              AND ($5::timestamptz IS NULL OR (d.created_at, d.id) > ($5, $6::uuid))
+            ORDER BY d.created_at, d.id
+            LIMIT $7
+            FOR UPDATE OF d
+            """,
+            webhook_id,
+            RECOVERABLE_STATUSES,
+            since,
+            until,
+            after and after[0],
+            after and after[1],
+            limit,
+        )
+        if not batch:
+            return [], None
+        restarted: list[asyncpg.Record] = await conn.fetch(
+            f"""
+            UPDATE deliveries d SET {RESTART}
+            WHERE d.id = ANY($1::uuid[]) AND d.status = ANY($2::text[])
+            RETURNING d.id, d.webhook_id, d.attempt_count, d.request_id
+            """,
+            [row["id"] for row in batch],
+            RECOVERABLE_STATUSES,
+        )
+    last = batch[-1]
+    return restarted, (last["created_at"], last["id"])
+
+
+# --- prune (retention) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one prune batch examined and deleted."""
+
+    examined: int = 0
+    deliveries: int = 0
+    delivery_attempts: int = 0
+    error_log: int = 0
+
+
+def deleted_rows(status: str) -> int:
+    """The row count of a `DELETE n` command status."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def prune_batch(pool: asyncpg.Pool, cutoff: datetime, batch_size: int) -> Pruned:
+    """Delete finished deliveries untouched since `cutoff`, with their attempts and errors.
+
+    A delivery's `updated_at` moves on every attempt, lease and redelivery, so one
+    redelivered yesterday keeps its whole history however old it is. Pending ones are
+    never touched, and rows someone else holds are skipped (SKIP LOCKED).
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            row["id"]
+            for row in await conn.fetch(
+                """
+                SELECT id FROM deliveries
+                WHERE status <> 'pending' AND updated_at < $1 AND created_at < $1
+                ORDER BY updated_at LIMIT $2
+                FOR UPDATE SKIP LOCKED
+                """,
+                cutoff,
+                batch_size,
+            )
+        ]
+        if not ids:
+            return Pruned()
+        # The foreign keys cascade too; deleting explicitly gives the counts.
+        attempts = await conn.execute(
+            "DELETE FROM delivery_attempts WHERE delivery_id = ANY($1)", ids
+        )
+        errors = await conn.execute("DELETE FROM error_log WHERE delivery_id = ANY($1)", ids)
+        deliveries = await conn.execute("DELETE FROM deliveries WHERE id = ANY($1)", ids)
+    return Pruned(len(ids), deleted_rows(deliveries), deleted_rows(attempts), deleted_rows(errors))
