@@ -248,6 +248,8 @@ def test_match_all_and_parsed_form() -> None:
     assert parsed.source == raw
     assert parsed.conditions == 4
     assert not parsed.matches_everything
+    # No conditions, yet it matches nothing.
+    assert not parse_filter({"$not": {}}).matches_everything
 
 
 # --- the reference: a direct reading of SPEC §8, no compilation -----------------------------

@@ -40,8 +40,6 @@ MAX_CONDITIONS: Final = 100
 MAX_IN_VALUES: Final = 100
 MAX_PATH_LENGTH: Final = 200
 
-COMBINATORS: Final = ("$and", "$or", "$not")
-
 # A test on a value present at a path, and a whole-filter matcher on the event's data.
 ValueTest = Callable[[Any], bool]
 Matcher = Callable[[Mapping[str, Any]], bool]
@@ -84,7 +82,8 @@ class Filter:
 
     @property
     def matches_everything(self) -> bool:
-        return self.conditions == 0
+        """True for an absent or empty filter (a fan-out may skip matching then)."""
+        return self.source is None
 
     def matches(self, data: Mapping[str, Any]) -> bool:
         return self._matcher(data)
