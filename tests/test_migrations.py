@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
+import pytest
+from psycopg.types.json import Jsonb
 
+from services.common.event_schemas import check_schema, payload_validator, sample_payload
 from services.common.migrate import apply_migrations, rollback_migrations
-from tests.support.infra import database_url_for, drop_database, unique_name
+from tests.support.infra import create_database, database_url_for, drop_database, unique_name
 from tests.support.processes import REPO
 
 TABLES = {
@@ -22,7 +28,11 @@ TABLES = {
     "delivery_attempts",
     "error_log",
     "api_keys",
+    "events",
 }
+UPLOAD_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
+WEBHOOK_DISABLED_ID = "df5dcfec-ebaa-4857-8d35-862fa06d165d"
+DELIVERY_FAILED_ID = "e338f936-18a7-4637-bcef-499b12cd9225"
 
 
 def public_tables(url: str) -> set[str]:
@@ -56,15 +66,35 @@ def test_migrate_command_creates_database_and_schema_and_rolls_back() -> None:
         assert public_tables(url) == TABLES
         with psycopg.connect(url) as conn:
             seeded = conn.execute(
-                "SELECT id::text, name, description, event_name FROM event_types"
+                "SELECT id::text, name, description, event_name, schema IS NULL, archived "
+                "FROM event_types ORDER BY name"
             ).fetchall()
         assert seeded == [
             (
-                "21f8e1f7-4142-42f9-ac30-74961702b2eb",
+                DELIVERY_FAILED_ID,
+                "delivery.failed",
+                "A delivery used up its retry schedule without success",
+                "delivery.failed",
+                False,
+                False,
+            ),
+            (
+                UPLOAD_TYPE_ID,
                 "upload file",
                 "Event type for file upload operations",
                 "upload.completed",
-            )
+                True,
+                False,
+            ),
+            (
+                WEBHOOK_DISABLED_ID,
+                "webhook.disabled",
+                "A webhook was disabled automatically: it answered 410 Gone or kept failing "
+                "too long",
+                "webhook.disabled",
+                False,
+                False,
+            ),
         ]
         again = run_migrate(env)
         assert again.returncode == 0 and "applied 0 migration(s)" in again.stdout
@@ -84,3 +114,201 @@ def test_migrate_names_an_unreachable_database_in_one_line() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "cannot reach PostgreSQL" in lines[0] and "secret" not in lines[0]
+
+
+# --- 0006.events: constraints the fan-out and the API rely on --------------------------------
+
+
+@pytest.fixture(scope="module")
+def events_db() -> Iterator[str]:
+    name = unique_name("webhooks_migrate_events")
+    yield create_database(name)
+    drop_database(name)
+
+
+def refused(url: str, statement: str, *params: Any) -> str:
+    """Run `statement` in a transaction that must fail; the error's constraint or message."""
+    with psycopg.connect(url) as conn:
+        try:
+            conn.execute(statement, params or None)
+        except psycopg.errors.IntegrityError as exc:
+            return exc.diag.constraint_name or str(exc)
+    raise AssertionError(f"accepted: {statement} {params}")
+
+
+def new_webhook(conn: psycopg.Connection[Any], user_id: int, **columns: Any) -> uuid.UUID:
+    names = ["user_id", "event_type_id", "url", "secret", *columns]
+    values = [user_id, WEBHOOK_DISABLED_ID, "https://example.com/hook", "s", *columns.values()]
+    row = conn.execute(
+        f"INSERT INTO webhook_registrations ({', '.join(names)}) "
+        f"VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
+        values,
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
+
+
+def new_event(conn: psycopg.Connection[Any], user_id: int, key: str | None = None) -> uuid.UUID:
+    event_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO events (id, event_type_id, user_id, payload, idempotency_key) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (event_id, WEBHOOK_DISABLED_ID, user_id, Jsonb({"a": 1}), key),
+    )
+    return event_id
+
+
+def fan_out(conn: psycopg.Connection[Any], event_id: uuid.UUID, webhook_id: uuid.UUID) -> int:
+    """Insert the delivery as the fan-out does; the number of rows it made."""
+    cursor = conn.execute(
+        "INSERT INTO deliveries (id, webhook_id, event_id, event_type, event_time, event_data) "
+        "VALUES (%s, %s, %s, 'webhook.disabled', now(), '{}') "
+        "ON CONFLICT (event_id, webhook_id) WHERE event_id IS NOT NULL DO NOTHING",
+        (uuid.uuid4(), webhook_id, event_id),
+    )
+    return cursor.rowcount
+
+
+def test_seeded_operational_types_carry_valid_schemas(events_db: str) -> None:
+    with psycopg.connect(events_db) as conn:
+        rows = conn.execute(
+            "SELECT name, schema FROM event_types WHERE id IN (%s, %s) ORDER BY name",
+            (WEBHOOK_DISABLED_ID, DELIVERY_FAILED_ID),
+        ).fetchall()
+    assert [name for name, _ in rows] == ["delivery.failed", "webhook.disabled"]
+    required = {
+        "delivery.failed": ["delivery_id", "webhook_id", "event_type", "attempts", "last_error"],
+        "webhook.disabled": ["webhook_id", "url", "reason", "disabled_at"],
+    }
+    for name, schema in rows:
+        assert check_schema(schema) == schema
+        assert schema["required"] == required[name]
+        assert payload_validator(schema).first_error(sample_payload(schema)) is None
+        assert payload_validator(schema).first_error({}) is not None
+
+
+def test_event_type_names_are_wire_safe_except_the_original_one(events_db: str) -> None:
+    insert = "INSERT INTO event_types (name, description, event_name) VALUES (%s, 'd', %s)"
+    assert refused(events_db, insert, "invoice paid", "invoice paid") == "event_types_name_format"
+    assert refused(events_db, insert, "x" * 101, "x" * 101) == "event_types_name_format"
+    assert refused(events_db, insert, "invoice.paid", "other") == "event_types_name_format"
+    assert refused(events_db, "UPDATE event_types SET schema = '[]'")
+    with psycopg.connect(events_db) as conn:
+        conn.execute(insert, ("invoice.paid_v-2", "invoice.paid_v-2"))
+        # The original type keeps its name and can still be changed.
+        updated = conn.execute(
+            "UPDATE event_types SET description = description, archived = false WHERE id = %s",
+            (UPLOAD_TYPE_ID,),
+        )
+        assert updated.rowcount == 1
+        conn.rollback()
+
+
+def test_a_second_fan_out_never_makes_a_second_delivery(events_db: str) -> None:
+    with psycopg.connect(events_db) as conn:
+        webhook_id = new_webhook(conn, 1)
+        other_webhook_id = new_webhook(conn, 1)
+        event_id = new_event(conn, 1)
+        assert fan_out(conn, event_id, webhook_id) == 1
+        assert fan_out(conn, event_id, webhook_id) == 0
+        assert fan_out(conn, event_id, other_webhook_id) == 1
+        conn.commit()
+    plain = (
+        "INSERT INTO deliveries (id, webhook_id, event_id, event_type, event_time, event_data) "
+        "VALUES (%s, %s, %s, 'webhook.disabled', now(), '{}')"
+    )
+    assert (
+        refused(events_db, plain, uuid.uuid4(), webhook_id, event_id)
+        == "deliveries_event_webhook_idx"
+    )
+    with psycopg.connect(events_db) as conn:
+        # Deliveries without an event (uploads before this migration) are not constrained.
+        for _ in range(2):
+            conn.execute(plain, (uuid.uuid4(), webhook_id, None))
+        # Pruning the event keeps its deliveries, unlinked.
+        conn.execute("DELETE FROM events WHERE id = %s", (event_id,))
+        left = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE webhook_id IN (%s, %s) AND event_id IS NULL",
+            (webhook_id, other_webhook_id),
+        ).fetchone()
+        assert left == (4,)
+
+
+def test_event_idempotency_keys_are_unique_per_user(events_db: str) -> None:
+    with psycopg.connect(events_db) as conn:
+        new_event(conn, 5, "order-1")
+        new_event(conn, 6, "order-1")
+        new_event(conn, 5, None)
+        new_event(conn, 5, None)
+        conn.commit()
+    insert = (
+        "INSERT INTO events (id, event_type_id, user_id, payload, idempotency_key) "
+        "VALUES (gen_random_uuid(), %s, %s, '{}', %s)"
+    )
+    assert refused(events_db, insert, WEBHOOK_DISABLED_ID, 5, "order-1") == "events_idempotency_idx"
+    assert (
+        refused(events_db, insert, WEBHOOK_DISABLED_ID, 5, "\n") == "events_idempotency_key_check"
+    )
+    assert refused(events_db, insert, WEBHOOK_DISABLED_ID, 0, None) == "events_user_id_check"
+    assert refused(events_db, insert, str(uuid.uuid4()), 5, None) == "events_event_type_id_fkey"
+    assert (
+        refused(
+            events_db,
+            "INSERT INTO events (id, event_type_id, user_id, payload) "
+            "VALUES (gen_random_uuid(), %s, 5, '[1]')",
+            WEBHOOK_DISABLED_ID,
+        )
+        == "events_payload_check"
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("timeout_seconds", 0),
+        ("timeout_seconds", 61),
+        ("retry_schedule", [0]),
+        ("retry_schedule", [1, 604801]),
+        ("retry_schedule", [1] * 21),
+        ("retry_schedule", [1, None]),
+        ("retry_schedule", [[1, 2], [3, 4]]),
+        ("filter", Jsonb([1])),
+    ],
+)
+def test_webhook_delivery_settings_are_bounded(events_db: str, column: str, value: Any) -> None:
+    with psycopg.connect(events_db) as conn:
+        webhook_id = new_webhook(conn, 9)
+        conn.commit()
+    constraint = refused(
+        events_db,
+        f"UPDATE webhook_registrations SET {column} = %s WHERE id = %s",
+        value,
+        webhook_id,
+    )
+    assert constraint.startswith(f"webhook_registrations_{column}_check")
+
+
+def test_webhook_delivery_settings_in_range_are_stored(events_db: str) -> None:
+    settings = {
+        "timeout_seconds": 60,
+        "retry_schedule": [1, 60, 604800],
+        "filter": Jsonb({"customer.country": {"$in": ["NL"]}}),
+    }
+    with psycopg.connect(events_db) as conn:
+        webhook_id = new_webhook(conn, 10, **settings)
+        empty_schedule = new_webhook(conn, 10, retry_schedule=[], timeout_seconds=1)
+        row = conn.execute(
+            "SELECT timeout_seconds, retry_schedule, filter FROM webhook_registrations "
+            "WHERE id = %s",
+            (webhook_id,),
+        ).fetchone()
+        assert row == (60, [1, 60, 604800], {"customer.country": {"$in": ["NL"]}})
+        assert empty_schedule != webhook_id
+        # The fan-out's query can use the subscribers index (forced: the table is tiny).
+        conn.execute("SET enable_seqscan = off")
+        forced = conn.execute(
+            "EXPLAIN SELECT id FROM webhook_registrations WHERE user_id = 10 "
+            "AND event_type_id = %s AND deleted_at IS NULL AND id > %s ORDER BY id LIMIT 500",
+            (WEBHOOK_DISABLED_ID, uuid.UUID(int=0)),
+        ).fetchall()
+    assert "webhook_registrations_subscribers_idx" in " ".join(line for (line,) in forced)
