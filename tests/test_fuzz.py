@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
+from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 
 # aiohttp warns (and carries on) about a malformed Content-Disposition; the suite turns every
 # warning into an error, which would make the in-process service fail where production does not.

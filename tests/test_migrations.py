@@ -8,9 +8,9 @@ import sys
 
 import psycopg
 
+from harness.infra import database_url_for, drop_database, unique_name
+from harness.processes import REPO
 from services.common.migrate import apply_migrations, rollback_migrations
-from tests.support.infra import database_url_for, drop_database, unique_name
-from tests.support.processes import REPO
 
 TABLES = {
     "event_types",
