@@ -28,14 +28,14 @@ import aiohttp
 import orjson
 import uvloop
 
-from tests.support.infra import (
+from harness.infra import (
     VhostAdmin,
     amqp_url_for,
     create_database,
     drop_database,
     unique_name,
 )
-from tests.support.processes import (
+from harness.processes import (
     REPO,
     curl_upload,
     peak_rss_kib,
@@ -45,7 +45,7 @@ from tests.support.processes import (
     stop_process,
     wait_http_ok,
 )
-from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port, register_webhook
+from harness.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port, register_webhook
 
 RESULTS = Path(__file__).with_name("results")
 # Files go where UPLOAD_DIR is by default (./data), not to /tmp: on ext4 without a

@@ -18,15 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.infra import (
+from harness.infra import (
     VhostAdmin,
     amqp_url_for,
     create_database,
     drop_database,
     unique_name,
 )
-from tests.support.procstack import ProcessStack, process_stack
-from tests.support.receiver import Receiver
+from harness.procstack import ProcessStack, process_stack
+from harness.receiver import Receiver
 
 RESULTS = Path(__file__).with_name("results")
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.infra import (
+from harness.infra import (
     VhostAdmin,
     amqp_url_for,
     create_database,
     drop_database,
     unique_name,
 )
-from tests.support.receiver import Receiver
-from tests.support.stack import Stack, StackOptions, running_stack
+from harness.receiver import Receiver
+from harness.stack import Stack, StackOptions, running_stack
 
 
 @pytest.fixture(scope="session")

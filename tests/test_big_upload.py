@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.support.processes import (
+from harness.processes import (
     curl_upload,
     peak_rss_kib,
     rss_kib,
@@ -16,7 +16,7 @@ from tests.support.processes import (
     stop_process,
     wait_http_ok,
 )
-from tests.support.stack import free_port, purge_queues
+from harness.stack import free_port, purge_queues
 
 GIB = 1024**3
 # The bound for the 1 GiB upload; in practice it grows by a few MiB.

@@ -10,11 +10,11 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from harness.receiver import Receiver, Reply
+from harness.stack import Stack, StackOptions, dead_letters
 from services.common import deliveries
 from services.common.broker import Broker
 from services.common.messages import DeliveryMessage
-from tests.support.receiver import Receiver, Reply
-from tests.support.stack import Stack, StackOptions, dead_letters
 
 
 async def attempts_of(stack: Stack, delivery_id: uuid.UUID) -> list[dict[str, object]]:

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.procstack import ProcessStack, process_stack
-from tests.support.receiver import Receiver, Reply
+from harness.procstack import ProcessStack, process_stack
+from harness.receiver import Receiver, Reply
 
 CONCURRENCY = 6
 

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.receiver import Receiver
+from harness.stack import Stack, StackOptions
 from services.upload import db
-from tests.support.receiver import Receiver
-from tests.support.stack import Stack, StackOptions
 
 NO_DISPATCHER = StackOptions(with_dispatcher=False)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.support.infra import database_url_for, drop_database, unique_name
-from tests.support.processes import REPO, wait_http_ok
-from tests.support.receiver import Receiver
-from tests.support.stack import free_port
+from harness.infra import database_url_for, drop_database, unique_name
+from harness.processes import REPO, wait_http_ok
+from harness.receiver import Receiver
+from harness.stack import free_port
 from tests.test_original_flow import STEP_1, STEP_2, STEP_3, curl
 
 

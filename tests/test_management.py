@@ -14,13 +14,13 @@ import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from harness.receiver import Received, Receiver, Reply
+from harness.stack import Stack, StackOptions
 from services.common.settings import Env
 from services.common.web import BadRequest
 from services.registration.app import create_app as create_registration
 from services.registration.pagination import Cursor, decode_cursor
 from services.registration.settings import RegistrationSettings
-from tests.support.receiver import Received, Receiver, Reply
-from tests.support.stack import Stack, StackOptions
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 WEBHOOK_KEYS = {

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from harness.infra import create_database, database_url_for, drop_database, unique_name
+from harness.processes import REPO
 from services.common.event_schemas import check_schema, payload_validator, sample_payload
 from services.common.migrate import apply_migrations, rollback_migrations
-from tests.support.infra import create_database, database_url_for, drop_database, unique_name
-from tests.support.processes import REPO
 
 TABLES = {
     "event_types",

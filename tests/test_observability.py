@@ -8,8 +8,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.procstack import process_stack
-from tests.support.receiver import Receiver
+from harness.procstack import process_stack
+from harness.receiver import Receiver
 from tests.test_deployment_static import dashboard_metric_names
 
 UPLOAD_FAMILIES = {

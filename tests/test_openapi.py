@@ -31,13 +31,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from harness.receiver import Receiver
+from harness.stack import Stack
 from services.registration.app import create_app as create_registration
 from services.registration.openapi import openapi_document
 from services.registration.settings import RegistrationSettings
 from services.upload.app import create_app as create_upload
 from services.upload.settings import UploadSettings
-from tests.support.receiver import Receiver
-from tests.support.stack import Stack
 
 # Served on each service's own port, never through the gateway, so not part of the API.
 OPERATIONAL_PATHS = {"/healthz", "/readyz", "/metrics"}

@@ -11,8 +11,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.support.receiver import Receiver
-from tests.support.stack import Stack
+from harness.receiver import Receiver
+from harness.stack import Stack
 
 # Verbatim from the original design (only the address differs: the gateway of this test).
 STEP_1 = """curl --request GET \\

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from services.common.urlsafety import is_forbidden_address
-from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 
 MAX_JSON_BYTES = StackOptions().max_json_bytes
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import REPO, service_env
+from harness.stack import Stack, StackOptions
 from services.common.retention import prune
-from tests.support.processes import REPO, service_env
-from tests.support.stack import Stack, StackOptions
 
 OLD_DAYS = 40
 DAY = 86400

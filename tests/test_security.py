@@ -15,11 +15,11 @@ import pytest
 from cryptography.fernet import Fernet
 from standardwebhooks.webhooks import Webhook
 
+from harness.processes import REPO, service_env
+from harness.receiver import Receiver
+from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from services.common.auth import KeyCache, RateLimiter
 from services.common.secrets import ENCRYPTED_PREFIX, SecretBox, SecretUnavailable
-from tests.support.processes import REPO, service_env
-from tests.support.receiver import Receiver
-from tests.support.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 
 # Keys made once per run; the same two throughout, so rows any test left stay readable.
 OLD_SECRETS_KEY = Fernet.generate_key().decode()

@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from harness.stack import Stack, StackOptions
 from services.upload import db as upload_db
-from tests.support.stack import Stack, StackOptions
 
 SMALL_LIMIT = StackOptions(max_upload_bytes=1000, with_dispatcher=False)
 

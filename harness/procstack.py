@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 
-from tests.support.processes import service_env, start_service, stop_process, wait_http_ok
-from tests.support.proxy import TcpProxy
-from tests.support.stack import Gateway, free_port, purge_queues, register_webhook
+from harness.processes import service_env, start_service, stop_process, wait_http_ok
+from harness.proxy import TcpProxy
+from harness.stack import Gateway, free_port, purge_queues, register_webhook
 
 SERVICES = ("registration", "upload", "dispatcher")
 

@@ -1,0 +1,89 @@
+"""services/dispatcher/endpoints.py: the per-endpoint concurrency gate."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from services.dispatcher.endpoints import EndpointGate
+
+
+async def test_a_fast_endpoint_serves_its_burst_in_order_without_parking() -> None:
+    gate, endpoint = EndpointGate(2, max_wait_seconds=1.0), uuid.uuid4()
+    gate.note_hold(endpoint, 0.01)  # it answers in 10 ms
+    assert await gate.reserve(endpoint)
+    assert await gate.reserve(endpoint)
+    # Each waiter expects n * 10 ms / 2 slots: fifty wait rather than park for a second.
+    waiting = [asyncio.create_task(gate.reserve(endpoint)) for _ in range(50)]
+    await asyncio.sleep(0.01)
+    assert not any(task.done() for task in waiting)
+    for task in waiting:
+        gate.release(endpoint, 0.01)
+        assert await task is True  # the longest waiter gets the slot
+    gate.release(endpoint, 0.01)
+    gate.release(endpoint, 0.01)
+    assert gate.load == {} and gate.waiters == {}
+
+
+async def test_a_slow_endpoint_parks_its_messages_at_once() -> None:
+    gate, endpoint, other = EndpointGate(2, max_wait_seconds=1.0), uuid.uuid4(), uuid.uuid4()
+    gate.note_hold(endpoint, 10.0)  # hanging until the timeout
+    assert await gate.reserve(endpoint)
+    assert await gate.reserve(endpoint)
+    # A slot would come in 5 s: waiting would only hold a place in the prefetch window.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await gate.reserve(endpoint) is False
+    assert loop.time() - started < 0.05
+    assert await gate.reserve(other)  # other endpoints are not affected
+    assert gate.waiters == {}
+
+
+async def test_an_endpoint_not_yet_heard_from_has_one_waiter_per_slot() -> None:
+    gate, endpoint = EndpointGate(1, max_wait_seconds=0.05), uuid.uuid4()
+    assert await gate.reserve(endpoint)
+    first = asyncio.create_task(gate.reserve(endpoint))
+    await asyncio.sleep(0)
+    assert await gate.reserve(endpoint) is False  # the second parks at once
+    # No slot within the wait: the waiter gives up (to be parked) and is forgotten.
+    assert await first is False
+    assert gate.waiters == {} and gate.load == {endpoint: 1}
+    # Handed a slot, then cancelled (shutdown): the slot is not lost.
+    waiter = asyncio.create_task(gate.reserve(endpoint))
+    await asyncio.sleep(0)
+    gate.release(endpoint)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.load == {}
+
+
+async def test_a_granted_slot_is_held_inside_and_released_with_its_hold_timed() -> None:
+    gate, endpoint = EndpointGate(1, max_wait_seconds=0.05), uuid.uuid4()
+    async with gate.slot(endpoint) as granted:
+        assert granted is True
+        assert gate.load == {endpoint: 1}
+    assert gate.load == {}
+    assert endpoint in gate.hold_seconds
+
+
+async def test_a_full_endpoint_grants_no_slot_and_holds_nothing_for_it() -> None:
+    gate, endpoint = EndpointGate(1, max_wait_seconds=0.05), uuid.uuid4()
+    async with gate.slot(endpoint) as first:
+        assert first
+        async with gate.slot(endpoint) as second:
+            assert second is False  # no slot came within the wait: the caller parks
+            assert gate.load == {endpoint: 1}
+        assert gate.load == {endpoint: 1}  # leaving without a slot gives none back
+    assert gate.load == {}
+
+
+async def test_an_error_inside_the_slot_still_releases_it() -> None:
+    gate, endpoint = EndpointGate(1, max_wait_seconds=0.05), uuid.uuid4()
+    with pytest.raises(OSError):
+        async with gate.slot(endpoint) as granted:
+            assert granted
+            raise OSError("database down")
+    assert gate.load == {}

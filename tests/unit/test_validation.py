@@ -1,0 +1,198 @@
+"""services/registration/validation.py: every refusal names the field, every accepted value
+comes back as given."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from services.common.web import BadRequest
+from services.registration.validation import (
+    MAX_URL_LENGTH,
+    parse_custom_headers,
+    parse_custom_payload,
+    parse_registration,
+    parse_url,
+    parse_user_id,
+    parse_uuid,
+)
+
+# Every refusal is a BadRequest whose message names the field, so a client can fix its request.
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com",
+        "https://example.com:8443/path?q=1#frag",
+        "HTTPS://Example.COM/Upper",
+        "http://[2606:4700::1111]:8080/x",
+        "https://example.com/" + "a" * (MAX_URL_LENGTH - len("https://example.com/")),
+    ],
+)
+def test_parse_url_accepts_absolute_http_urls(url: str) -> None:
+    assert parse_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(42, id="not-a-string"),
+        pytest.param(None, id="null"),
+        pytest.param("", id="empty"),
+        pytest.param("/relative/path", id="relative"),
+        pytest.param("example.com/hook", id="no-scheme"),
+        pytest.param("ftp://example.com/file", id="ftp"),
+        pytest.param("javascript:alert(1)", id="javascript"),
+        pytest.param("http://", id="no-host"),
+        pytest.param("http:///path", id="empty-host"),
+        pytest.param("http://user:pw@example.com/", id="credentials"),
+        pytest.param("http://example.com:0/", id="port-0"),
+        pytest.param("http://example.com:65536/", id="port-too-big"),
+        pytest.param("http://example.com:abc/", id="port-not-number"),
+        pytest.param("http://[::1/", id="broken-ipv6"),
+        pytest.param(" http://example.com/", id="leading-space"),
+        pytest.param("http://example.com/a b", id="inner-space"),
+        pytest.param("http://example.com/\t", id="tab"),
+        pytest.param("http://example.com/\x00", id="nul"),
+        pytest.param("http://example.com/\x7f", id="del"),
+        pytest.param(
+            "https://example.com/" + "a" * (MAX_URL_LENGTH + 1 - len("https://example.com/")),
+            id="one-char-too-long",
+        ),
+    ],
+)
+def test_parse_url_refuses(url: Any) -> None:
+    with pytest.raises(BadRequest, match=r"^url "):
+        parse_url(url)
+
+
+def test_parse_url_length_message_states_the_limit() -> None:
+    with pytest.raises(BadRequest, match="2048"):
+        parse_url("https://example.com/" + "a" * 3000)
+
+
+@pytest.mark.parametrize("value", [1, 42, 2**63 - 1])
+def test_parse_user_id_accepts_positive_bigints(value: int) -> None:
+    assert parse_user_id(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, -1, 2**63, True, False, 1.0, 1.5, "1", None, [1], {"id": 1}],
+    ids=repr,
+)
+def test_parse_user_id_refuses(value: Any) -> None:
+    with pytest.raises(BadRequest, match="user_id"):
+        parse_user_id(value)
+
+
+def test_parse_uuid_accepts_canonical_form() -> None:
+    value = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
+    assert parse_uuid(value, "event_type_id") == uuid.UUID(value)
+
+
+@pytest.mark.parametrize("value", [123, None, "", "not-a-uuid", "21f8e1f7-4142"], ids=repr)
+def test_parse_uuid_refuses_naming_the_field(value: Any) -> None:
+    with pytest.raises(BadRequest, match="event_type_id"):
+        parse_uuid(value, "event_type_id")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {},
+        {"Content-Type": "application/json", "Authorization": "Bearer t"},
+        {"X-Token_!#$%&'*+-.^`|~": "v"},
+        {"X-Empty": ""},
+        {"X-Tab": "a\tb"},
+    ],
+    ids=repr,
+)
+def test_parse_custom_headers_accepts(value: Any) -> None:
+    assert parse_custom_headers(value) == (value or {})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("Authorization: x", id="string"),
+        pytest.param(["X-A", "b"], id="list"),
+        pytest.param({"X-A": 1}, id="value-int"),
+        pytest.param({"X-A": None}, id="value-null"),
+        pytest.param({"X-A": ["b"]}, id="value-list"),
+        pytest.param({"": "v"}, id="empty-name"),
+        pytest.param({"X A": "v"}, id="name-space"),
+        pytest.param({"X:A": "v"}, id="name-colon"),
+        pytest.param({"X-A\n": "v"}, id="name-trailing-newline"),
+        pytest.param({"X-A\r\nInjected": "v"}, id="name-crlf"),
+        pytest.param({"X-Ä": "v"}, id="name-non-ascii"),
+        pytest.param({"X(A)": "v"}, id="name-separator"),
+        pytest.param({"X-A": "a\r\nInjected: 1"}, id="value-crlf"),
+        pytest.param({"X-A": "a\rb"}, id="value-cr"),
+        pytest.param({"X-A": "a\nb"}, id="value-lf"),
+        pytest.param({"X-A": "a\x00b"}, id="value-nul"),
+    ],
+)
+def test_parse_custom_headers_refuses(value: Any) -> None:
+    with pytest.raises(BadRequest, match="custom_headers"):
+        parse_custom_headers(value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Host",
+        "host",
+        "Content-Length",
+        "TRANSFER-ENCODING",
+        "Connection",
+        "webhook-id",
+        "Webhook-Signature",
+        "WEBHOOK-TIMESTAMP",
+        "webhook-anything",
+    ],
+)
+def test_parse_custom_headers_refuses_headers_the_dispatcher_sets(name: str) -> None:
+    with pytest.raises(BadRequest, match=f"custom_headers.*{name}"):
+        parse_custom_headers({name: "value"})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, {}, {"key1": "value1", "nested": {"data": 1, "type": "inner keys are free"}}],
+    ids=repr,
+)
+def test_parse_custom_payload_accepts_objects(value: Any) -> None:
+    assert parse_custom_payload(value) == (value or {})
+
+
+@pytest.mark.parametrize("value", [[1, 2], "text", 3, True], ids=repr)
+def test_parse_custom_payload_refuses_non_objects(value: Any) -> None:
+    with pytest.raises(BadRequest, match="custom_payload must be an object"):
+        parse_custom_payload(value)
+
+
+@pytest.mark.parametrize("key", ["type", "timestamp", "data"])
+def test_parse_custom_payload_refuses_reserved_keys(key: str) -> None:
+    with pytest.raises(BadRequest, match=f"custom_payload.*{key}"):
+        parse_custom_payload({"ok": 1, key: "mine"})
+
+
+def test_parse_registration_names_unknown_fields_and_missing_ones() -> None:
+    base = {
+        "event_type_id": "21f8e1f7-4142-42f9-ac30-74961702b2eb",
+        "user_id": 1,
+        "url": "https://example.com/hook",
+    }
+    parsed = parse_registration(base)
+    assert parsed.user_id == 1 and parsed.custom_headers == {} and parsed.custom_payload == {}
+    with pytest.raises(BadRequest, match="colour"):
+        parse_registration({**base, "colour": "red"})
+    for name in base:
+        body = {key: value for key, value in base.items() if key != name}
+        with pytest.raises(BadRequest, match=f"{name} is required"):
+            parse_registration(body)
