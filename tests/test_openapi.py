@@ -8,11 +8,11 @@ and body as documented. Some examples use real ids, so that they get past the 40
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,34 +21,39 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from pydantic import Field
 from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS as REGISTERED_CHECKS
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.specs.openapi import checks as openapi_checks
 
 from harness.receiver import Receiver
 from harness.stack import Stack
+from services.common.api.shapes import Envelope, Upload
+from services.registration import views
 from services.registration.app import create_app as create_registration
-from services.registration.openapi import openapi_document
+from services.registration.openapi import ROUTES, build_document, openapi_document
 from services.registration.settings import RegistrationSettings
+from services.registration.validation import RecoverRequest, WebhookPatch, WebhookRegistration
 from services.upload.app import create_app as create_upload
 from services.upload.settings import UploadSettings
 
-# Served on each service's own port, never through the gateway, so not part of the API.
-OPERATIONAL_PATHS = {"/healthz", "/readyz", "/metrics"}
+# Served on each service's own port, never through the gateway, so not part of the API; and
+# the files of the /docs page.
+OPERATIONAL_PATHS = {"/healthz", "/readyz", "/metrics", "/docs/assets"}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# Every check schemathesis has (`--checks all`): registering the OpenAPI ones needs their module.
+ALL_CHECKS = REGISTERED_CHECKS.get_all()
+assert openapi_checks.positive_data_acceptance in ALL_CHECKS
+assert openapi_checks.unsupported_method in ALL_CHECKS
+# What the suite held before every check was turned on.
 CHECKS = [
     not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_headers_conformance,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.negative_data_rejection,
 ]
 EXAMPLES_PER_OPERATION = 100
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -106,28 +111,84 @@ def test_every_operation_documents_its_answers() -> None:
     assert len(operation_ids) == len(set(operation_ids))
     # Lists carry next_cursor in their envelope.
     for path in ("/webhook", "/webhook/{webhook_id}/deliveries"):
-        schema = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
-        assert "next_cursor" in schema["schema"]["required"]
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        name = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        schema = document["components"]["schemas"][name]
+        assert {"message", "data", "error", "next_cursor"} <= set(schema["required"])
 
 
-async def test_document_and_docs_page_through_the_gateway(stack: Stack) -> None:
+async def test_document_through_the_gateway_is_the_generated_one(stack: Stack) -> None:
     async with stack.http.get(f"{stack.gateway_url}/openapi.json") as resp:
         assert resp.status == 200 and resp.content_type == "application/json"
         served = await resp.json()
     assert served == openapi_document()
+
+
+async def test_docs_page_and_its_assets_through_the_gateway(stack: Stack) -> None:
+    """Swagger UI, vendored: the page, its script, style and initialiser, all served by us."""
     async with stack.http.get(f"{stack.gateway_url}/docs") as resp:
         assert resp.status == 200 and resp.content_type == "text/html"
+        policy = resp.headers["Content-Security-Policy"]
         page = await resp.text()
-    assert page.startswith("<!doctype html>")
-    # Self-contained: no scripts, styles or fonts from elsewhere.
-    assert "<script" not in page and "<link" not in page and "http://" not in page
-    assert "https://" not in page.replace("https://example.com", "")
-    for path, item in served["paths"].items():
-        assert f"<code>{path}</code>" in page
-        for method in set(item) & set(METHODS):
-            assert html.escape(item[method]["summary"]) in page
-    for name in served["components"]["schemas"]:
-        assert f'id="schema-{name}"' in page
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    # No inline script, and nothing from elsewhere.
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+    assert scripts and all("src=" in attrs and not body.strip() for attrs, body in scripts)
+    assert "http://" not in page and "https://" not in page
+    assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
+    expected = {
+        "/docs/assets/swagger-ui-bundle.js": "text/javascript",
+        "/docs/assets/docs.js": "text/javascript",
+        "/docs/assets/swagger-ui.css": "text/css",
+    }
+    assert set(assets) == set(expected)
+    for path, content_type in expected.items():
+        async with stack.http.get(f"{stack.gateway_url}{path}") as resp:
+            assert resp.status == 200, path
+            assert resp.content_type in (content_type, "application/javascript"), path
+            body = await resp.read()
+        assert len(body) > 100, path
+    async with stack.http.get(f"{stack.gateway_url}/docs/assets/docs.js") as resp:
+        assert "/openapi.json" in await resp.text()
+
+
+def test_a_field_added_to_a_model_appears_in_the_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The document is generated from the models: a new field shows up without more code."""
+
+    class TaggedWebhook(views.Webhook):
+        colour: str = Field(description="A new field.")
+
+    routes = tuple(
+        replace(route, response=Envelope[TaggedWebhook])
+        if route.response == Envelope[views.Webhook]
+        else route
+        for route in ROUTES
+    )
+    document = build_document(routes)
+    schema = document["components"]["schemas"]["TaggedWebhook"]
+    assert schema["properties"]["colour"] == {
+        "description": "A new field.",
+        "title": "Colour",
+        "type": "string",
+    }
+    assert "colour" in schema["required"]
+    assert "colour" not in document["components"]["schemas"].get("Webhook", {}).get(
+        "properties", {}
+    )
+    assert "colour" not in openapi_document()["components"]["schemas"]["Webhook"]["properties"]
+
+
+def test_request_shapes_in_the_document_are_the_models() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    for model in (WebhookRegistration, WebhookPatch, RecoverRequest):
+        assert set(schemas[model.__name__]["properties"]) == set(model.model_fields)
+        assert schemas[model.__name__]["additionalProperties"] is False
+    for model in (views.Webhook, views.RegisteredWebhook, views.Delivery, views.Attempt, Upload):
+        assert set(schemas[model.__name__]["properties"]) == set(model.model_fields)
+        assert set(schemas[model.__name__]["required"]) == set(model.model_fields)
 
 
 # --- schemathesis ---------------------------------------------------------------------------------
@@ -138,6 +199,7 @@ def run_examples(
     strategy: st.SearchStrategy[schemathesis.Case],
     base_url: str,
     session: requests.Session,
+    checks: list[Any],
 ) -> Counter[int]:
     """Call and check up to EXAMPLES_PER_OPERATION examples; the first failure raises."""
     statuses: Counter[int] = Counter()
@@ -153,12 +215,39 @@ def run_examples(
     @given(case=strategy)
     def examples(case: schemathesis.Case) -> None:
         response = case.call_and_validate(
-            base_url=base_url, session=session, checks=CHECKS, timeout=REQUEST_TIMEOUT_SECONDS
+            base_url=base_url, session=session, checks=checks, timeout=REQUEST_TIMEOUT_SECONDS
         )
         statuses[response.status_code] += 1
 
     examples()
     return statuses
+
+
+def run_coverage(
+    operation: schemathesis.APIOperation,
+    base_url: str,
+    session: requests.Session,
+    checks: list[Any],
+) -> tuple[list[str], Counter[int]]:
+    """The coverage phase: each boundary of the schema once, and every undeclared method."""
+    schema = operation.schema
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
+    cases = schema.iter_coverage_cases(
+        operation,
+        generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=schema.config.generation_for(operation=operation, phase="coverage"),
+    )
+    for case in cases:
+        try:
+            response = case.call_and_validate(
+                base_url=base_url, session=session, checks=checks, timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"{operation.label} (coverage):\n{describe(exc)}")
+            continue
+        statuses[response.status_code] += 1
+    return failures, statuses
 
 
 def describe(exc: BaseException) -> str:
@@ -170,7 +259,11 @@ def describe(exc: BaseException) -> str:
 
 
 def fuzz_operations(
-    document: dict[str, Any], base_url: str, real_ids: dict[str, str]
+    document: dict[str, Any],
+    base_url: str,
+    real_ids: dict[str, str],
+    checks: list[Any],
+    coverage: bool,
 ) -> tuple[list[str], dict[str, Counter[int]]]:
     """Run every operation's examples (blocking: call it in a thread); failures as text.
 
@@ -191,12 +284,17 @@ def fuzz_operations(
                 strategies.append(operation.as_strategy(mode))
                 if real:
                     strategies.append(operation.as_strategy(mode, path_parameters=real))
+            counts[operation.label] = Counter()
+            if coverage:
+                coverage_failures, counts[operation.label] = run_coverage(
+                    operation, base_url, session, checks
+                )
+                failures += coverage_failures
             try:
-                counts[operation.label] = run_examples(
-                    operation, st.one_of(strategies), base_url, session
+                counts[operation.label] += run_examples(
+                    operation, st.one_of(strategies), base_url, session, checks
                 )
             except (Exception, BaseExceptionGroup) as exc:
-                counts[operation.label] = Counter()
                 failures.append(f"{operation.label}:\n{describe(exc)}")
     return failures, counts
 
@@ -207,8 +305,26 @@ def fuzz_operations(
     "ignore:Do not use the `random` module inside strategies"
     ":hypothesis.errors.HypothesisDeprecationWarning"
 )
+@pytest.mark.parametrize(
+    ("checks", "coverage"),
+    [
+        pytest.param(CHECKS, False, id="conformance"),
+        pytest.param(
+            ALL_CHECKS,
+            True,
+            id="all-checks",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known, for the lead: the gateway's own 405 (QUERY, TRACE) has no Allow "
+                "(another helper's gateway change); JSON Schema counts 626304360.0 as an "
+                "integer but user_id refuses it; the upload refuses an extra multipart part "
+                "whose name has control characters",
+            ),
+        ),
+    ],
+)
 async def test_schemathesis_finds_nothing_through_the_gateway(
-    stack: Stack, receiver: Receiver
+    stack: Stack, receiver: Receiver, checks: list[Any], coverage: bool
 ) -> None:
     webhook = await stack.register(receiver.url)
     upload = await stack.upload(webhook["id"])
@@ -221,7 +337,7 @@ async def test_schemathesis_finds_nothing_through_the_gateway(
 
     started = time.monotonic()
     failures, counts = await asyncio.to_thread(
-        fuzz_operations, document, stack.gateway_url, real_ids
+        fuzz_operations, document, stack.gateway_url, real_ids, checks, coverage
     )
     elapsed = time.monotonic() - started
     total = sum(sum(statuses.values()) for statuses in counts.values())

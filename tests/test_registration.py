@@ -18,20 +18,12 @@ import pytest
 
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from services.common.urlsafety import is_forbidden_address
+from services.registration.views import RegisteredWebhook
 
 MAX_JSON_BYTES = StackOptions().max_json_bytes
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-WEBHOOK_KEYS = {
-    "id",
-    "user_id",
-    "url",
-    "event_type_id",
-    "custom_headers",
-    "custom_payload",
-    "secret",
-    "created_at",
-    "updated_at",
-}
+# The response shape, as the OpenAPI document declares it.
+WEBHOOK_KEYS = set(RegisteredWebhook.model_fields)
 VALID = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": "https://example.com/hook"}
 JSON = {"Content-Type": "application/json"}
 

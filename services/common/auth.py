@@ -33,8 +33,9 @@ log = structlog.get_logger(__name__)
 KEY_PREFIX = "whk_"
 KEY_BYTES = 32
 DISPLAY_PREFIX_CHARS = 10
-# Health, metrics and the API's description need no key.
+# Health, metrics and the API's description (its page's assets too) need no key.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+OPEN_PREFIXES = ("/docs/assets/",)
 USER_ID = web.RequestKey("user_id", int)
 
 
@@ -140,6 +141,11 @@ def caller_of(request: web.Request) -> str:
     return "ip:" + client_address(request)
 
 
+def is_open(path: str) -> bool:
+    """Whether `path` is served without a key and without counting against the rate limit."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
 def current_user(request: web.Request) -> int | None:
     """The key's user with AUTH_MODE=api_key; None when auth is off (anyone may act)."""
     return request.get(USER_ID)
@@ -152,7 +158,7 @@ def api_guard(auth_mode: str, cache_seconds: float, rate_per_second: float) -> M
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if is_open(request.path):
             return await handler(request)
         if limiter is not None:
             limit(limiter, caller_of(request))

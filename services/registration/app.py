@@ -12,8 +12,9 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import docs, handlers, management
-from .event_types import EventTypes
+from . import deliveries, webhooks
+from .docs import add_docs_routes
+from .event_types import EventTypes, list_event_types
 from .keys import EVENT_TYPES, RECOVERIES, SECRET_BOX, SETTINGS
 from .redelivery import Recoveries
 from .settings import RegistrationSettings
@@ -49,17 +50,16 @@ def create_app(settings: RegistrationSettings) -> web.Application:
     app.cleanup_ctx.append(event_types_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     router = app.router
-    router.add_get("/event_type", handlers.list_event_types)
-    router.add_post("/webhook/register", handlers.register_webhook)
-    router.add_get("/webhook", management.list_webhooks)
-    router.add_get(WEBHOOK, management.get_webhook)
-    router.add_patch(WEBHOOK, management.update_webhook)
-    router.add_delete(WEBHOOK, management.delete_webhook)
-    router.add_get(f"{WEBHOOK}/deliveries", management.list_deliveries)
-    router.add_post(f"{WEBHOOK}/recover", management.recover_webhook)
-    router.add_post(f"{WEBHOOK}/secret/rotate", management.rotate_secret)
-    router.add_get(DELIVERY, management.get_delivery)
-    router.add_post(f"{DELIVERY}/redeliver", management.redeliver)
-    router.add_get("/openapi.json", docs.openapi_json)
-    router.add_get("/docs", docs.docs_page)
+    router.add_get("/event_type", list_event_types)
+    router.add_post("/webhook/register", webhooks.register_webhook)
+    router.add_get("/webhook", webhooks.list_webhooks)
+    router.add_get(WEBHOOK, webhooks.get_webhook)
+    router.add_patch(WEBHOOK, webhooks.update_webhook)
+    router.add_delete(WEBHOOK, webhooks.delete_webhook)
+    router.add_post(f"{WEBHOOK}/secret/rotate", webhooks.rotate_secret)
+    router.add_get(f"{WEBHOOK}/deliveries", deliveries.list_deliveries)
+    router.add_post(f"{WEBHOOK}/recover", deliveries.recover_webhook)
+    router.add_get(DELIVERY, deliveries.get_delivery)
+    router.add_post(f"{DELIVERY}/redeliver", deliveries.redeliver)
+    add_docs_routes(router)
     return app

@@ -1,4 +1,4 @@
-"""Event types, cached in the process: they change only with a migration."""
+"""Event types: GET /event_type, from a cache in the process (they change only with a migration)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from aiohttp import web
 
-from . import db
+from services.common.api.edge import query_of, respond
+
+from . import db, views
+from .keys import EVENT_TYPES
+from .validation import EventTypeQuery
 
 TTL_SECONDS = 10.0
 
@@ -40,3 +45,16 @@ class EventTypes:
             return True
         # Added since the last read: ask the database rather than wait for the TTL.
         return await db.event_type_exists(self.pool, event_type_id)
+
+
+async def list_event_types(request: web.Request) -> web.Response:
+    """GET /event_type, optionally only the one named `name`."""
+    name = query_of(request, EventTypeQuery).name
+    types = await request.app[EVENT_TYPES].all()
+    return respond([view(t) for t in types if name is None or t.name == name])
+
+
+def view(event_type: EventType) -> views.EventType:
+    return views.EventType(
+        id=event_type.id, name=event_type.name, description=event_type.description
+    )

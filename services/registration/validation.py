@@ -1,140 +1,145 @@
-"""Validate a webhook registration body; every error names the field and what is wrong."""
+"""The registration service's request shapes, and the checks of ours they run after parsing.
+
+Each model here is the one declaration of a request: the service validates with it and the
+OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
+from services.common.api.edge import refuse, validated, validated_as
 from services.common.web import BadRequest
+
+from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
 
 MAX_URL_LENGTH = 2048
 MAX_USER_ID = 2**63 - 1
 # RFC 9110 token characters.
-HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-RESERVED_PAYLOAD_KEYS = frozenset({"type", "timestamp", "data"})
+HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
+RESERVED_HEADERS = ("connection", "content-length", "host", "transfer-encoding")
+RESERVED_PAYLOAD_KEYS = ("data", "timestamp", "type")
 # Abuse limits: every delivery carries these, so they stay small.
 MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
 MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
-REGISTRATION_FIELDS = frozenset(
-    {"event_type_id", "user_id", "url", "custom_headers", "custom_payload"}
+DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
+DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
+# The `upload file` event type, seeded by the first migration (the original design's id).
+UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
+
+# What a URL may look like, so strictly that whatever matches passes every check below
+# (a host name or IP literal, a port from 1 to 65535, printable ASCII after it).
+_HEX4 = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    [
+        f"(?:{_HEX4}:){{7}}{_HEX4}",
+        f"(?:{_HEX4}:){{1,7}}:",
+        f"(?:{_HEX4}:){{1,6}}:{_HEX4}",
+        *(f"(?:{_HEX4}:){{1,{5 - n}}}(?::{_HEX4}){{1,{n + 2}}}" for n in range(4)),
+        f"{_HEX4}:(?::{_HEX4}){{1,6}}",
+        f":(?:(?::{_HEX4}){{1,7}}|:)",
+    ]
 )
-
-
-@dataclass(frozen=True)
-class NewWebhook:
-    event_type_id: uuid.UUID
-    user_id: int
-    url: str
-    custom_headers: dict[str, str] = field(default_factory=dict)
-    custom_payload: dict[str, Any] = field(default_factory=dict)
+_PORT = "6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}"
+_LABEL = "[A-Za-z0-9-]{1,63}"
+URL_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_LABEL}\.)*{_LABEL}\.?|\[(?:{_IPV6})\])"
+    rf"(?::(?:{_PORT}))?(?:[/?#][!-~]*)?$"
+)
 
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def parse_uuid(value: Any, name: str) -> uuid.UUID:
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a UUID string, got {_type_name(value)}")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be a UUID, got {value!r}") from None
-
-
-def parse_user_id(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"user_id must be a positive integer, got {_type_name(value)}")
-    if value <= 0 or value > MAX_USER_ID:
-        raise BadRequest(f"user_id must be a positive integer, got {value}")
-    return value
-
-
-def parse_url(value: Any) -> str:
-    if not isinstance(value, str):
-        raise BadRequest(f"url must be a string, got {_type_name(value)}")
+def _url_problem(value: str) -> str | None:
+    """Today's specific reasons a URL is refused; the pattern catches whatever is left."""
     if len(value) > MAX_URL_LENGTH:
-        raise BadRequest(f"url must be at most {MAX_URL_LENGTH} characters, got {len(value)}")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise BadRequest("url must not contain whitespace or control characters")
+        return f"url must be at most {MAX_URL_LENGTH} characters, got {len(value)}"
+    if any(ch.isspace() or not " " < ch < "\x7f" for ch in value):
+        return "url must not contain whitespace or control characters"
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
-        raise BadRequest(f"url is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise BadRequest(f"url must be an absolute http or https URL, got scheme {parts.scheme!r}")
+        return f"url is not a valid URL: {exc}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"url must be an absolute http or https URL, got scheme {parts.scheme!r}"
     if not parts.hostname:
-        raise BadRequest("url must be an absolute http or https URL with a host")
-    try:
-        parts.hostname.encode("idna")
-    except UnicodeError:
-        # An empty or over-long label: no resolver takes it.
-        raise BadRequest(f"url host {parts.hostname!r} is not a valid host name") from None
+        return "url must be an absolute http or https URL with a host"
     if parts.username is not None or parts.password is not None:
-        raise BadRequest("url must not contain credentials; use custom_headers instead")
+        return "url must not contain credentials; use custom_headers instead"
     if port == 0:
-        raise BadRequest("url port must be between 1 and 65535")
+        return "url port must be between 1 and 65535"
+    if not re.fullmatch(URL_PATTERN, value):
+        return f"url host {parts.hostname!r} is not a valid host name or IP address"
+    return None
+
+
+def check_url(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise refuse(f"url must be a string, got {_type_name(value)}")
+    problem = _url_problem(value)
+    if problem:
+        raise refuse(problem)
     return value
 
 
-def parse_custom_headers(value: Any) -> dict[str, str]:
+def check_custom_headers(value: Any) -> Any:
+    """null is no headers; names are tokens the dispatcher does not set, values one line."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(f"custom_headers must be an object, got {_type_name(value)}")
+        raise refuse(f"custom_headers must be an object, got {_type_name(value)}")
     if len(value) > MAX_CUSTOM_HEADERS:
-        raise BadRequest(
+        raise refuse(
             f"custom_headers may hold at most {MAX_CUSTOM_HEADERS} headers, got {len(value)}"
         )
-    headers: dict[str, str] = {}
-    for name, header_value in value.items():
-        if not HEADER_NAME.fullmatch(name):
-            raise BadRequest(f"custom_headers name {name!r} is not a valid HTTP header name")
+    for name, text in value.items():
+        if not re.fullmatch(HEADER_NAME_PATTERN, name):
+            raise refuse(f"custom_headers name {name!r} is not a valid HTTP header name")
         lowered = name.lower()
         if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
-            raise BadRequest(f"custom_headers may not set {name!r}: it is set by the dispatcher")
-        if not isinstance(header_value, str):
-            raise BadRequest(
-                f"custom_headers[{name!r}] must be a string, got {_type_name(header_value)}"
-            )
-        if any(ch in header_value for ch in "\r\n\x00"):
-            raise BadRequest(f"custom_headers[{name!r}] must not contain CR, LF or NUL")
-        headers[name] = header_value
-    size = sum(len(name.encode()) + len(text.encode()) for name, text in headers.items())
+            raise refuse(f"custom_headers may not set {name!r}: it is set by the dispatcher")
+        if not isinstance(text, str):
+            raise refuse(f"custom_headers[{name!r}] must be a string, got {_type_name(text)}")
+        if any(ch in text for ch in "\r\n\x00"):
+            raise refuse(f"custom_headers[{name!r}] must not contain CR, LF or NUL")
+    size = sum(len(name.encode()) + len(text.encode()) for name, text in value.items())
     if size > MAX_CUSTOM_HEADERS_BYTES:
-        raise BadRequest(
+        raise refuse(
             f"custom_headers may total at most {MAX_CUSTOM_HEADERS_BYTES} bytes of names and "
             f"values, got {size}"
         )
-    return headers
+    return value
 
 
-def parse_custom_payload(value: Any) -> dict[str, Any]:
+def check_custom_payload(value: Any) -> Any:
+    """null is no payload; the reserved keys carry the event; jsonb cannot store NUL."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(f"custom_payload must be an object, got {_type_name(value)}")
-    reserved = sorted(RESERVED_PAYLOAD_KEYS.intersection(value))
+        raise refuse(f"custom_payload must be an object, got {_type_name(value)}")
+    reserved = sorted(set(RESERVED_PAYLOAD_KEYS).intersection(value))
     if reserved:
-        raise BadRequest(
+        raise refuse(
             f"custom_payload may not use the reserved key(s) {', '.join(reserved)}: "
             "they carry the event"
         )
     if _contains_nul(value):
-        # PostgreSQL's jsonb cannot store U+0000.
-        raise BadRequest("custom_payload must not contain the NUL character (\\u0000)")
+        raise refuse("custom_payload must not contain the NUL character (\\u0000)")
     size = len(orjson.dumps(value))
     if size > MAX_CUSTOM_PAYLOAD_BYTES:
-        raise BadRequest(
+        raise refuse(
             f"custom_payload may be at most {MAX_CUSTOM_PAYLOAD_BYTES} bytes as JSON, got {size}"
         )
     return value
@@ -156,29 +161,141 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def parse_registration(body: dict[str, Any], default_user_id: int | None = None) -> NewWebhook:
-    """A registration body; `user_id` may be left out when the API key says whose it is."""
-    unknown = sorted(set(body) - REGISTRATION_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
-    if "user_id" not in body and default_user_id is not None:
-        body = {**body, "user_id": default_user_id}
-    for name in ("event_type_id", "user_id", "url"):
-        if name not in body:
-            raise BadRequest(f"{name} is required")
-    return NewWebhook(
-        event_type_id=parse_uuid(body["event_type_id"], "event_type_id"),
-        user_id=parse_user_id(body["user_id"]),
-        url=parse_url(body["url"]),
-        custom_headers=parse_custom_headers(body.get("custom_headers")),
-        custom_payload=parse_custom_payload(body.get("custom_payload")),
+def _any_case(word: str) -> str:
+    return "".join(f"[{ch.upper()}{ch.lower()}]" if ch.isalpha() else re.escape(ch) for ch in word)
+
+
+_RESERVED_HEADER_PATTERN = (
+    "^(?:"
+    + "|".join(_any_case(name) for name in RESERVED_HEADERS)
+    + f"|{_any_case('webhook-')}.*)$"
+)
+_NO_NUL = "^[^\\x00]*$"
+# The document carries JSON_VALUE under this name (it refers to itself).
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+# Any JSON value without a NUL in its strings or keys (jsonb cannot store one).
+JSON_VALUE = {
+    "anyOf": [
+        {"type": "string", "pattern": _NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": _NO_NUL},
+            "additionalProperties": {"$ref": JSON_VALUE_REF},
+        },
+    ]
+}
+
+Url = Annotated[
+    str,
+    Field(
+        max_length=MAX_URL_LENGTH,
+        pattern=URL_PATTERN,
+        description="Absolute http or https URL without credentials. Unless ALLOW_PRIVATE_URLS "
+        "is true, a host that is or resolves to a loopback, private, link-local or metadata "
+        "address is refused.",
+        examples=["https://example.com/hooks/uploads"],
+    ),
+    # Runs first: today's specific messages; the pattern then holds whatever is left.
+    BeforeValidator(check_url),
+]
+CustomHeaders = Annotated[
+    dict[str, str] | None,
+    BeforeValidator(check_custom_headers),
+    WithJsonSchema(
+        {
+            "type": ["object", "null"],
+            "description": "Sent with every delivery; null is none. Names are RFC 9110 tokens "
+            f"and may not be {', '.join(RESERVED_HEADERS)} or start with `webhook-` (any case); "
+            "values may not contain CR, LF or NUL.",
+            "maxProperties": MAX_CUSTOM_HEADERS,
+            "propertyNames": {
+                "pattern": HEADER_NAME_PATTERN,
+                "not": {"pattern": _RESERVED_HEADER_PATTERN},
+            },
+            "additionalProperties": {"type": "string", "pattern": "^[^\\r\\n\\x00]*$"},
+            "examples": [{"Authorization": "Bearer 3f9c"}],
+        }
+    ),
+]
+CustomPayload = Annotated[
+    dict[str, Any] | None,
+    BeforeValidator(check_custom_payload),
+    WithJsonSchema(
+        {
+            "type": ["object", "null"],
+            "description": "Merged into every delivery's JSON body; null is none. May not use "
+            f"the reserved keys {', '.join(RESERVED_PAYLOAD_KEYS)}; no NUL in any string.",
+            "propertyNames": {"pattern": _NO_NUL, "not": {"enum": list(RESERVED_PAYLOAD_KEYS)}},
+            "additionalProperties": JSON_VALUE,
+            "examples": [{"key1": "value1"}],
+        }
+    ),
+]
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookRegistration(RequestBody):
+    """POST /webhook/register."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_type_id": UPLOAD_FILE_EVENT_TYPE_ID,
+                    "user_id": 1,
+                    "url": "https://example.com/hooks/uploads",
+                    "custom_headers": {"Authorization": "Bearer 3f9c"},
+                    "custom_payload": {"key1": "value1"},
+                }
+            ]
+        }
     )
 
+    event_type_id: uuid.UUID = Field(
+        description="An id from GET /event_type.", examples=[UPLOAD_FILE_EVENT_TYPE_ID]
+    )
+    user_id: UserId = Field(
+        description="With AUTH_MODE=api_key it may be left out (the key's user) and must "
+        "otherwise be the key's user (403)."
+    )
+    url: Url
+    custom_headers: CustomHeaders = {}
+    custom_payload: CustomPayload = {}
 
-# --- management: updates, query strings, recover ----------------------------------------------
 
-UPDATE_FIELDS = ("url", "custom_headers", "custom_payload", "disabled")
-DELIVERY_STATUSES = ("pending", "succeeded", "failed", "not_attempted", "cancelled")
+# The name the database layer knows a registration by.
+NewWebhook = WebhookRegistration
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+class WebhookPatch(RequestBody):
+    """PATCH /webhook/{webhook_id}: any of these, validated as at registration.
+
+    null clears custom_headers or custom_payload; `disabled: false` re-enables the webhook
+    and clears `disabled_reason`.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"url": "https://example.com/hooks/v2", "disabled": False}],
+        }
+    )
+
+    # Left out means "leave as it is" (None here); null is refused, as any non-string.
+    url: Url = Field(None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    custom_headers: CustomHeaders = None
+    custom_payload: CustomPayload = None
+    disabled: bool = Field(None, strict=True, json_schema_extra=_no_default)  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -191,76 +308,118 @@ class WebhookUpdate:
     disabled: bool | None = None
 
 
+def _iso_datetime(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise refuse(f"since must be an ISO 8601 date-time string, got {_type_name(value)}")
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        raise refuse(f"since must be an ISO 8601 date-time, got {value!r}") from None
+    try:
+        return since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    except OverflowError:
+        raise refuse(f"since is out of range, got {value!r}") from None
+
+
+class RecoverRequest(RequestBody):
+    """POST /webhook/{webhook_id}/recover."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"since": "2026-11-28T09:00:00Z"}]})
+
+    since: Annotated[
+        datetime,
+        BeforeValidator(_iso_datetime),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO 8601; without an offset it is UTC.",
+                "examples": ["2026-11-28T09:00:00Z"],
+            }
+        ),
+    ]
+
+
+# --- query strings --------------------------------------------------------------------------------
+
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Items per page.")]
+_CURSOR_HELP = "Opaque: the `next_cursor` of the previous page."
+
+
+class EventTypeQuery(BaseModel):
+    name: str | None = Field(
+        None,
+        pattern=_NO_NUL,
+        description="Only the event type of this name, e.g. `upload file`.",
+    )
+
+
+class WebhookListQuery(BaseModel):
+    user_id: Annotated[int, Field(ge=1, le=MAX_USER_ID)] = Field(
+        description="With AUTH_MODE=api_key it may be left out (the key's user) and must "
+        "otherwise be the key's user (403)."
+    )
+    limit: Limit = DEFAULT_LIMIT
+    cursor: str | None = Field(
+        None, pattern=cursor_pattern(WEBHOOK_CURSOR), description=_CURSOR_HELP
+    )
+
+
+class DeliveryListQuery(BaseModel):
+    status: DeliveryStatus | None = Field(None, description="Only deliveries in this state.")
+    limit: Limit = DEFAULT_LIMIT
+    cursor: str | None = Field(
+        None, pattern=cursor_pattern(DELIVERY_CURSOR), description=_CURSOR_HELP
+    )
+
+
+# --- one field at a time ------------------------------------------------------------------------
+
+_UUID = TypeAdapter(uuid.UUID)
+_USER_ID = TypeAdapter(UserId)
+_URL = TypeAdapter(Url)
+_HEADERS = TypeAdapter(CustomHeaders)
+_PAYLOAD = TypeAdapter(CustomPayload)
+
+
+def parse_uuid(value: Any, name: str) -> uuid.UUID:
+    return validated_as(_UUID, value, name)
+
+
+def parse_user_id(value: Any) -> int:
+    return validated_as(_USER_ID, value, "user_id")
+
+
+def parse_url(value: Any) -> str:
+    return validated_as(_URL, value, "url")
+
+
+def parse_custom_headers(value: Any) -> dict[str, str]:
+    return validated_as(_HEADERS, value, "custom_headers") or {}
+
+
+def parse_custom_payload(value: Any) -> dict[str, Any]:
+    return validated_as(_PAYLOAD, value, "custom_payload") or {}
+
+
+def parse_registration(body: dict[str, Any], default_user_id: int | None = None) -> NewWebhook:
+    """A registration body; `user_id` may be left out when the API key says whose it is."""
+    if "user_id" not in body and default_user_id is not None:
+        body = {**body, "user_id": default_user_id}
+    return validated(WebhookRegistration, body)
+
+
 def parse_update(body: dict[str, Any]) -> WebhookUpdate:
     """A PATCH body: any of the updatable fields, validated as at registration."""
-    fixed = sorted(set(body).intersection(REGISTRATION_FIELDS) - set(UPDATE_FIELDS))
+    fixed = sorted(
+        set(body) & (set(WebhookRegistration.model_fields) - set(WebhookPatch.model_fields))
+    )
     if fixed:
         raise BadRequest(
             f"field(s) cannot be changed: {', '.join(fixed)}; register a new webhook instead"
         )
-    unknown = sorted(set(body) - set(UPDATE_FIELDS))
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
     if not body:
-        raise BadRequest(f"nothing to update: send at least one of {', '.join(UPDATE_FIELDS)}")
-    disabled = body.get("disabled")
-    if "disabled" in body and not isinstance(disabled, bool):
-        raise BadRequest(f"disabled must be true or false, got {_type_name(disabled)}")
-    return WebhookUpdate(
-        url=parse_url(body["url"]) if "url" in body else None,
-        # null clears them, as leaving them out does at registration.
-        custom_headers=(
-            parse_custom_headers(body["custom_headers"]) if "custom_headers" in body else None
-        ),
-        custom_payload=(
-            parse_custom_payload(body["custom_payload"]) if "custom_payload" in body else None
-        ),
-        disabled=disabled,
-    )
-
-
-def parse_path_id(raw: str, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a UUID, got {raw!r}") from None
-
-
-def parse_query_user_id(raw: str | None, default: int | None = None) -> int:
-    if raw is None and default is not None:
-        return default
-    if raw is None:
-        raise BadRequest("user_id is required: GET /webhook?user_id=N")
-    if not raw.isascii() or not raw.isdigit():
-        raise BadRequest(f"user_id must be a positive integer, got {raw!r}")
-    return parse_user_id(int(raw))
-
-
-def parse_status(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if raw not in DELIVERY_STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(DELIVERY_STATUSES)}, got {raw!r}")
-    return raw
-
-
-def parse_since(body: dict[str, Any]) -> datetime:
-    """`since` of a recover: ISO 8601, with or without an offset (none means UTC)."""
-    unknown = sorted(set(body) - {"since"})
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
-    if "since" not in body:
-        raise BadRequest("since is required: an ISO 8601 date-time, e.g. 2026-11-28T09:00:00Z")
-    raw = body["since"]
-    if not isinstance(raw, str):
-        raise BadRequest(f"since must be an ISO 8601 date-time string, got {_type_name(raw)}")
-    try:
-        since = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"since must be an ISO 8601 date-time, got {raw!r}") from None
-    if since.tzinfo is None:
-        return since.replace(tzinfo=UTC)
-    try:
-        return since.astimezone(UTC)
-    except OverflowError:
-        raise BadRequest(f"since is out of range, got {raw!r}") from None
+        fields = ", ".join(WebhookPatch.model_fields)
+        raise BadRequest(f"nothing to update: send at least one of {fields}")
+    patch = validated(WebhookPatch, body)
+    return WebhookUpdate(**{name: getattr(patch, name) for name in patch.model_fields_set})

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 
+from services.common.api.edge import parse_path_id, respond
+from services.common.api.shapes import Upload
 from services.common.auth import current_user
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
@@ -20,7 +22,6 @@ from services.common.web import (
     NotFound,
     ServiceUnavailable,
     annotate,
-    envelope,
 )
 
 from . import db
@@ -39,13 +40,6 @@ MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 class UnprocessableContent(ApiError):
     status = 422
-
-
-def parse_webhook_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise BadRequest(f"webhook_id must be a UUID, got {raw!r}") from None
 
 
 def parse_idempotency_key(request: web.Request) -> str | None:
@@ -70,29 +64,29 @@ def parse_idempotency_key(request: web.Request) -> str | None:
     )
 
 
-def upload_data(upload: db.ExistingUpload) -> dict[str, object]:
-    return {
-        "upload_id": str(upload.id),
-        "webhook_id": str(upload.webhook_id),
-        "filename": upload.filename,
-        "size": upload.size,
-        "sha256": upload.sha256,
-        "content_type": upload.content_type,
-    }
+def upload_data(upload: db.ExistingUpload) -> Upload:
+    return Upload(
+        upload_id=upload.id,
+        webhook_id=upload.webhook_id,
+        filename=upload.filename,
+        size=upload.size,
+        sha256=upload.sha256,
+        content_type=upload.content_type,
+    )
 
 
-def replay(key: str, first: db.ExistingUpload, repeat: dict[str, object]) -> web.Response:
+def replay(key: str, first: db.ExistingUpload, repeat: Upload) -> web.Response:
     """The first upload's response; a different file under the same key is the client's bug."""
     fields = ("filename", "sha256", "content_type")
     data = upload_data(first)
-    differing = [name for name in fields if data[name] != repeat[name]]
+    differing = [name for name in fields if getattr(data, name) != getattr(repeat, name)]
     if differing:
         raise UnprocessableContent(
             f"{IDEMPOTENCY_HEADER} {key!r} was already used on this webhook for upload "
             f"{first.id} with a different {', '.join(differing)}; send a new key for a new file"
         )
     log.info("upload_replayed", upload_id=str(first.id), webhook_id=str(first.webhook_id))
-    return envelope(data, "ok", headers={REPLAYED_HEADER: "true"})
+    return respond(data, "ok", headers={REPLAYED_HEADER: "true"})
 
 
 def webhook_missing(webhook_id: uuid.UUID) -> str:
@@ -128,7 +122,7 @@ async def record(
 
 async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    webhook_id = parse_webhook_id(request.match_info["webhook_id"])
+    webhook_id = parse_path_id(request.match_info["webhook_id"], "webhook_id")
     idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
     user_id = current_user(request)
@@ -144,14 +138,14 @@ async def upload_file(request: web.Request) -> web.Response:
         raise
     content_type = content_type_of(part.reader.headers.get("Content-Type"))
     created_at = datetime.now(UTC)
-    data = {
-        "upload_id": str(upload_id),
-        "webhook_id": str(webhook_id),
-        "filename": stored.filename,
-        "size": stored.size,
-        "sha256": stored.sha256,
-        "content_type": content_type,
-    }
+    data = Upload(
+        upload_id=upload_id,
+        webhook_id=webhook_id,
+        filename=stored.filename,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=content_type,
+    )
     upload = db.NewUpload(
         upload_id=upload_id,
         webhook_id=webhook_id,
@@ -164,7 +158,7 @@ async def upload_file(request: web.Request) -> web.Response:
         request_id=request.headers.get(REQUEST_ID_HEADER),
         created_at=created_at,
         delivery_id=uuid.uuid4(),
-        event_data={**data, "uploaded_at": iso_time(created_at)},
+        event_data={**data.model_dump(mode="json"), "uploaded_at": iso_time(created_at)},
     )
     try:
         recorded = await record(request.app, upload, idempotency_key)
@@ -194,7 +188,7 @@ async def upload_file(request: web.Request) -> web.Response:
     )
     if recorded.outbox_id is not None:
         await publish_now(request.app, recorded.outbox_id, recorded.event)
-    return envelope(data, "ok")
+    return respond(data, "ok")
 
 
 async def publish_now(app: web.Application, outbox_id: int, event: DeliveryEvent) -> None:

@@ -1,0 +1,132 @@
+"""Webhooks: register, get, list, change, delete, and rotate a webhook's signing secret."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from urllib.parse import urlsplit
+
+import structlog
+from aiohttp import web
+
+from services.common.api.edge import query_of, respond, respond_page
+from services.common.auth import current_user
+from services.common.db import DB_POOL
+from services.common.urlsafety import UnsafeDestination, check_registration_host
+from services.common.web import BadRequest, NotFound, read_json_object
+
+from . import db
+from .access import (
+    check_webhook_access,
+    not_your_user,
+    visible_to,
+    webhook_id_of,
+    webhook_not_found,
+)
+from .keys import EVENT_TYPES, SECRET_BOX, SETTINGS
+from .pagination import WEBHOOK_CURSOR, decode_cursor, page_of
+from .settings import RegistrationSettings
+from .validation import WebhookListQuery, parse_registration, parse_update
+from .views import RegisteredWebhook, SecretRotation, Webhook
+
+log = structlog.get_logger(__name__)
+
+SECRET_BYTES = 32
+
+
+def new_signing_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+async def check_url_destination(settings: RegistrationSettings, url: str) -> None:
+    """Unless private URLs are allowed, refuse one that points inside (SPEC §6)."""
+    if settings.allow_private_urls:
+        return
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    try:
+        await check_registration_host(parts.hostname or "", port)
+    except UnsafeDestination as exc:
+        raise BadRequest(f"url is not allowed: {exc}") from None
+
+
+async def register_webhook(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    body = await read_json_object(request, settings.max_json_bytes)
+    user = current_user(request)
+    new = parse_registration(body, default_user_id=user)
+    if user is not None and new.user_id != user:
+        raise not_your_user(new.user_id)
+    await check_url_destination(settings, new.url)
+    pool = request.app[DB_POOL]
+    if not await request.app[EVENT_TYPES].exists(new.event_type_id):
+        raise NotFound(f"event_type_id {new.event_type_id} does not exist")
+    secret = new_signing_secret()
+    row = await db.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(secret))
+    # The stored value may be encrypted; the caller gets the secret itself, this once.
+    registered = RegisteredWebhook.model_validate({**row, "secret": secret})
+    return respond(registered, "Register Webhook Successfully!")
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    webhook_id = webhook_id_of(request)
+    row = visible_to(request, await db.get_webhook(request.app[DB_POOL], webhook_id))
+    if row is None:
+        raise webhook_not_found(webhook_id)
+    return respond(Webhook.model_validate(dict(row)))
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    user = current_user(request)
+    query = query_of(request, WebhookListQuery, {} if user is None else {"user_id": user})
+    user_id = query.user_id
+    if user is not None and user_id != user:
+        raise not_your_user(user_id)
+    after = decode_cursor(query.cursor, WEBHOOK_CURSOR)
+    rows = await db.list_webhooks(request.app[DB_POOL], user_id, after, query.limit)
+    page = page_of(rows, query.limit, WEBHOOK_CURSOR)
+    return respond_page([Webhook.model_validate(dict(row)) for row in page.rows], page.next_cursor)
+
+
+async def update_webhook(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    webhook_id = webhook_id_of(request)
+    update = parse_update(await read_json_object(request, settings.max_json_bytes))
+    await check_webhook_access(request, webhook_id)
+    if update.url is not None:
+        await check_url_destination(settings, update.url)
+    row = await db.update_webhook(request.app[DB_POOL], webhook_id, update)
+    if row is None:
+        raise webhook_not_found(webhook_id)
+    log.info("webhook_updated", webhook_id=str(webhook_id), disabled=update.disabled)
+    return respond(Webhook.model_validate(dict(row)), "Webhook updated")
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    webhook_id = webhook_id_of(request)
+    await check_webhook_access(request, webhook_id)
+    row = await db.delete_webhook(request.app[DB_POOL], webhook_id)
+    if row is None:
+        raise webhook_not_found(webhook_id)
+    log.info("webhook_deleted", webhook_id=str(webhook_id))
+    return respond(Webhook.model_validate(dict(row)), "Webhook deleted")
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    webhook_id = webhook_id_of(request)
+    await check_webhook_access(request, webhook_id)
+    secret = new_signing_secret()
+    row = await db.rotate_secret(
+        request.app[DB_POOL],
+        webhook_id,
+        request.app[SECRET_BOX].encrypt(secret),
+        settings.secret_rotation_grace_seconds,
+    )
+    if row is None:
+        raise webhook_not_found(webhook_id)
+    log.info("secret_rotated", webhook_id=str(webhook_id))
+    rotation = SecretRotation(
+        id=row["id"], secret=secret, previous_secret_expires_at=row["previous_secret_expires_at"]
+    )
+    return respond(rotation, "Secret rotated")
