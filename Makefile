@@ -20,14 +20,15 @@ migrate: venv
 	@$(PY) -m deploy.local.prereqs
 	$(PY) -m services.common.migrate
 
-# honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
+# deploy/local/run.py runs deploy/local/Procfile with honcho and exits 0 after a clean
+# Ctrl-C. honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
 run: venv
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m services.common.migrate
 	@$(PY) -m deploy.gateway.render --runtime-dir run/gateway --log-dir logs >/dev/null
 	NGINX_BIN="$$($(PY) -c 'from deploy.local.prereqs import find_nginx; print(find_nginx())')" \
 	SHUTDOWN_GRACE_SECONDS=$${SHUTDOWN_GRACE_SECONDS:-4} \
-	exec $(VENV)/bin/honcho start -f deploy/local/Procfile -d .
+	exec $(PY) -m deploy.local.run
 
 test: venv
 	@$(PY) -m deploy.local.prereqs --nginx
