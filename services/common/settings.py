@@ -156,7 +156,7 @@ class CommonSettings:
     host: str = "0.0.0.0"
     shutdown_grace_seconds: float = 20.0
     # The HTTP API's protection (services/common/auth.py, SECURITY.md); the dispatcher
-    # serves no API, so these do not matter to it.
+    # serves no API, so only its start-up warning about AUTH_MODE=none reads them.
     auth_mode: str = "none"
     auth_cache_seconds: float = 5.0
     rate_limit_per_second: float = 100.0
