@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+import subprocess
+
+import asyncpg
+
 from deploy.local.prereqs import unreachable_message
 from deploy.local.run import exit_status
+from services.common.auth import hash_api_key
+from tests.support.processes import REPO, service_env
 
 
 def test_a_requested_stop_with_every_process_exiting_0_is_a_success() -> None:
@@ -28,3 +35,43 @@ def test_the_start_up_check_names_what_to_start_and_how() -> None:
     assert "start them. Start them yourself" in both
     assert "`docker compose up -d postgres rabbitmq`" in both
     assert "set the variables in brackets to running servers." in both
+
+
+def make(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        env=service_env(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_make_creates_and_revokes_an_api_key(database_url: str) -> None:
+    user_id = secrets.randbelow(10**9) + 10**6
+    created = make("api-key", f"USER_ID={user_id}", database_url=database_url)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("whk_")
+    connection = await asyncpg.connect(database_url)
+    try:
+        row = await connection.fetchrow(
+            "SELECT user_id, revoked_at FROM api_keys WHERE key_hash = $1", hash_api_key(key)
+        )
+        assert row is not None and row["user_id"] == user_id and row["revoked_at"] is None
+        revoked = make("revoke-api-key", f"KEY={key}", database_url=database_url)
+        assert revoked.returncode == 0, revoked.stderr
+        row = await connection.fetchrow(
+            "SELECT revoked_at FROM api_keys WHERE key_hash = $1", hash_api_key(key)
+        )
+        assert row is not None and row["revoked_at"] is not None
+    finally:
+        await connection.close()
+
+
+def test_make_api_key_without_a_user_says_how(database_url: str) -> None:
+    answer = make("api-key", "USER_ID=", database_url=database_url)
+    assert answer.returncode != 0
+    assert "usage: make api-key USER_ID=1" in answer.stderr
