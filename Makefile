@@ -7,7 +7,7 @@ PYTHON ?= python3
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: venv run test migrate lint format clean prune soak bench
+.PHONY: venv run test migrate lint format clean prune soak bench api-key revoke-api-key
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,14 +20,15 @@ migrate: venv
 	@$(PY) -m deploy.local.prereqs
 	$(PY) -m services.common.migrate
 
-# honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
+# deploy/local/run.py runs deploy/local/Procfile with honcho and exits 0 after a clean
+# Ctrl-C. honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
 run: venv
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m services.common.migrate
 	@$(PY) -m deploy.gateway.render --runtime-dir run/gateway --log-dir logs >/dev/null
 	NGINX_BIN="$$($(PY) -c 'from deploy.local.prereqs import find_nginx; print(find_nginx())')" \
 	SHUTDOWN_GRACE_SECONDS=$${SHUTDOWN_GRACE_SECONDS:-4} \
-	exec $(VENV)/bin/honcho start -f deploy/local/Procfile -d .
+	exec $(PY) -m deploy.local.run
 
 test: venv
 	@$(PY) -m deploy.local.prereqs --nginx
@@ -36,6 +37,16 @@ test: venv
 # Removes uploads, their files and delivery history older than RETENTION_DAYS (default 30).
 prune: venv
 	$(PY) -m services.common.retention
+
+# A new API key for user USER_ID, printed once as the last line (README, Authentication).
+api-key: venv
+	@test -n "$(USER_ID)" || { echo 'usage: make api-key USER_ID=1' >&2; exit 2; }
+	@$(PY) -m services.registration create-api-key --user-id '$(USER_ID)'
+
+# Revokes KEY at once (services that cached it stop accepting it within AUTH_CACHE_SECONDS).
+revoke-api-key: venv
+	@test -n "$(KEY)" || { echo 'usage: make revoke-api-key KEY=whk_...' >&2; exit 2; }
+	@$(PY) -m services.registration revoke-api-key '$(KEY)'
 
 # Throughput, latency, concurrency, isolation and memory; a table and bench/results/*.json.
 bench: venv

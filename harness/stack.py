@@ -28,6 +28,7 @@ from services.common.messages import (
     DISPATCH_QUEUE,
     delay_queue_name,
 )
+from services.common.protocol import answer_parser_errors_with_envelopes
 from services.common.web import HTTP_PARSER_LIMITS
 from services.dispatcher.app import create_app as create_dispatcher
 from services.dispatcher.settings import DispatcherSettings
@@ -207,6 +208,7 @@ class StackOptions:
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    answer_parser_errors_with_envelopes()  # as services.common.runner.serve does
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **HTTP_PARSER_LIMITS)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

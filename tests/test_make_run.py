@@ -87,3 +87,7 @@ async def test_make_run_serves_the_original_flow_and_stops_cleanly(
         assert not listening(port), f"{name} still listening on {port} after Ctrl-C"
     output = (tmp_path / "make-run.log").read_text()
     assert "registration.1 started" in output and "gateway.1 started" in output
+    # A clean drain is not a failure: every process exited 0, and make says nothing.
+    for name in ("registration", "upload", "dispatcher", "gateway"):
+        assert f"{name}.1 stopped (rc=0)" in output, output[-3000:]
+    assert "make: ***" not in output, output[-3000:]

@@ -6,7 +6,12 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from services.common.settings import ConfigError, Env
+from services.registration.settings import RegistrationSettings
+from services.upload.settings import UploadSettings
 
 TEMPLATE = Path(__file__).with_name("webhooks.conf.template")
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -15,17 +20,37 @@ MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
+@dataclass(frozen=True)
+class GatewaySettings:
+    """What only the gateway reads; the rest of its values come from the services' settings."""
+
+    port: int = 8081
+    rate_per_second: int = 10000
+    rate_burst: int = 20000
+
+    @classmethod
+    def from_env(cls, env: Env) -> GatewaySettings:
+        return cls(
+            port=env.integer("GATEWAY_PORT", cls.port, 1, 65535),
+            rate_per_second=env.integer("GATEWAY_RATE_PER_SECOND", cls.rate_per_second, 1),
+            rate_burst=env.integer("GATEWAY_RATE_BURST", cls.rate_burst, 0),
+        )
+
+
 def template_values(environ: Mapping[str, str]) -> dict[str, str]:
-    """The template's values from the same variables the services read."""
-    max_upload = int(environ.get("MAX_UPLOAD_BYTES", "104857600"))
+    """The template's values from the same variables, and defaults, the services read."""
+    env = Env(environ)
+    gateway = GatewaySettings.from_env(env)
+    registration = RegistrationSettings.from_env(env)
+    upload = UploadSettings.from_env(env)
     return {
-        "GATEWAY_PORT": environ.get("GATEWAY_PORT", "8081"),
-        "REGISTRATION_UPSTREAM": f"127.0.0.1:{environ.get('REGISTRATION_PORT', '8082')}",
-        "UPLOAD_UPSTREAM": f"127.0.0.1:{environ.get('UPLOAD_PORT', '8083')}",
-        "MAX_JSON_BYTES": environ.get("MAX_JSON_BYTES", "65536"),
-        "MAX_UPLOAD_BODY_BYTES": str(max_upload + MULTIPART_OVERHEAD_BYTES),
-        "GATEWAY_RATE_PER_SECOND": environ.get("GATEWAY_RATE_PER_SECOND", "10000"),
-        "GATEWAY_RATE_BURST": environ.get("GATEWAY_RATE_BURST", "20000"),
+        "GATEWAY_PORT": str(gateway.port),
+        "REGISTRATION_UPSTREAM": f"127.0.0.1:{registration.port}",
+        "UPLOAD_UPSTREAM": f"127.0.0.1:{upload.port}",
+        "MAX_JSON_BYTES": str(registration.max_json_bytes),
+        "MAX_UPLOAD_BODY_BYTES": str(upload.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
+        "GATEWAY_RATE_PER_SECOND": str(gateway.rate_per_second),
+        "GATEWAY_RATE_BURST": str(gateway.rate_burst),
     }
 
 
@@ -81,7 +106,10 @@ def main() -> None:
     parser.add_argument("--runtime-dir", default="run/gateway", type=Path)
     parser.add_argument("--log-dir", default="logs", type=Path)
     args = parser.parse_args()
-    print(write_local_config(os.environ, args.runtime_dir, args.log_dir))
+    try:
+        print(write_local_config(os.environ, args.runtime_dir, args.log_dir))
+    except ConfigError as exc:
+        raise SystemExit(f"gateway: invalid configuration: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -46,6 +46,19 @@ def find_nginx() -> str | None:
     return None
 
 
+def unreachable_message(servers: list[str], services: list[str]) -> str:
+    """One line: what is unreachable and the two ways to fix it, without Docker here."""
+    one = len(servers) == 1
+    them = "it" if one else "them"
+    compose = f"docker compose up -d {' '.join(services)}"
+    return (
+        f"{' and '.join(servers)}: not reachable, and no Docker engine is available to start "
+        f"{them}. Start {them} yourself (with Docker: `{compose}`), or set the "
+        f"{'variable' if one else 'variables'} in brackets to "
+        f"{'a running server' if one else 'running servers'}."
+    )
+
+
 def ensure_infrastructure() -> bool:
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
@@ -69,12 +82,7 @@ def ensure_infrastructure() -> bool:
         "postgres": f"PostgreSQL at {urlsplit(database_url).netloc.split('@')[-1]} (DATABASE_URL)",
         "rabbitmq": f"RabbitMQ at {urlsplit(amqp_url).netloc.split('@')[-1]} (AMQP_URL)",
     }
-    print(
-        f"{' and '.join(where[name] for name in missing)} not reachable and no Docker engine to "
-        "start them: start them (e.g. `docker compose up -d postgres rabbitmq`) or point the "
-        "variables at running servers.",
-        file=sys.stderr,
-    )
+    print(unreachable_message([where[name] for name in missing], missing), file=sys.stderr)
     return False
 
 

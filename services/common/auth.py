@@ -205,9 +205,18 @@ def install_api_guard(app: web.Application, settings: CommonSettings, service: s
     app.middlewares.append(
         api_guard(settings.auth_mode, settings.auth_cache_seconds, settings.rate_limit_per_second)
     )
+    warn_if_open(app, settings.auth_mode, service)
 
-    async def warn_if_open(_app: web.Application) -> None:
-        if settings.auth_mode == "none":
+
+def warn_if_open(app: web.Application, auth_mode: str, service: str) -> None:
+    """Log loudly at start when AUTH_MODE=none leaves the API open to anyone.
+
+    The dispatcher serves no API but warns too: it reads the same environment, so one
+    service's log is enough to see that a deployment is open.
+    """
+
+    async def on_startup(_app: web.Application) -> None:
+        if auth_mode == "none":
             log.warning(
                 "auth_disabled",
                 service=service,
@@ -215,4 +224,4 @@ def install_api_guard(app: web.Application, settings: CommonSettings, service: s
                 "any user and upload to any webhook; set AUTH_MODE=api_key (SECURITY.md)",
             )
 
-    app.on_startup.append(warn_if_open)
+    app.on_startup.append(on_startup)

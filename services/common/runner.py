@@ -11,6 +11,7 @@ import uvloop
 from aiohttp import web
 
 from .logging import configure_logging
+from .protocol import answer_parser_errors_with_envelopes
 from .settings import CommonSettings, ConfigError
 from .web import HTTP_PARSER_LIMITS
 
@@ -30,6 +31,7 @@ def serve(service: str, settings: S, app: web.Application, port: int) -> None:
     """Run the app until SIGINT/SIGTERM, then drain within the grace period."""
     configure_logging(service, settings.log_level, settings.log_format)
     structlog.get_logger(service).info("service_starting", port=port)
+    answer_parser_errors_with_envelopes()
     web.run_app(
         app,
         host=settings.host,

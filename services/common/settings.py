@@ -12,7 +12,6 @@ from cryptography.fernet import Fernet
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/webhooks"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 AUTH_MODES = ("none", "api_key")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -156,7 +155,7 @@ class CommonSettings:
     host: str = "0.0.0.0"
     shutdown_grace_seconds: float = 20.0
     # The HTTP API's protection (services/common/auth.py, SECURITY.md); the dispatcher
-    # serves no API, so these do not matter to it.
+    # serves no API, so only its start-up warning about AUTH_MODE=none reads them.
     auth_mode: str = "none"
     auth_cache_seconds: float = 5.0
     rate_limit_per_second: float = 100.0
@@ -168,11 +167,15 @@ class CommonSettings:
                 "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres")
             ),
             "amqp_url": env.url("AMQP_URL", DEFAULT_AMQP_URL, ("amqp", "amqps")),
-            "log_level": env.choice("LOG_LEVEL", "info", LOG_LEVELS),
-            "log_format": env.choice("LOG_FORMAT", "json", ("json", "console")),
-            "host": env.text("BIND_HOST", "0.0.0.0"),
-            "shutdown_grace_seconds": env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
-            "auth_mode": env.choice("AUTH_MODE", "none", AUTH_MODES),
-            "auth_cache_seconds": env.rate("AUTH_CACHE_SECONDS", 5.0),
-            "rate_limit_per_second": env.rate("RATE_LIMIT_PER_SECOND", 100.0),
+            "log_level": env.choice("LOG_LEVEL", CommonSettings.log_level, LOG_LEVELS),
+            "log_format": env.choice("LOG_FORMAT", CommonSettings.log_format, ("json", "console")),
+            "host": env.text("BIND_HOST", CommonSettings.host),
+            "shutdown_grace_seconds": env.number(
+                "SHUTDOWN_GRACE_SECONDS", CommonSettings.shutdown_grace_seconds
+            ),
+            "auth_mode": env.choice("AUTH_MODE", CommonSettings.auth_mode, AUTH_MODES),
+            "auth_cache_seconds": env.rate("AUTH_CACHE_SECONDS", CommonSettings.auth_cache_seconds),
+            "rate_limit_per_second": env.rate(
+                "RATE_LIMIT_PER_SECOND", CommonSettings.rate_limit_per_second
+            ),
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.common.auth import warn_if_open
 from services.common.broker import broker_check, broker_ctx
 from services.common.db import database_check, db_pool_ctx
 from services.common.secrets import SecretBox, warn_without_key
@@ -21,6 +22,7 @@ def create_app(settings: DispatcherSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
     warn_without_key(app, SecretBox(settings.secrets_keys), SERVICE)
+    warn_if_open(app, settings.auth_mode, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(http_session_ctx(settings.allow_private_urls, settings.max_connections))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.common.settings import DEFAULT_RETRY_SCHEDULE, CommonSettings, Env
+from services.common.settings import CommonSettings, Env
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,20 @@ class DispatcherSettings(CommonSettings):
         env = env or Env()
         return cls(
             **CommonSettings.common_from_env(env),  # type: ignore[arg-type]
-            port=env.integer("DISPATCHER_PORT", 8084, 1, 65535),
-            delivery_timeout_seconds=env.number("DELIVERY_TIMEOUT_SECONDS", 10.0),
-            retry_schedule=env.seconds_list("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE),
-            allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", False),
-            prefetch=env.integer("DISPATCH_PREFETCH", 256, 1, 65535),
-            per_endpoint_concurrency=env.integer("DISPATCH_PER_ENDPOINT_CONCURRENCY", 32, 1),
-            max_connections=env.integer("DISPATCH_MAX_CONNECTIONS", 512, 1),
-            sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", 30.0),
-            disable_after_seconds=env.number("DISABLE_AFTER_SECONDS", 5 * 86400.0),
+            port=env.integer("DISPATCHER_PORT", cls.port, 1, 65535),
+            delivery_timeout_seconds=env.number(
+                "DELIVERY_TIMEOUT_SECONDS", cls.delivery_timeout_seconds
+            ),
+            retry_schedule=env.seconds_list(
+                "RETRY_SCHEDULE", ",".join(f"{delay:g}" for delay in cls.retry_schedule)
+            ),
+            allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", cls.allow_private_urls),
+            prefetch=env.integer("DISPATCH_PREFETCH", cls.prefetch, 1, 65535),
+            per_endpoint_concurrency=env.integer(
+                "DISPATCH_PER_ENDPOINT_CONCURRENCY", cls.per_endpoint_concurrency, 1
+            ),
+            max_connections=env.integer("DISPATCH_MAX_CONNECTIONS", cls.max_connections, 1),
+            sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds),
+            disable_after_seconds=env.number("DISABLE_AFTER_SECONDS", cls.disable_after_seconds),
             secrets_keys=env.fernet_keys("SECRETS_KEY"),
         )

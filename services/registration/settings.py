@@ -22,11 +22,11 @@ class RegistrationSettings(CommonSettings):
         env = env or Env()
         return cls(
             **CommonSettings.common_from_env(env),  # type: ignore[arg-type]
-            port=env.integer("REGISTRATION_PORT", 8082, 1, 65535),
-            allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", False),
-            max_json_bytes=env.integer("MAX_JSON_BYTES", 65536, 1024),
+            port=env.integer("REGISTRATION_PORT", cls.port, 1, 65535),
+            allow_private_urls=env.flag("ALLOW_PRIVATE_URLS", cls.allow_private_urls),
+            max_json_bytes=env.integer("MAX_JSON_BYTES", cls.max_json_bytes, 1024),
             secret_rotation_grace_seconds=env.integer(
-                "SECRET_ROTATION_GRACE_SECONDS", 86400, 0, 365 * 86400
+                "SECRET_ROTATION_GRACE_SECONDS", cls.secret_rotation_grace_seconds, 0, 365 * 86400
             ),
             secrets_keys=env.fernet_keys("SECRETS_KEY"),
         )

@@ -27,8 +27,8 @@ from services.common.web import (
 from . import db
 from .keys import KNOWN_WEBHOOKS, OUTBOX_CLEANUP, RECORDER, SETTINGS
 from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
-from .multipart import find_file_part, finish_form, open_form
-from .storage import content_type_of, remove_upload, store_part
+from .multipart import FilePart, find_file_part, finish_form, open_form
+from .storage import StoredFile, content_type_of, store_part, upload_folder
 
 log = structlog.get_logger(__name__)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -120,22 +120,15 @@ async def record(
     return recorded
 
 
-async def upload_file(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    webhook_id = parse_path_id(request.match_info["webhook_id"], "webhook_id")
-    idempotency_key = parse_idempotency_key(request)
-    reader = open_form(request)
-    user_id = current_user(request)
-    await check_webhook(request.app, webhook_id, user_id)
-    part = await find_file_part(reader)
-
-    upload_id = uuid.uuid4()
-    stored = await store_part(part, settings.upload_dir, str(upload_id), settings.max_upload_bytes)
-    try:
-        await finish_form(reader)
-    except BaseException:
-        remove_upload(settings.upload_dir, str(upload_id))
-        raise
+def new_upload(
+    request: web.Request,
+    upload_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    user_id: int | None,
+    stored: StoredFile,
+    part: FilePart,
+) -> tuple[db.NewUpload, Upload]:
+    """The upload to record, and the `data` its answer carries."""
     content_type = content_type_of(part.reader.headers.get("Content-Type"))
     created_at = datetime.now(UTC)
     data = Upload(
@@ -160,23 +153,35 @@ async def upload_file(request: web.Request) -> web.Response:
         delivery_id=uuid.uuid4(),
         event_data={**data.model_dump(mode="json"), "uploaded_at": iso_time(created_at)},
     )
-    try:
-        recorded = await record(request.app, upload, idempotency_key)
-    except db.WebhookGone:
-        remove_upload(settings.upload_dir, str(upload_id))
-        request.app[KNOWN_WEBHOOKS].discard((webhook_id, user_id))
-        raise NotFound(webhook_missing(webhook_id)) from None
-    except db.IdempotencyContention as exc:
-        remove_upload(settings.upload_dir, str(upload_id))
-        raise ServiceUnavailable(str(exc), retry_after=1) from None
-    except BaseException:
-        remove_upload(settings.upload_dir, str(upload_id))
-        raise
-    if isinstance(recorded, db.ExistingUpload):
-        # A repeat: the first upload answers, and this request's copy of the file goes.
-        remove_upload(settings.upload_dir, str(upload_id))
-        assert idempotency_key is not None
-        return replay(idempotency_key, recorded, data)
+    return upload, data
+
+
+async def upload_file(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    webhook_id = parse_path_id(request.match_info["webhook_id"], "webhook_id")
+    idempotency_key = parse_idempotency_key(request)
+    reader = open_form(request)
+    user_id = current_user(request)
+    await check_webhook(request.app, webhook_id, user_id)
+    part = await find_file_part(reader)
+
+    upload_id = uuid.uuid4()
+    with upload_folder(settings.upload_dir, str(upload_id)) as folder:
+        stored = await store_part(part, folder.path, settings.max_upload_bytes)
+        await finish_form(reader)
+        upload, data = new_upload(request, upload_id, webhook_id, user_id, stored, part)
+        try:
+            recorded = await record(request.app, upload, idempotency_key)
+        except db.WebhookGone:
+            request.app[KNOWN_WEBHOOKS].discard((webhook_id, user_id))
+            raise NotFound(webhook_missing(webhook_id)) from None
+        except db.IdempotencyContention as exc:
+            raise ServiceUnavailable(str(exc), retry_after=1) from None
+        if isinstance(recorded, db.ExistingUpload):
+            # A repeat: the first upload answers, and this request's copy of the file goes.
+            assert idempotency_key is not None
+            return replay(idempotency_key, recorded, data)
+        folder.keep()
     UPLOADS.inc()
     UPLOAD_BYTES.inc(stored.size)
     annotate(

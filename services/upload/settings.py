@@ -21,9 +21,13 @@ class UploadSettings(CommonSettings):
         env = env or Env()
         return cls(
             **CommonSettings.common_from_env(env),  # type: ignore[arg-type]
-            port=env.integer("UPLOAD_PORT", 8083, 1, 65535),
-            upload_dir=Path(env.text("UPLOAD_DIR", "./data/uploads")),
-            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 104857600, 0),
-            publish_timeout_seconds=env.number("PUBLISH_TIMEOUT_SECONDS", 2.0),
-            relay_interval_seconds=env.number("OUTBOX_RELAY_INTERVAL_SECONDS", 1.0),
+            port=env.integer("UPLOAD_PORT", cls.port, 1, 65535),
+            upload_dir=Path(env.text("UPLOAD_DIR", str(cls.upload_dir))),
+            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 0),
+            publish_timeout_seconds=env.number(
+                "PUBLISH_TIMEOUT_SECONDS", cls.publish_timeout_seconds
+            ),
+            relay_interval_seconds=env.number(
+                "OUTBOX_RELAY_INTERVAL_SECONDS", cls.relay_interval_seconds
+            ),
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,17 +49,41 @@ def sanitise_filename(raw: str | None) -> str:
     return name or "file"
 
 
-async def store_part(
-    file_part: FilePart, upload_dir: Path, upload_id: str, max_bytes: int
-) -> StoredFile:
-    """Write the part to `upload_dir/upload_id/<name>`, hashing as it goes."""
+class UploadFolder:
+    """Where one upload's file goes; see `upload_folder`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.kept = False
+
+    def keep(self) -> None:
+        """The upload is recorded: its file must stay."""
+        self.kept = True
+
+
+@contextlib.contextmanager
+def upload_folder(upload_dir: Path, upload_id: str) -> Iterator[UploadFolder]:
+    """The upload's new folder, removed on leaving the block unless `keep()` was called.
+
+    Whatever ends the request early (a refusal, a client gone, a cancellation, a repeated
+    idempotency key) leaves nothing of the file behind.
+    """
+    folder = UploadFolder(upload_dir / upload_id)
+    folder.path.mkdir(parents=True, exist_ok=False)
+    try:
+        yield folder
+    finally:
+        if not folder.kept:
+            shutil.rmtree(folder.path, ignore_errors=True)
+
+
+async def store_part(file_part: FilePart, folder: Path, max_bytes: int) -> StoredFile:
+    """Write the part to `folder/<name>`, hashing as it goes."""
     part = file_part.reader
-    folder = upload_dir / upload_id
     filename = sanitise_filename(file_part.filename)
     path = folder / filename
     digest = hashlib.sha256()
     size = 0
-    folder.mkdir(parents=True, exist_ok=False)
     try:
         with path.open("wb") as out:
             while chunk := await part.read_chunk(CHUNK_BYTES):
@@ -66,17 +92,8 @@ async def store_part(
                     raise PayloadTooLarge(f"file is larger than the limit of {max_bytes} bytes")
                 digest.update(chunk)
                 out.write(chunk)
-        if not part.at_eof():
-            raise BadRequest("multipart body ended before the end of the file part")
     except MALFORMED as exc:
-        remove_upload(upload_dir, upload_id)
         raise BadRequest(f"malformed multipart body: {exc}") from None
-    except BaseException:
-        # Over the limit, client gone, or cancelled: nothing of it may stay.
-        remove_upload(upload_dir, upload_id)
-        raise
+    if not part.at_eof():
+        raise BadRequest("multipart body ended before the end of the file part")
     return StoredFile(path=path, filename=filename, size=size, sha256=digest.hexdigest())
-
-
-def remove_upload(upload_dir: Path, upload_id: str) -> None:
-    shutil.rmtree(upload_dir / upload_id, ignore_errors=True)
