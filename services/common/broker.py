@@ -18,6 +18,7 @@ from aio_pika.abc import (
 from aiohttp import web
 from pamqp.common import FieldValue
 
+from .amqp_cluster import connect_cluster
 from .messages import (
     DEAD_LETTER_QUEUE,
     DELAY_BUCKETS_MS,
@@ -92,7 +93,7 @@ class Broker:
         delay = 0.5
         while True:
             try:
-                connection = await aio_pika.connect_robust(self.url, timeout=5)
+                connection = await connect_cluster(self.url, timeout=5)
                 break
             except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
                 log.warning(
