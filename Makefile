@@ -7,7 +7,7 @@ PYTHON ?= python3
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: venv run test migrate lint format clean prune soak bench api-key revoke-api-key
+.PHONY: venv run test migrate lint format clean prune soak bench api-key revoke-api-key cluster-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench: venv
 soak: venv
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m bench.soak $(SOAK_ARGS)
+
+# Uploads while the leader of webhooks.dispatch stops in a three-node RabbitMQ cluster of its
+# own (extra nodes of the installed rabbitmq-server; the machine's own node is not touched).
+cluster-test: venv
+	$(PY) -m bench.cluster $(CLUSTER_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.stack import Stack
+from harness.stack import Stack
 
 GATEWAY_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 

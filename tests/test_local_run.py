@@ -9,8 +9,8 @@ import asyncpg
 
 from deploy.local.prereqs import unreachable_message
 from deploy.local.run import exit_status
+from harness.processes import REPO, service_env
 from services.common.auth import hash_api_key
-from tests.support.processes import REPO, service_env
 
 
 def test_a_requested_stop_with_every_process_exiting_0_is_a_success() -> None:

@@ -13,9 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import REPO
-from tests.support.receiver import Receiver
-from tests.support.stack import Stack
+from harness.processes import REPO
+from harness.receiver import Receiver
+from harness.stack import Stack
 from tests.test_original_flow import STEP_2, STEP_3, curl
 
 STORY_HEADING = "#### One webhook, start to finish"

@@ -7,7 +7,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from tests.support.stack import StackOptions, running_stack
+from harness.stack import StackOptions, running_stack
 
 
 async def start_up_events(

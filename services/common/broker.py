@@ -18,6 +18,7 @@ from aio_pika.abc import (
 from aiohttp import web
 from pamqp.common import FieldValue
 
+from .amqp_cluster import connect_cluster
 from .backoff import Backoff, retry
 from .messages import (
     DEAD_LETTER_QUEUE,
@@ -106,7 +107,7 @@ class Broker:
 
     async def _connect_forever(self) -> None:
         connection = await retry(
-            lambda: aio_pika.connect_robust(self.url, timeout=5),
+            lambda: connect_cluster(self.url, timeout=5),
             (OSError, TimeoutError, aio_pika.exceptions.AMQPError),
             CONNECT_BACKOFF,
             "broker_connect_failed",

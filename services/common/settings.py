@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+
+from .amqp_cluster import parse_broker_urls
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/webhooks"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -110,6 +112,15 @@ class Env:
             )
         return value
 
+    def checked(self, name: str, default: str, parse: Callable[[str], object]) -> str:
+        """The raw value once `parse` accepts it; its ValueError becomes one line naming `name`."""
+        value = self._environ.get(name, default).strip() or default
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name} {exc}") from None
+        return value
+
     def seconds_list(self, name: str, default: str) -> tuple[float, ...]:
         raw = self._environ.get(name, default)
         items = [item.strip() for item in raw.split(",") if item.strip()]
@@ -136,7 +147,9 @@ def is_fernet_key(key: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL (or comma-separated URLs) without passwords, for messages and logs."""
+    if "," in url:
+        return ",".join(redact_url(item) for item in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -166,7 +179,8 @@ class CommonSettings:
             "database_url": env.url(
                 "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres")
             ),
-            "amqp_url": env.url("AMQP_URL", DEFAULT_AMQP_URL, ("amqp", "amqps")),
+            # One broker or several of one cluster, comma-separated (common/amqp_cluster.py).
+            "amqp_url": env.checked("AMQP_URL", DEFAULT_AMQP_URL, parse_broker_urls),
             "log_level": env.choice("LOG_LEVEL", CommonSettings.log_level, LOG_LEVELS),
             "log_format": env.choice("LOG_FORMAT", CommonSettings.log_format, ("json", "console")),
             "host": env.text("BIND_HOST", CommonSettings.host),
