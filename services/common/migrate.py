@@ -35,28 +35,29 @@ def ensure_database(dsn: str) -> bool:
         return True
 
 
-def apply_migrations(dsn: str) -> int:
+def _migrate(dsn: str, rollback: bool) -> int:
+    """Apply what is pending (or roll back what is applied) under yoyo's lock."""
     backend = get_backend(_yoyo_url(dsn))
     try:
         migrations = read_migrations(str(MIGRATIONS_DIR))
         with backend.lock():
-            pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
-        return len(pending)
+            if rollback:
+                chosen = backend.to_rollback(migrations)
+                backend.rollback_migrations(chosen)
+            else:
+                chosen = backend.to_apply(migrations)
+                backend.apply_migrations(chosen)
+        return len(chosen)
     finally:
         backend.connection.close()
+
+
+def apply_migrations(dsn: str) -> int:
+    return _migrate(dsn, rollback=False)
 
 
 def rollback_migrations(dsn: str) -> int:
-    backend = get_backend(_yoyo_url(dsn))
-    try:
-        migrations = read_migrations(str(MIGRATIONS_DIR))
-        with backend.lock():
-            applied = backend.to_rollback(migrations)
-            backend.rollback_migrations(applied)
-        return len(applied)
-    finally:
-        backend.connection.close()
+    return _migrate(dsn, rollback=True)
 
 
 def main(argv: list[str] | None = None) -> int:

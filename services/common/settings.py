@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -22,6 +23,16 @@ class ConfigError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
+Number = TypeVar("Number", int, float)
+
+
+def _converted(name: str, raw: str, convert: Callable[[str], Number], what: str) -> Number:
+    try:
+        return convert(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+
+
 class Env:
     """Typed reads of environment variables, each failure naming the variable."""
 
@@ -31,27 +42,26 @@ class Env:
     def text(self, name: str, default: str) -> str:
         return self._environ.get(name, default)
 
-    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    def _given(self, name: str) -> str | None:
+        """The variable's value, or None when it is unset or blank (the default applies)."""
         raw = self._environ.get(name)
-        if raw is None or raw.strip() == "":
+        return None if raw is None or raw.strip() == "" else raw
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        raw = self._given(name)
+        if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        value = _converted(name, raw, int, "an integer")
         if value < minimum or (maximum is not None and value > maximum):
             upper = "" if maximum is None else f" and at most {maximum}"
             raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
         return value
 
     def _finite(self, name: str) -> float | None:
-        raw = self._environ.get(name)
-        if raw is None or raw.strip() == "":
+        raw = self._given(name)
+        if raw is None:
             return None
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        value = _converted(name, raw, float, "a number")
         if not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {raw!r}")
         return value
@@ -87,8 +97,8 @@ class Env:
         return keys
 
     def flag(self, name: str, default: bool) -> bool:
-        raw = self._environ.get(name)
-        if raw is None or raw.strip() == "":
+        raw = self._given(name)
+        if raw is None:
             return default
         lowered = raw.strip().lower()
         if lowered in ("1", "true", "yes", "on"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -43,12 +46,18 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return respond_page([Delivery.model_validate(dict(row)) for row in page.rows], page.next_cursor)
 
 
+async def visible_delivery(request: web.Request, delivery_id: uuid.UUID) -> asyncpg.Record:
+    """The delivery, or a 404 when it does not exist or is not the caller's to see."""
+    row = visible_to(request, await db.get_delivery(request.app[DB_POOL], delivery_id))
+    if row is None:
+        raise delivery_not_found(delivery_id)
+    return row
+
+
 async def get_delivery(request: web.Request) -> web.Response:
     delivery_id = delivery_id_of(request)
     pool = request.app[DB_POOL]
-    row = visible_to(request, await db.get_delivery(pool, delivery_id))
-    if row is None:
-        raise delivery_not_found(delivery_id)
+    row = await visible_delivery(request, delivery_id)
     attempts = await db.list_attempts(pool, delivery_id)
     delivery = DeliveryWithAttempts.model_validate(
         {**row, "attempts": [Attempt.model_validate(dict(a)) for a in attempts]}
@@ -59,9 +68,7 @@ async def get_delivery(request: web.Request) -> web.Response:
 async def redeliver(request: web.Request) -> web.Response:
     delivery_id = delivery_id_of(request)
     pool = request.app[DB_POOL]
-    found = visible_to(request, await db.get_delivery(pool, delivery_id))
-    if found is None:
-        raise delivery_not_found(delivery_id)
+    found = await visible_delivery(request, delivery_id)
     if found["disabled"]:
         raise refuse_disabled(found["webhook_id"])
     await require_broker(request)
