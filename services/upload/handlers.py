@@ -13,6 +13,7 @@ from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
 from services.common.messages import DeliveryEvent
 from services.common.timefmt import iso_time
+from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -165,6 +166,7 @@ async def upload_file(request: web.Request) -> web.Response:
         created_at=created_at,
         delivery_id=uuid.uuid4(),
         event_data={**data, "uploaded_at": iso_time(created_at)},
+        trace_context=current_carrier(),
     )
     try:
         recorded = await record(request.app, upload, idempotency_key)
