@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from opentelemetry import context, propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
@@ -114,7 +114,7 @@ def active_tracer() -> trace.Tracer | None:
     return None if _active is None else _active.tracer
 
 
-def server_span_middleware(quiet_paths: frozenset[str]) -> Any:
+def server_span_middleware(quiet_paths: frozenset[str]) -> Middleware:
     """The HTTP server span of each request (not of probes and scrapes), W3C context in."""
 
     @web.middleware
@@ -157,8 +157,9 @@ def annotate_span(fields: Mapping[str, Any]) -> None:
         return
     span = trace.get_current_span()
     for key, value in fields.items():
-        if isinstance(value, str | int | float | bool):
-            span.set_attribute(ATTRIBUTE_PREFIX + key, value)
+        if value is not None:
+            plain = value if isinstance(value, str | int | float | bool) else str(value)
+            span.set_attribute(ATTRIBUTE_PREFIX + key, plain)
 
 
 def current_carrier() -> Carrier | None:
@@ -194,10 +195,20 @@ def background() -> Iterator[None]:
 
 
 class AttemptSpan:
-    """Records an attempt's outcome on its client span: the status code, or the error's kind."""
+    """Records an attempt's outcome on its client span: the status code, or the error's kind.
+
+    Without a span it is its own no-op context manager: what an attempt costs when
+    tracing is off.
+    """
 
     def __init__(self, span: Span | None) -> None:
         self.span = span
+
+    def __enter__(self) -> AttemptSpan:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
 
     def outcome(self, status_code: int | None, error: str | None) -> None:
         if self.span is None:
@@ -222,14 +233,21 @@ def without_query(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-@contextlib.contextmanager
-def attempt_span(method: str, url: str, delivery_id: str, attempt: int) -> Iterator[AttemptSpan]:
+def attempt_span(
+    method: str, url: str, delivery_id: object, attempt: int
+) -> contextlib.AbstractContextManager[AttemptSpan]:
     """The client span of one delivery attempt: method, URL without query or credentials,
     the delivery id and attempt number; never headers, secrets, signature or body."""
     tracer = active_tracer()
     if tracer is None:
-        yield NO_ATTEMPT_SPAN
-        return
+        return NO_ATTEMPT_SPAN
+    return _attempt_span(tracer, method, url, str(delivery_id), attempt)
+
+
+@contextlib.contextmanager
+def _attempt_span(
+    tracer: trace.Tracer, method: str, url: str, delivery_id: str, attempt: int
+) -> Iterator[AttemptSpan]:
     parts = urlsplit(url)
     attributes: dict[str, str | int] = {
         http_attributes.HTTP_REQUEST_METHOD: method,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .db import DATABASE_UNAVAILABLE
@@ -218,7 +218,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 def base_app(service: str) -> web.Application:
     """An application with our middleware and the health, readiness and metrics routes."""
-    middlewares = [request_middleware]
+    middlewares: list[Middleware] = [request_middleware]
     if tracing_requested():
         middlewares.insert(0, server_span_middleware(QUIET_PATHS))
     app = web.Application(middlewares=middlewares, client_max_size=1024**2)

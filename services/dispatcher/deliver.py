@@ -127,7 +127,7 @@ class Dispatcher:
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
         )
         # On the consumer span, so that a delivery's messages can be found by its id.
-        annotate_span({"delivery_id": str(msg.delivery_id), "attempt": msg.attempt})
+        annotate_span({"delivery_id": msg.delivery_id, "attempt": msg.attempt})
         try:
             await self.process(msg)
         except OUTAGE_ERRORS as exc:
@@ -207,7 +207,7 @@ class Dispatcher:
         return replace(delivery, secrets=secrets)
 
     async def deliver(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
-        with attempt_span("POST", delivery.url, str(delivery.id), msg.attempt) as span:
+        with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
             result = await self.attempt(delivery)
             span.outcome(result.status_code, result.error)
         # A redeliver restarts the schedule: count attempts from the start of this round.
