@@ -327,6 +327,16 @@ async def test_with_an_endpoint_spans_are_flushed_when_the_app_stops(
     assert {SERVER, PRODUCER, CONSUMER, CLIENT} <= kinds
 
 
+def test_an_endpoint_turns_tracing_on_and_the_standard_off_switches_win() -> None:
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
+    assert not tracing.tracing_requested({})
+    assert not tracing.tracing_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": " "})
+    assert tracing.tracing_requested(endpoint)
+    assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://j/v1/traces"})
+    assert not tracing.tracing_requested({**endpoint, "OTEL_SDK_DISABLED": "true"})
+    assert not tracing.tracing_requested({**endpoint, "OTEL_TRACES_EXPORTER": "none"})
+
+
 def test_only_the_otlp_http_protobuf_exporter_is_accepted() -> None:
     endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
     for name in tracing.PROTOCOL_VARIABLES:

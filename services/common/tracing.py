@@ -52,8 +52,15 @@ Carrier = dict[str, str]
 
 
 def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether an OTLP endpoint is set: the one switch between tracing and no cost at all."""
+    """Whether an OTLP endpoint is set: the one switch between tracing and no cost at all.
+
+    The standard off switches win: OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+    """
     env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
     return any(env.get(name, "").strip() for name in ENDPOINT_VARIABLES)
 
 
