@@ -30,6 +30,7 @@ GRAFANA_DIR = ROOT / "deploy" / "grafana"
 DASHBOARD = GRAFANA_DIR / "dashboards" / "webhooks.json"
 DATASOURCES = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml"
 DASHBOARD_PROVIDERS = GRAFANA_DIR / "provisioning" / "dashboards" / "webhooks.yml"
+JAEGER_DATASOURCE = GRAFANA_DIR / "provisioning" / "datasources" / "jaeger.yml"
 
 APP_SERVICES = {"registration": 8082, "upload": 8083, "dispatcher": 8084}
 PORT_VARIABLES = {
@@ -45,6 +46,7 @@ REQUIRED_SERVICES = {
     "gateway",
     "prometheus",
     "grafana",
+    "jaeger",
 }
 NGINX_TEMPLATES_DIR = PurePosixPath("/etc/nginx/templates")
 NGINX_CONF_DIR = PurePosixPath("/etc/nginx/conf.d")
@@ -556,3 +558,27 @@ def test_dashboard_uses_only_known_metrics() -> None:
     assert not unknown, f"dashboard queries metrics nobody exports: {sorted(unknown)}"
     unused = set(DASHBOARD_METRIC_FAMILIES) - {allowed[name] for name in used}
     assert not unused, f"dashboard has no panel for {sorted(unused)}"
+
+
+# ---------------------------------------------------------------- tracing
+
+
+def test_services_send_traces_to_compose_jaeger(services: dict[str, dict[str, Any]]) -> None:
+    jaeger = services["jaeger"]
+    assert jaeger["image"].rsplit(":", 1)[0].endswith("jaegertracing/jaeger")
+    assert "16686:16686" in jaeger["ports"], "the Jaeger UI"
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert (endpoint.hostname, endpoint.port) == ("jaeger", 4318), name
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", name
+        # Tracing is never a reason for a service not to start.
+        assert "jaeger" not in depends_on(services[name]), name
+
+
+def test_grafana_has_compose_jaeger_as_a_datasource(services: dict[str, dict[str, Any]]) -> None:
+    (datasource,) = yaml.safe_load(JAEGER_DATASOURCE.read_text())["datasources"]
+    assert datasource["type"] == "jaeger"
+    assert datasource["url"] == "http://jaeger:16686"
+    assert "16686:16686" in services["jaeger"]["ports"]
+    assert "jaeger" in depends_on(services["grafana"])

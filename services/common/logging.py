@@ -9,6 +9,9 @@ from typing import Any
 
 import orjson
 import structlog
+from opentelemetry import trace
+
+from .tracing import tracing_requested
 
 # Keys whose values must never reach a log line, compared case-insensitively.
 SENSITIVE_KEYS = frozenset(
@@ -35,6 +38,17 @@ def redact_sensitive(
     return event_dict
 
 
+def add_trace_ids(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """`trace_id` and `span_id` of the span in progress, lowercase hex as in traceparent."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict["trace_id"] = format(span_context.trace_id, "032x")
+        event_dict["span_id"] = format(span_context.span_id, "016x")
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
     """Configure structlog and route the standard library's loggers through it."""
     shared: list[Any] = [
@@ -43,6 +57,9 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_sensitive,
     ]
+    if tracing_requested():
+        # Only then: with tracing off a log line costs nothing more than before.
+        shared.append(add_trace_ids)
     # orjson renders bytes, hence the bytes logger factory below.
     renderer: Any = (
         structlog.dev.ConsoleRenderer()

@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from .tracing import background
+
 log = structlog.get_logger(__name__)
 
 
@@ -52,7 +54,8 @@ class Periodic:
             await self.pause()
         while True:
             try:
-                await self.work()
+                with background():
+                    await self.work()
             except Exception as exc:
                 log.warning(self.failed_event, error=repr(exc))
             await self.pause()

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 
 from .amqp_cluster import parse_broker_urls
+from .tracing import PROTOCOL_VARIABLES, PROTOCOLS, tracing_requested
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/webhooks"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -38,6 +39,10 @@ class Env:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
 
     def text(self, name: str, default: str) -> str:
         return self._environ.get(name, default)
@@ -167,6 +172,13 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def check_tracing_protocol(env: Env) -> None:
+    """OTLP over HTTP with protobuf is the exporter we ship; refuse any other at start."""
+    if tracing_requested(env.environ):
+        for name in PROTOCOL_VARIABLES:
+            env.choice(name, PROTOCOLS[0], PROTOCOLS)
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """What every service needs: where the database and broker are, how to log."""
@@ -185,6 +197,7 @@ class CommonSettings:
 
     @staticmethod
     def common_from_env(env: Env) -> dict[str, object]:
+        check_tracing_protocol(env)
         return {
             "database_url": env.url(
                 "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres")

@@ -11,11 +11,12 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .db import DATABASE_UNAVAILABLE
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
+from .tracing import annotate_span, server_span_middleware, tracing_ctx, tracing_requested
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +68,9 @@ class ServiceUnavailable(ApiError):
 
 
 def annotate(request: web.Request, **fields: Any) -> None:
-    """Add fields to this request's canonical `http_request` log line."""
+    """Add fields to this request's canonical `http_request` log line (and its span)."""
     request.setdefault(CANONICAL_FIELDS, {}).update(fields)
+    annotate_span(fields)
 
 
 def dumps(value: Any) -> bytes:
@@ -216,7 +218,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 def base_app(service: str) -> web.Application:
     """An application with our middleware and the health, readiness and metrics routes."""
-    app = web.Application(middlewares=[request_middleware], client_max_size=1024**2)
+    middlewares: list[Middleware] = [request_middleware]
+    if tracing_requested():
+        middlewares.insert(0, server_span_middleware(QUIET_PATHS))
+    app = web.Application(middlewares=middlewares, client_max_size=1024**2)
+    if tracing_requested():
+        # First, so that it stops last and flushes the spans of everything before it.
+        app.cleanup_ctx.append(tracing_ctx(service))
     app[SERVICE_NAME] = service
     app[READINESS_CHECKS] = []
     app.router.add_get("/healthz", healthz)

@@ -86,6 +86,8 @@ class NewUpload:
     created_at: datetime
     delivery_id: uuid.UUID
     event_data: dict[str, Any]
+    # The request's W3C trace context, kept in the outbox for the relay's publish.
+    trace_context: dict[str, str] | None = None
 
     @cached_property
     def event(self) -> DeliveryEvent:
@@ -137,12 +139,13 @@ async def record_uploads(
 # a delivery to a disabled webhook gets no outbox event, so it is never published.
 RECORD_UPLOADS = f"""
     WITH target AS (
-        SELECT m.*, w.disabled, $14::text AS event_type, m.created_at AS event_time
+        SELECT m.*, w.disabled, $15::text AS event_type, m.created_at AS event_time
         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
                     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
-                    $11::uuid[], $12::jsonb[], $13::jsonb[])
+                    $11::uuid[], $12::jsonb[], $13::jsonb[], $14::jsonb[])
             AS m(upload_id, webhook_id, user_id, filename, stored_path, size, sha256,
-                 content_type, request_id, created_at, delivery_id, event_data, event)
+                 content_type, request_id, created_at, delivery_id, event_data,
+                 trace_context, event)
         JOIN webhook_registrations w ON w.id = m.webhook_id
         WHERE w.deleted_at IS NULL AND (m.user_id IS NULL OR w.user_id = m.user_id)
     ), upload AS (
@@ -153,8 +156,8 @@ RECORD_UPLOADS = f"""
         FROM target
     ), delivery AS ({deliveries.create_from("target")}
     ), event AS (
-        INSERT INTO outbox (routing_key, payload, request_id)
-        SELECT $14, event, request_id FROM target WHERE NOT disabled
+        INSERT INTO outbox (routing_key, payload, request_id, trace_context)
+        SELECT $15, event, request_id, trace_context FROM target WHERE NOT disabled
         RETURNING id, (payload->>'delivery_id')::uuid AS delivery_id
     )
     SELECT t.delivery_id, e.id AS outbox_id
@@ -192,11 +195,12 @@ async def record_upload_with_key(
         outbox_id = None
         if status == "pending":
             outbox_id = await conn.fetchval(
-                "INSERT INTO outbox (routing_key, payload, request_id) VALUES ($1, $2, $3) "
-                "RETURNING id",
+                "INSERT INTO outbox (routing_key, payload, request_id, trace_context) "
+                "VALUES ($1, $2, $3, $4) RETURNING id",
                 UPLOAD_COMPLETED,
                 upload.event.payload(),
                 upload.request_id,
+                upload.trace_context,
             )
     return upload.recorded(outbox_id)
 

@@ -15,6 +15,7 @@ from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
 from services.common.messages import DeliveryEvent
 from services.common.timefmt import iso_time
+from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -152,6 +153,7 @@ def new_upload(
         created_at=created_at,
         delivery_id=uuid.uuid4(),
         event_data={**data.model_dump(mode="json"), "uploaded_at": iso_time(created_at)},
+        trace_context=current_carrier(),
     )
     return upload, data
 

@@ -13,6 +13,7 @@ from services.common.broker import BROKER, Broker
 from services.common.db import DB_POOL
 from services.common.messages import DeliveryEvent, MalformedMessage
 from services.common.periodic import Periodic
+from services.common.tracing import continued
 
 from . import db
 from .keys import SETTINGS
@@ -31,7 +32,9 @@ async def publish_row(broker: Broker, row: asyncpg.Record, publish_timeout: floa
         # Nothing the dispatcher could deliver (it would drop the message): the row goes.
         log.warning("outbox_row_dropped", outbox_id=row["id"], reason=str(exc))
         return
-    await broker.publish_event(event, timeout=publish_timeout)
+    # Published in the trace of the request that recorded it, however much later.
+    with continued(row["trace_context"]):
+        await broker.publish_event(event, timeout=publish_timeout)
 
 
 async def relay_batch(pool: asyncpg.Pool, broker: Broker, publish_timeout: float) -> int:
@@ -40,7 +43,7 @@ async def relay_batch(pool: asyncpg.Pool, broker: Broker, publish_timeout: float
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """
-            SELECT id, routing_key, payload, request_id FROM outbox
+            SELECT id, routing_key, payload, request_id, trace_context FROM outbox
             WHERE created_at < now() - make_interval(secs => $1)
             ORDER BY id LIMIT $2
             FOR UPDATE SKIP LOCKED
