@@ -9,9 +9,7 @@ import structlog
 from aiohttp import web
 
 from services.common.auth import current_user
-from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
-from services.common.messages import DeliveryEvent
 from services.common.timefmt import iso_time
 from services.common.web import (
     REQUEST_ID_HEADER,
@@ -24,9 +22,10 @@ from services.common.web import (
 )
 
 from . import db
-from .keys import KNOWN_WEBHOOKS, OUTBOX_CLEANUP, RECORDER, SETTINGS
-from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
+from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .metrics import UPLOAD_BYTES, UPLOADS
 from .multipart import find_file_part, finish_form, open_form
+from .publishing import publish_now
 from .storage import content_type_of, remove_upload, store_part
 
 log = structlog.get_logger(__name__)
@@ -99,19 +98,26 @@ def webhook_missing(webhook_id: uuid.UUID) -> str:
     return f"webhook {webhook_id} does not exist"
 
 
-async def check_webhook(app: web.Application, webhook_id: uuid.UUID, user_id: int | None) -> None:
-    """404 before any of the body is stored, unless the webhook took an upload a moment ago.
+async def check_webhook(
+    app: web.Application, webhook_id: uuid.UUID, user_id: int | None
+) -> db.EventMatcher:
+    """The webhook's filter; 404 before any of the body is stored. Not looked up again
+    for a webhook that took an upload a moment ago.
 
     Skipping the lookup for a known webhook saves a round trip per upload; the insert
-    checks the webhook again, so one deleted meanwhile is still refused. Another user's
-    webhook is as good as missing (404): its existence is not leaked.
+    checks the webhook again, so one deleted meanwhile is still refused (a filter
+    changed meanwhile applies within KNOWN_WEBHOOK_SECONDS). Another user's webhook is
+    as good as missing (404): its existence is not leaked.
     """
     known = app[KNOWN_WEBHOOKS]
-    if known.get((webhook_id, user_id))[0]:
-        return
-    if not await db.webhook_exists(app[DB_POOL], webhook_id, user_id):
+    found, matcher = known.get((webhook_id, user_id))
+    if found and matcher is not None:
+        return matcher
+    matcher = await db.webhook_filter(app[DB_POOL], webhook_id, user_id)
+    if matcher is None:
         raise NotFound(webhook_missing(webhook_id))
-    known.put((webhook_id, user_id), True)
+    known.put((webhook_id, user_id), matcher)
+    return matcher
 
 
 async def record(
@@ -132,7 +138,7 @@ async def upload_file(request: web.Request) -> web.Response:
     idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
     user_id = current_user(request)
-    await check_webhook(request.app, webhook_id, user_id)
+    matcher = await check_webhook(request.app, webhook_id, user_id)
     part = await find_file_part(reader)
 
     upload_id = uuid.uuid4()
@@ -152,6 +158,7 @@ async def upload_file(request: web.Request) -> web.Response:
         "sha256": stored.sha256,
         "content_type": content_type,
     }
+    event_data = {**data, "uploaded_at": iso_time(created_at)}
     upload = db.NewUpload(
         upload_id=upload_id,
         webhook_id=webhook_id,
@@ -164,7 +171,10 @@ async def upload_file(request: web.Request) -> web.Response:
         request_id=request.headers.get(REQUEST_ID_HEADER),
         created_at=created_at,
         delivery_id=uuid.uuid4(),
-        event_data={**data, "uploaded_at": iso_time(created_at)},
+        event_data=event_data,
+        # An upload whose data fails the webhook's filter is recorded, with its event,
+        # but gets no delivery (docs/events.md).
+        matches=matcher(event_data),
     )
     try:
         recorded = await record(request.app, upload, idempotency_key)
@@ -189,23 +199,9 @@ async def upload_file(request: web.Request) -> web.Response:
         request,
         upload_id=str(upload_id),
         webhook_id=str(webhook_id),
-        delivery_id=str(recorded.delivery_id),
+        delivery_id=recorded.delivery_id and str(recorded.delivery_id),
         size=stored.size,
     )
     if recorded.outbox_id is not None:
         await publish_now(request.app, recorded.outbox_id, recorded.event)
     return envelope(data, "ok")
-
-
-async def publish_now(app: web.Application, outbox_id: int, event: DeliveryEvent) -> None:
-    """Publish right away; if the broker is slow or down the outbox relay publishes later."""
-    settings = app[SETTINGS]
-    try:
-        await app[BROKER].publish_event(event, timeout=settings.publish_timeout_seconds)
-    except (BrokerUnavailable, TimeoutError, OSError, Exception) as exc:
-        log.warning("event_publish_deferred", outbox_id=outbox_id, error=repr(exc))
-        return
-    EVENTS_PUBLISHED.labels("request").inc()
-    # Deleted in batches, off the request path; if that is lost the relay publishes the
-    # row again and the dispatcher's claim absorbs the copy.
-    app[OUTBOX_CLEANUP].add(outbox_id)
