@@ -26,6 +26,7 @@ from services.common.messages import (
     DEAD_LETTER_QUEUE,
     DELAY_BUCKETS_MS,
     DISPATCH_QUEUE,
+    FANOUT_QUEUE,
     delay_queue_name,
 )
 from services.common.web import HTTP_PARSER_LIMITS
@@ -76,7 +77,12 @@ async def purge_queues(amqp_url: str) -> None:
     async with connection:
         channel = await connection.channel()
         await declare_topology(channel)
-        names = [DISPATCH_QUEUE, DEAD_LETTER_QUEUE, *map(delay_queue_name, DELAY_BUCKETS_MS)]
+        names = [
+            DISPATCH_QUEUE,
+            FANOUT_QUEUE,
+            DEAD_LETTER_QUEUE,
+            *map(delay_queue_name, DELAY_BUCKETS_MS),
+        ]
         for name in names:
             queue = await channel.get_queue(name, ensure=False)
             await queue.purge()
