@@ -123,7 +123,7 @@ async def test_an_event_without_a_broker_publish_is_fanned_out_by_the_relay(
 
 @pytest.mark.parametrize("stack_options", [StackOptions(with_dispatcher=False)])
 async def test_upload_filters_decide_whether_an_upload_gets_a_delivery(stack: Stack) -> None:
-    webhook = await stack.register("http://127.0.0.1:9/unused")
+    webhook = await stack.register("http://127.0.0.1:9/unused", user_id=81)
     await stack.pool.execute(
         "UPDATE webhook_registrations SET filter = $2 WHERE id = $1",
         uuid.UUID(webhook["id"]),
@@ -139,9 +139,9 @@ async def test_upload_filters_decide_whether_an_upload_gets_a_delivery(stack: St
         )
     }
     assert set(rows) == {large["upload_id"]}
-    upload_events = await event_rows(stack, 1)
+    upload_events = await event_rows(stack, 81)
     payloads = {e["payload"]["upload_id"]: e for e in upload_events}  # type: ignore[index]
-    assert {small["upload_id"], large["upload_id"]} <= set(payloads)
+    assert set(payloads) == {small["upload_id"], large["upload_id"]}
     large_event = payloads[large["upload_id"]]
     assert rows[large["upload_id"]]["event_id"] == large_event["id"]
     assert large_event["event_name"] == "upload.completed"
