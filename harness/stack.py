@@ -26,6 +26,7 @@ from services.common.messages import (
     DEAD_LETTER_QUEUE,
     DELAY_BUCKETS_MS,
     DISPATCH_QUEUE,
+    FANOUT_QUEUE,
     delay_queue_name,
 )
 from services.common.protocol import answer_parser_errors_with_envelopes
@@ -77,7 +78,12 @@ async def purge_queues(amqp_url: str) -> None:
     async with connection:
         channel = await connection.channel()
         await declare_topology(channel)
-        names = [DISPATCH_QUEUE, DEAD_LETTER_QUEUE, *map(delay_queue_name, DELAY_BUCKETS_MS)]
+        names = [
+            DISPATCH_QUEUE,
+            FANOUT_QUEUE,
+            DEAD_LETTER_QUEUE,
+            *map(delay_queue_name, DELAY_BUCKETS_MS),
+        ]
         for name in names:
             queue = await channel.get_queue(name, ensure=False)
             await queue.purge()

@@ -381,14 +381,17 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
 
     failing_since = "SELECT failing_since FROM webhook_registrations WHERE id = $1"
     # All of an endpoint's attempts in a batch failed: it is failing from now on.
-    assert await deliveries.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [True]
+    assert await deliveries.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [
+        deliveries.RecordedAttempt(True)
+    ]
     assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is not None
     # A success beside a failure: healthy again. A record for an attempt already
     # recorded (ready's first) changes nothing.
     outcome = await deliveries.record_attempts(
         stack.pool, [record(held, None), record(stale, "HTTP 500"), record(ready, None)]
     )
-    assert outcome == [True, True, False]
+    assert [r.recorded for r in outcome] == [True, True, False]
+    assert [r.failure_event for r in outcome] == [None, None, None]
     assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is None
     states = {
         row["id"]: (row["status"], row["attempt_count"], row["lease_until"])

@@ -26,10 +26,12 @@ from .messages import (
     DELAY_BUCKETS_MS,
     DISPATCH_QUEUE,
     EVENTS_EXCHANGE,
-    UPLOAD_COMPLETED,
-    DeliveryEvent,
+    EVERY_EVENT_TYPE,
+    FANOUT_QUEUE,
     DeliveryMessage,
+    FanoutMessage,
     Outgoing,
+    RecordedMessage,
     delay_queue_name,
 )
 from .settings import redact_url
@@ -56,12 +58,16 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, AbstractQueue]:
-    """Declare the events exchange, the dispatch, delay and dead-letter queues (idempotent)."""
+    """Declare the events exchange, the dispatch, fan-out, delay and dead-letter queues
+    (idempotent)."""
     events = await channel.declare_exchange(
         EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
     dispatch = await channel.declare_queue(DISPATCH_QUEUE, durable=True, arguments=QUORUM)
-    await dispatch.bind(events, routing_key=UPLOAD_COMPLETED)
+    # Every event type's deliveries (earlier versions bound upload.completed only; that
+    # binding, where it remains, is harmless: a queue gets a message once).
+    await dispatch.bind(events, routing_key=EVERY_EVENT_TYPE)
+    await channel.declare_queue(FANOUT_QUEUE, durable=True, arguments=QUORUM)
     await channel.declare_queue(DEAD_LETTER_QUEUE, durable=True, arguments=QUORUM)
     for bucket_ms in DELAY_BUCKETS_MS:
         await channel.declare_queue(
@@ -142,11 +148,17 @@ class Broker:
             raise BrokerUnavailable("RabbitMQ is not connected")
         return self._channel
 
-    async def publish_event(
-        self, event: DeliveryEvent, timeout: float = PUBLISH_TIMEOUT_SECONDS
+    async def request_fanout(
+        self, msg: FanoutMessage, timeout: float = PUBLISH_TIMEOUT_SECONDS
     ) -> None:
-        """An event to the events exchange (confirmed within `timeout` seconds)."""
-        await self._publish(event.outgoing(), timeout)
+        """An accepted event to the fan-out worker (confirmed within `timeout` seconds)."""
+        await self._publish(msg.outgoing(), timeout)
+
+    async def publish_recorded(
+        self, msg: RecordedMessage, timeout: float = PUBLISH_TIMEOUT_SECONDS
+    ) -> None:
+        """What an outbox row holds, wherever it goes (confirmed within `timeout` seconds)."""
+        await self._publish(msg.outgoing(), timeout)
 
     async def send_to_dispatch(self, msg: DeliveryMessage) -> None:
         """A delivery message due now, straight to the dispatcher (confirmed)."""

@@ -9,7 +9,9 @@ from typing import Any
 
 import asyncpg
 
+from . import events
 from .db import columns
+from .messages import FanoutMessage
 
 # Held while an attempt is under way; another copy of the message waits it out.
 LEASE_MARGIN_SECONDS = 10.0
@@ -17,7 +19,7 @@ SWEEP_LOCK_KEY = 0x5EB400C  # advisory lock: one sweeper at a time across replic
 RECOVERABLE_STATUSES = ["failed", "not_attempted"]
 # What the API shows of a delivery.
 DELIVERY_COLUMNS = """
-    d.id, d.webhook_id, d.upload_id, d.status, d.attempt_count, d.next_retry_at,
+    d.id, d.webhook_id, d.upload_id, d.event_id, d.status, d.attempt_count, d.next_retry_at,
     d.created_at, d.updated_at
 """
 
@@ -25,64 +27,31 @@ DELIVERY_COLUMNS = """
 
 # The columns a producer's source rows give `create_from`: one delivery per row.
 SOURCE_COLUMNS = (
-    "delivery_id, webhook_id, upload_id, event_type, event_time, event_data, disabled, request_id"
+    "delivery_id, webhook_id, upload_id, event_id, event_type, event_time, event_data, "
+    "disabled, request_id"
 )
 
 
-def create_from(source: str) -> str:
+def create_from(source: str, *, once_per_event: bool = False) -> str:
     """SQL that creates a delivery for each row of `source` (a CTE or table with
     SOURCE_COLUMNS), due at once; to a disabled webhook it is recorded as not_attempted
-    and never sent. A producer puts it in its own statement, as a CTE or alone."""
-    return f"""
-        INSERT INTO deliveries (id, webhook_id, upload_id, event_type, event_time,
-                                event_data, status, next_retry_at, request_id, created_at)
-        SELECT delivery_id, webhook_id, upload_id, event_type, event_time, event_data,
-               CASE WHEN disabled THEN 'not_attempted' ELSE 'pending' END, event_time,
-               request_id, event_time
-        FROM {source}
-    """
-
-
-@dataclass(frozen=True)
-class NewDelivery:
-    """A delivery of one event to one webhook."""
-
-    id: uuid.UUID
-    webhook_id: uuid.UUID
-    upload_id: uuid.UUID | None
-    event_type: str
-    event_time: datetime
-    event_data: dict[str, Any]
-    request_id: str | None
-
-
-async def create(
-    conn: asyncpg.Connection, delivery: NewDelivery, user_id: int | None
-) -> str | None:
-    """Create the delivery if its webhook is live (and, with `user_id`, that user's):
-    its status (pending or not_attempted), or None when there is no such webhook."""
-    status: str | None = await conn.fetchval(
-        f"""
-        WITH source AS (
-            SELECT $1::uuid AS delivery_id, id AS webhook_id, $3::uuid AS upload_id,
-                   $4::text AS event_type, $5::timestamptz AS event_time,
-                   $6::jsonb AS event_data, disabled, $7::text AS request_id
-            FROM webhook_registrations
-            WHERE id = $2 AND deleted_at IS NULL AND ($8::bigint IS NULL OR user_id = $8)
-        )
-        {create_from("source")}
-        RETURNING status
-        """,
-        delivery.id,
-        delivery.webhook_id,
-        delivery.upload_id,
-        delivery.event_type,
-        delivery.event_time,
-        delivery.event_data,
-        delivery.request_id,
-        user_id,
+    and never sent. A producer puts it in its own statement, as a CTE or alone, and may
+    add a RETURNING clause. `once_per_event`: a row whose event already has a delivery
+    to that webhook is skipped (a fan-out run again after a crash)."""
+    conflict = (
+        "ON CONFLICT (event_id, webhook_id) WHERE event_id IS NOT NULL DO NOTHING"
+        if once_per_event
+        else ""
     )
-    return status
+    return f"""
+        INSERT INTO deliveries (id, webhook_id, upload_id, event_id, event_type, event_time,
+                                event_data, status, next_retry_at, request_id, created_at)
+        SELECT delivery_id, webhook_id, upload_id, event_id, event_type, event_time,
+               event_data, CASE WHEN disabled THEN 'not_attempted' ELSE 'pending' END,
+               event_time, request_id, event_time
+        FROM {source}
+        {conflict}
+    """
 
 
 # --- claim and attempt (the dispatcher) ---------------------------------------------------------
@@ -111,6 +80,15 @@ class ClaimedDelivery:
     deleted: bool
     schedule_offset: int
     failing_since: datetime | None
+    user_id: int
+    # The webhook's own settings; None: the service's RETRY_SCHEDULE / timeout.
+    retry_schedule: tuple[float, ...] | None
+    timeout_seconds: float | None
+
+    @property
+    def operational(self) -> bool:
+        """A delivery of an operational event: its failures announce nothing (no loops)."""
+        return self.event_type in events.OPERATIONAL_EVENT_TYPES
 
 
 async def claim_many(
@@ -118,13 +96,14 @@ async def claim_many(
 ) -> list[ClaimedDelivery | None]:
     """Take the lease of each (delivery, attempt); None where it is not due, done, or held.
 
+    The lease lasts the webhook's own timeout (else `lease_seconds`) plus a margin.
     Only lease_until changes (no index covers it), so the update can stay heap-only.
     The delivery ids must be distinct: one statement updates a row at most once.
     """
     rows = await pool.fetch(
         """
         UPDATE deliveries d
-        SET lease_until = now() + make_interval(secs => $3)
+        SET lease_until = now() + make_interval(secs => coalesce(w.timeout_seconds, $3) + $4)
         FROM unnest($1::uuid[], $2::int[]) AS m(id, attempt),
              webhook_registrations w
              JOIN webhook_configurations c ON c.webhook_id = w.id
@@ -135,11 +114,13 @@ async def claim_many(
                   d.request_id, w.url, w.secret, w.previous_secret,
                   (w.previous_secret_expires_at > now()) AS previous_valid,
                   w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
-                  d.schedule_offset, c.custom_headers, c.custom_payload
+                  d.schedule_offset, c.custom_headers, c.custom_payload, w.user_id,
+                  w.retry_schedule, w.timeout_seconds
         """,
         [request.delivery_id for request in requests],
         [request.attempt for request in requests],
-        lease_seconds + LEASE_MARGIN_SECONDS,
+        lease_seconds,
+        LEASE_MARGIN_SECONDS,
     )
     claimed = {row["id"]: claimed_delivery(row) for row in rows}
     return [claimed.get(request.delivery_id) for request in requests]
@@ -151,7 +132,14 @@ def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:
     previous, previous_valid = fields.pop("previous_secret"), fields.pop("previous_valid")
     if previous and previous_valid:
         secrets.append(previous)
-    return ClaimedDelivery(**fields, secrets=secrets)
+    schedule = fields.pop("retry_schedule")
+    timeout = fields.pop("timeout_seconds")
+    return ClaimedDelivery(
+        **fields,
+        secrets=secrets,
+        retry_schedule=None if schedule is None else tuple(float(delay) for delay in schedule),
+        timeout_seconds=None if timeout is None else float(timeout),
+    )
 
 
 async def release_lease(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> None:
@@ -175,15 +163,28 @@ class AttemptRecord:
     duration_ms: int
 
 
-async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> list[bool]:
-    """Each attempt, its error-log row and its delivery's new state, and each endpoint's
-    health, in one statement; False for an attempt whose delivery had moved on.
+@dataclass(frozen=True)
+class RecordedAttempt:
+    """`recorded`: False when the attempt's delivery had moved on (nothing written).
+    `failure_event`: the `delivery.failed` event recorded with a final failure, whose
+    fan-out message waits in the outbox as row `outbox_id` (publish it, or the relay will)."""
+
+    recorded: bool
+    failure_event: FanoutMessage | None = None
+    outbox_id: int | None = None
+
+
+async def record_attempts(
+    pool: asyncpg.Pool, records: list[AttemptRecord]
+) -> list[RecordedAttempt]:
+    """Each attempt, its error-log row and its delivery's new state, each endpoint's
+    health, and a delivery.failed event for each final failure, in one statement.
 
     An endpoint starts failing continuously when all of its attempts here failed, and
     is healthy again after any success. The delivery ids must be distinct.
     """
     rows = await pool.fetch(
-        """
+        f"""
         WITH m AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[],
                                  $5::float8[], $6::int[], $7::text[], $8::text[], $9::int[])
@@ -197,7 +198,8 @@ async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> l
             FROM m
             WHERE d.id = m.delivery_id AND d.attempt_count = m.attempt - 1
             RETURNING d.id, d.next_retry_at, m.webhook_id, m.attempt, m.status_code,
-                      m.error, m.response_body, m.duration_ms
+                      m.error, m.response_body, m.duration_ms, m.status, d.event_type,
+                      d.request_id
         ), attempt_rows AS (
             INSERT INTO delivery_attempts
                 (delivery_id, attempt, status_code, response_body, error, duration_ms)
@@ -211,13 +213,28 @@ async def record_attempts(pool: asyncpg.Pool, records: list[AttemptRecord]) -> l
             FROM (SELECT webhook_id, bool_and(error IS NOT NULL) AS failed
                   FROM updated GROUP BY webhook_id) h
             WHERE w.id = h.webhook_id AND (w.failing_since IS NULL) = h.failed
-        )
-        SELECT id FROM updated
+        ), failure_source AS ({events.delivery_failed_source("updated", "$10")}
+        ), {events.accept_from("failure_source", "failure")}
+        SELECT u.id, f.outbox_id, f.event_id, u.request_id
+        FROM updated u
+        LEFT JOIN failure a ON (a.payload->>'delivery_id')::uuid = u.id
+        LEFT JOIN failure_fanout f ON f.event_id = a.id
         """,
         *columns(records),  # in AttemptRecord's field order
+        list(events.OPERATIONAL_EVENT_TYPES),
     )
-    recorded = {row["id"] for row in rows}
-    return [record.delivery_id in recorded for record in records]
+    recorded = {row["id"]: row for row in rows}
+    return [recorded_attempt(recorded.get(record.delivery_id)) for record in records]
+
+
+def recorded_attempt(row: asyncpg.Record | None) -> RecordedAttempt:
+    if row is None:
+        return RecordedAttempt(False)
+    if row["event_id"] is None:
+        return RecordedAttempt(True)
+    return RecordedAttempt(
+        True, FanoutMessage(row["event_id"], row["request_id"]), row["outbox_id"]
+    )
 
 
 async def finish_without_attempt(pool: asyncpg.Pool, delivery_id: uuid.UUID, status: str) -> None:

@@ -17,9 +17,13 @@ EVENTS_EXCHANGE = "webhooks.events"
 # RabbitMQ's default exchange routes a message straight to the queue its key names.
 DEFAULT_EXCHANGE = ""
 DISPATCH_QUEUE = "webhooks.dispatch"
+# Accepted events wait here for the fan-out worker (services/upload/fanout.py).
+FANOUT_QUEUE = "webhooks.fanout"
 DEAD_LETTER_QUEUE = "webhooks.dead"
 DELAY_QUEUE_PREFIX = "webhooks.delay."
 UPLOAD_COMPLETED = "upload.completed"
+# Binds the dispatch queue to every event type (a type's name is dot-separated words).
+EVERY_EVENT_TYPE = "#"
 
 # Fixed ladder of delay queues, 250 ms doubling up to ~9 h; a longer or odd delay is
 # made of several hops because per-message TTL only expires at the head of a queue.
@@ -123,6 +127,59 @@ class DeliveryEvent:
     def outgoing(self) -> Outgoing:
         message = encode(self.payload(), 0, self.request_id, str(self.delivery_id), self.type)
         return Outgoing(message, Route(EVENTS_EXCHANGE, self.type))
+
+
+@dataclass(frozen=True)
+class FanoutMessage:
+    """Asks the fan-out worker to create (and publish) the deliveries of one accepted event.
+
+    Kept in the outbox (routing key FANOUT_QUEUE) until the broker confirms it; published
+    straight to the fan-out queue. A second copy is harmless: the fan-out never creates a
+    delivery twice.
+    """
+
+    event_id: uuid.UUID
+    request_id: str | None = None
+
+    def payload(self) -> dict[str, str]:
+        """The body, and what the outbox keeps (see fanout_payload_sql)."""
+        return {"event_id": str(self.event_id)}
+
+    def outgoing(self) -> Outgoing:
+        message = encode(self.payload(), 0, self.request_id, f"fanout:{self.event_id}")
+        return Outgoing(message, Route(DEFAULT_EXCHANGE, FANOUT_QUEUE))
+
+    @classmethod
+    def decode(cls, message: aio_pika.abc.AbstractIncomingMessage) -> FanoutMessage:
+        try:
+            body = orjson.loads(message.body)
+            event_id = uuid.UUID(str(body["event_id"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedMessage(f"not a fan-out message: {exc!r}") from None
+        request_id = (message.headers or {}).get(REQUEST_ID_HEADER)
+        return cls(event_id, str(request_id) if request_id else None)
+
+
+def fanout_payload_sql(event_id: str) -> str:
+    """SQL building FanoutMessage.payload() from the column `event_id`, for a statement
+    that creates events and their outbox rows together."""
+    return f"jsonb_build_object('event_id', {event_id})"
+
+
+# What an outbox row holds: a delivery's first attempt, or an event's fan-out.
+RecordedMessage = DeliveryEvent | FanoutMessage
+
+
+def from_outbox(
+    payload: Mapping[str, Any], routing_key: str, request_id: str | None
+) -> RecordedMessage:
+    """The message an outbox row holds; raises MalformedMessage."""
+    if routing_key == FANOUT_QUEUE:
+        try:
+            return FanoutMessage(uuid.UUID(str(payload["event_id"])), request_id)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedMessage(f"not a fan-out message: {exc!r}") from None
+    return DeliveryEvent.from_outbox(payload, routing_key, request_id)
 
 
 @dataclass(frozen=True)

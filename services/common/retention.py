@@ -1,4 +1,4 @@
-"""Prune stored files and delivery history older than RETENTION_DAYS, in small batches.
+"""Prune stored files, events and delivery history older than RETENTION_DAYS, in small batches.
 
 `python -m services.common.retention` (or `make prune`) runs it once; schedule it
 with cron, a systemd timer or a Kubernetes CronJob. Each batch is one short
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from . import deliveries
+from . import deliveries, events
 from .db import DATABASE_ERRORS, create_pool
 from .settings import DEFAULT_DATABASE_URL, ConfigError, Env, redact_url
 
@@ -63,6 +63,7 @@ class PruneResult:
     deliveries: int = 0
     delivery_attempts: int = 0
     error_log: int = 0
+    events: int = 0
     folder_errors: int = 0
 
     def summary(self, retention_days: int) -> str:
@@ -178,7 +179,8 @@ async def prune_orphan_folders(
 async def prune(
     pool: asyncpg.Pool, upload_dir: Path, retention_days: int, batch_size: int = BATCH_SIZE
 ) -> PruneResult:
-    """Remove finished deliveries, uploads and upload folders older than `retention_days`."""
+    """Remove finished deliveries, uploads, upload folders and events older than
+    `retention_days` (an event only once none of its deliveries is pending)."""
     result = PruneResult()
     if retention_days <= 0:
         return result
@@ -196,6 +198,11 @@ async def prune(
         if examined < batch_size or not deleted:
             break
     await prune_orphan_folders(pool, upload_dir, cutoff, batch_size, result)
+    while True:
+        examined, pruned = await events.prune_batch(pool, cutoff, batch_size)
+        result.events += pruned
+        if examined < batch_size or not pruned:
+            break
     return result
 
 

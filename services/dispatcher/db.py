@@ -1,5 +1,6 @@
 """SQL of the dispatcher beyond a delivery's transitions (services.common.deliveries):
-a delivery's state as a stale message sees it, and disabling a failing webhook."""
+a delivery's state as a stale message sees it, and disabling a failing webhook (and
+announcing it: services.common.events)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+
+from services.common import events
 
 
 @dataclass(frozen=True)
@@ -26,13 +29,37 @@ async def delivery_state(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> Delivery
     return None if row is None else DeliveryState(**dict(row))
 
 
-async def disable_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID, reason: str) -> None:
-    await pool.execute(
-        """
-        UPDATE webhook_registrations
-        SET disabled = true, disabled_reason = $2, updated_at = now()
-        WHERE id = $1 AND NOT disabled
+async def disable_webhook(
+    pool: asyncpg.Pool,
+    webhook_id: uuid.UUID,
+    reason: str,
+    announcement: events.NewEvent | None,
+) -> int | None:
+    """Disable the webhook; if this call did (it was enabled), record `announcement` (a
+    webhook.disabled event) in the same statement. The outbox id of its fan-out message,
+    else None."""
+    outbox_id: int | None = await pool.fetchval(
+        f"""
+        WITH disabled AS (
+            UPDATE webhook_registrations
+            SET disabled = true, disabled_reason = $2, updated_at = now()
+            WHERE id = $1 AND NOT disabled
+            RETURNING id
+        ), source AS (
+            SELECT $3::uuid AS event_id, $4::uuid AS event_type_id, $5::bigint AS user_id,
+                   $6::jsonb AS payload, NULL::text AS idempotency_key, $7::text AS request_id,
+                   $8::timestamptz AS created_at
+            FROM disabled WHERE $3::uuid IS NOT NULL
+        ), {events.accept_from("source")}
+        SELECT outbox_id FROM accepted_fanout
         """,
         webhook_id,
         reason,
+        announcement and announcement.id,
+        announcement and announcement.event_type_id,
+        announcement and announcement.user_id,
+        announcement and announcement.payload,
+        announcement and announcement.request_id,
+        announcement and announcement.created_at,
     )
+    return outbox_id

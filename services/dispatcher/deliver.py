@@ -7,7 +7,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -16,13 +17,13 @@ import orjson
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common import deliveries
+from services.common import deliveries, events, outbox
 from services.common.backoff import Backoff, retry
 from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
 from services.common.db import DATABASE_ERRORS
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
-from services.common.messages import DeliveryMessage, MalformedMessage, now_ms
+from services.common.messages import DeliveryMessage, FanoutMessage, MalformedMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.timefmt import iso_time
 from services.common.tracing import annotate_span, attempt_span
@@ -46,6 +47,9 @@ DB_ERROR_BACKOFF_SECONDS = 2.0
 PERSIST_BACKOFF = Backoff(first=0.25, cap=5.0, give_up_after=60.0)
 ENDPOINT_BUSY_DELAY_MS = 1000
 OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
+ANNOUNCE_TIMEOUT_SECONDS = 2.0
+
+T = TypeVar("T")
 
 
 def request_body(delivery: ClaimedDelivery) -> bytes:
@@ -101,7 +105,7 @@ class Dispatcher:
             lambda requests: deliveries.claim_many(pool, requests, lease),
             key=lambda request: request.delivery_id,
         )
-        self.records: Batcher[AttemptRecord, bool] = Batcher(
+        self.records: Batcher[AttemptRecord, deliveries.RecordedAttempt] = Batcher(
             lambda records: deliveries.record_attempts(pool, records),
             key=lambda record: record.delivery_id,
         )
@@ -210,10 +214,11 @@ class Dispatcher:
         with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
             result = await self.attempt(delivery)
             span.outcome(result.status_code, result.error)
+        schedule = delivery.retry_schedule
+        if schedule is None:
+            schedule = self.settings.retry_schedule
         # A redeliver restarts the schedule: count attempts from the start of this round.
-        step = next_step(
-            result, msg.attempt - delivery.schedule_offset, self.settings.retry_schedule
-        )
+        step = next_step(result, msg.attempt - delivery.schedule_offset, schedule)
         # The request was sent: keep the outcome through a short outage rather than
         # hand the message back and send again.
         record = AttemptRecord(
@@ -227,8 +232,10 @@ class Dispatcher:
             response_body=result.response_body,
             duration_ms=result.duration_ms,
         )
-        await self.persist(lambda: self.records(record))
+        recorded = await self.persist(lambda: self.records(record))
         self.log_attempt(delivery, result, step)
+        if recorded.failure_event is not None and recorded.outbox_id is not None:
+            await self.announce(recorded.outbox_id, recorded.failure_event)
         if not result.succeeded:
             await self.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
@@ -260,9 +267,33 @@ class Dispatcher:
             failing_for = time.time() - delivery.failing_since.timestamp()
             if failing_for >= self.settings.disable_after_seconds:
                 reason = f"deliveries failed continuously for {int(failing_for)} s"
-        if reason is not None:
-            await db.disable_webhook(self.pool, delivery.webhook_id, reason)
-            log.warning("webhook_disabled", webhook_id=str(delivery.webhook_id), reason=reason)
+        if reason is None:
+            return
+        # Announced, unless the failing delivery was itself an announcement (no loops).
+        announcement = None
+        if not delivery.operational:
+            announcement = events.webhook_disabled(
+                delivery.webhook_id,
+                delivery.url,
+                reason,
+                delivery.user_id,
+                datetime.now(UTC),
+                delivery.request_id,
+            )
+        outbox_id = await self.persist(
+            lambda: db.disable_webhook(self.pool, delivery.webhook_id, reason, announcement)
+        )
+        log.warning("webhook_disabled", webhook_id=str(delivery.webhook_id), reason=reason)
+        if outbox_id is not None and announcement is not None:
+            await self.announce(outbox_id, FanoutMessage(announcement.id, announcement.request_id))
+
+    async def announce(self, outbox_id: int, msg: FanoutMessage) -> None:
+        """Ask for an operational event's fan-out now; if that fails the relay does it."""
+        try:
+            await self.broker.request_fanout(msg, timeout=ANNOUNCE_TIMEOUT_SECONDS)
+            await outbox.delete(self.pool, [outbox_id])
+        except OUTAGE_ERRORS as exc:
+            log.warning("fanout_request_deferred", event_id=str(msg.event_id), error=repr(exc))
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:
         """Unknown, finished, stale, or leased by another copy in flight."""
@@ -287,16 +318,16 @@ class Dispatcher:
         """Send the message round the delay ladder until it is due."""
         await self.persist(lambda: self.broker.park(msg))
 
-    async def persist(self, write: Callable[[], Awaitable[Any]]) -> None:
+    async def persist(self, write: Callable[[], Awaitable[T]]) -> T:
         """Retry a write to the database or broker through a short outage (PERSIST_BACKOFF).
 
         Past that the error propagates: the message goes back to the queue, and the
         sweeper republishes any delivery whose next message was never written.
         """
-        await retry(write, OUTAGE_ERRORS, PERSIST_BACKOFF, "write_retrying")
+        return await retry(write, OUTAGE_ERRORS, PERSIST_BACKOFF, "write_retrying")
 
     async def attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
-        timeout = self.settings.delivery_timeout_seconds
+        timeout = delivery.timeout_seconds or self.settings.delivery_timeout_seconds
         body = request_body(delivery)
         headers = request_headers(delivery, body, int(time.time()))
         started = time.perf_counter()

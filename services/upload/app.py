@@ -12,6 +12,7 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
 
 from . import db, handlers
+from .fanout import fanout_ctx
 from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .outbox_cleanup import outbox_cleanup_ctx
 from .relay import relay_ctx
@@ -35,6 +36,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(outbox_cleanup_ctx)
     app.cleanup_ctx.append(relay_ctx)
+    app.cleanup_ctx.append(fanout_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     app.router.add_post("/upload_file/webhook_id/{webhook_id}", handlers.upload_file)
     return app

@@ -1,41 +1,65 @@
-"""SQL of the upload service: the webhook lookup, the upload transaction and the outbox.
+"""SQL of the upload service: the webhook lookup, the upload transaction and the fan-out.
 
-The delivery an upload creates is written by services.common.deliveries, whose SQL the
-upload's statement composes (one statement, one round trip, for a whole batch).
+An upload is an event with one delivery: its statement composes the SQL of the owners of
+those rows (services.common.events, deliveries, outbox), one statement and one round trip
+for a whole batch. The fan-out statement does the same for one batch of an event's webhooks.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import asyncpg
+import structlog
 
-from services.common import deliveries
+from services.common import deliveries, events, outbox
 from services.common.db import columns
+from services.common.filters import FilterError, parse_filter
+from services.common.idempotency import (
+    IDEMPOTENCY_ROUNDS,
+)
+from services.common.idempotency import (
+    IDEMPOTENCY_WINDOW_SECONDS as IDEMPOTENCY_WINDOW_SECONDS,
+)
+from services.common.idempotency import (
+    IdempotencyContention as IdempotencyContention,
+)
 from services.common.messages import UPLOAD_COMPLETED, DeliveryEvent
 
-# How long an Idempotency-Key answers with its first upload (Stripe's 24 hours).
-IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
-# Rounds of "release an expired key, insert, else read the holder" before giving up;
-# a second round is needed only when a key expires or its holder is pruned meanwhile.
-IDEMPOTENCY_ROUNDS = 3
+log = structlog.get_logger(__name__)
 
-
-class IdempotencyContention(Exception):
-    """The key kept changing hands while this upload tried to claim it."""
+# Whether an event's data passes a webhook's filter.
+EventMatcher = Callable[[Mapping[str, Any]], bool]
 
 
 class WebhookGone(Exception):
     """The webhook was deleted (or never was this user's) before the upload was recorded."""
 
 
+def _matches_nothing(data: Mapping[str, Any]) -> bool:
+    return False
+
+
+def stored_filter(raw: object, webhook_id: uuid.UUID) -> EventMatcher:
+    """A stored filter's matcher. The API stores only valid filters; one that is not
+    (written by hand) matches nothing, loudly, rather than everything."""
+    try:
+        return parse_filter(raw).matches
+    except FilterError as exc:
+        log.warning("stored_filter_invalid", webhook_id=str(webhook_id), error=str(exc))
+        return _matches_nothing
+
+
 @dataclass(frozen=True)
 class RecordedUpload:
-    delivery_id: uuid.UUID
+    """`delivery_id` is None when the upload's data did not pass the webhook's filter."""
+
+    delivery_id: uuid.UUID | None
     outbox_id: int | None
     event: DeliveryEvent
     created_at: datetime
@@ -53,21 +77,20 @@ class ExistingUpload:
     content_type: str
 
 
-async def webhook_exists(
+async def webhook_filter(
     pool: asyncpg.Pool, webhook_id: uuid.UUID, user_id: int | None = None
-) -> bool:
-    """Whether the webhook can take uploads; with `user_id` (API keys), only that user's."""
-    exists: bool = await pool.fetchval(
+) -> EventMatcher | None:
+    """The filter of a webhook that can take uploads (with `user_id`, only that user's);
+    None if there is no such webhook."""
+    row = await pool.fetchrow(
         """
-        SELECT EXISTS (
-            SELECT FROM webhook_registrations
-            WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR user_id = $2)
-        )
+        SELECT filter FROM webhook_registrations
+        WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR user_id = $2)
         """,
         webhook_id,
         user_id,
     )
-    return exists
+    return None if row is None else stored_filter(row["filter"], webhook_id)
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,9 @@ class NewUpload:
     created_at: datetime
     delivery_id: uuid.UUID
     event_data: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # Whether event_data passes the webhook's filter: else no delivery is made.
+    matches: bool = True
     # The request's W3C trace context, kept in the outbox for the relay's publish.
     trace_context: dict[str, str] | None = None
 
@@ -96,73 +122,84 @@ class NewUpload:
             self.delivery_id, self.upload_id, self.webhook_id, self.request_id
         )
 
-    def delivery(self) -> deliveries.NewDelivery:
-        return deliveries.NewDelivery(
-            id=self.delivery_id,
-            webhook_id=self.webhook_id,
-            upload_id=self.upload_id,
-            event_type=UPLOAD_COMPLETED,
-            event_time=self.created_at,
-            event_data=self.event_data,
-            request_id=self.request_id,
-        )
-
     def recorded(self, outbox_id: int | None) -> RecordedUpload:
-        return RecordedUpload(self.delivery_id, outbox_id, self.event, self.created_at)
+        delivery_id = self.delivery_id if self.matches else None
+        return RecordedUpload(delivery_id, outbox_id, self.event, self.created_at)
 
 
 async def record_uploads(
-    pool: asyncpg.Pool, uploads: list[NewUpload]
+    pool: asyncpg.Pool | asyncpg.Connection,
+    uploads: list[NewUpload],
+    statement: str | None = None,
 ) -> list[RecordedUpload | None]:
-    """Each upload with its delivery and (unless the webhook is disabled) outbox event,
-    all in one statement, so one commit serves every upload that arrived together.
+    """Each upload with its event, its delivery (if its data passes the webhook's filter)
+    and (unless the webhook is disabled) the delivery's outbox event, all in one
+    statement, so one commit serves every upload that arrived together.
 
     The webhook is looked up in that statement, so one deleted since the request began
     is refused (None) even when the caller skipped its own lookup.
     """
     rows = await pool.fetch(
-        RECORD_UPLOADS,
+        statement or RECORD_UPLOADS,
         *columns(uploads),  # in NewUpload's field order
         [upload.event.payload() for upload in uploads],
+        events.UPLOAD_EVENT_TYPE_ID,
         UPLOAD_COMPLETED,
     )
-    outbox_ids = {row["delivery_id"]: row["outbox_id"] for row in rows}
+    outbox_ids = {row["upload_id"]: row["outbox_id"] for row in rows}
     return [
-        upload.recorded(outbox_ids[upload.delivery_id])
-        if upload.delivery_id in outbox_ids
-        else None
+        upload.recorded(outbox_ids[upload.upload_id]) if upload.upload_id in outbox_ids else None
         for upload in uploads
     ]
 
 
-# The webhook's `disabled` decides the delivery's first status (see deliveries.create_from);
-# a delivery to a disabled webhook gets no outbox event, so it is never published.
-RECORD_UPLOADS = f"""
+def record_uploads_sql(insert_uploads: bool) -> str:
+    """The upload statement; without `insert_uploads` for uploads whose rows exist (an
+    Idempotency-Key claim inserted them). The upload's event is born fanned out: its one
+    delivery is made here. The webhook's `disabled` decides the delivery's first status
+    (see deliveries.create_from); a delivery to a disabled webhook gets no outbox event,
+    so it is never published."""
+    upload_rows = """
+        upload AS (
+            INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
+                                 content_type, request_id, created_at)
+            SELECT upload_id, webhook_id, filename, stored_path, size, sha256, content_type,
+                   request_id, created_at
+            FROM target
+        ),"""
+    event_source = """(
+        SELECT event_id, $17::uuid AS event_type_id, owner_id AS user_id,
+               event_data AS payload, NULL::text AS idempotency_key, request_id, created_at
+        FROM target) AS event_source"""
+    return f"""
     WITH target AS (
-        SELECT m.*, w.disabled, $15::text AS event_type, m.created_at AS event_time
+        SELECT m.*, w.disabled, w.user_id AS owner_id, $18::text AS event_type,
+               m.created_at AS event_time
         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
                     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
-                    $11::uuid[], $12::jsonb[], $13::jsonb[], $14::jsonb[])
+                    $11::uuid[], $12::jsonb[], $13::uuid[], $14::bool[], $15::jsonb[],
+                    $16::jsonb[])
             AS m(upload_id, webhook_id, user_id, filename, stored_path, size, sha256,
-                 content_type, request_id, created_at, delivery_id, event_data,
-                 trace_context, event)
+                 content_type, request_id, created_at, delivery_id, event_data, event_id,
+                 matches, trace_context, message)
         JOIN webhook_registrations w ON w.id = m.webhook_id
         WHERE w.deleted_at IS NULL AND (m.user_id IS NULL OR w.user_id = m.user_id)
-    ), upload AS (
-        INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
-                             content_type, request_id, created_at)
-        SELECT upload_id, webhook_id, filename, stored_path, size, sha256, content_type,
-               request_id, created_at
-        FROM target
-    ), delivery AS ({deliveries.create_from("target")}
-    ), event AS (
-        INSERT INTO outbox (routing_key, payload, request_id, trace_context)
-        SELECT $15, event, request_id, trace_context FROM target WHERE NOT disabled
-        RETURNING id, (payload->>'delivery_id')::uuid AS delivery_id
-    )
-    SELECT t.delivery_id, e.id AS outbox_id
-    FROM target t LEFT JOIN event e ON e.delivery_id = t.delivery_id
+    ), {upload_rows if insert_uploads else ""}
+    upload_event AS ({events.insert_from(event_source, fanned_out=True)}
+    ), delivery AS ({deliveries.create_from("(SELECT * FROM target WHERE matches) AS matching")}
+    ), announced AS ({
+        outbox.insert_from(
+            "SELECT $18, message, request_id, trace_context FROM target "
+            "WHERE matches AND NOT disabled"
+        )
+    })
+    SELECT t.upload_id, a.id AS outbox_id
+    FROM target t LEFT JOIN announced a ON (a.payload->>'delivery_id')::uuid = t.delivery_id
 """
+
+
+RECORD_UPLOADS = record_uploads_sql(insert_uploads=True)
+RECORD_CLAIMED_UPLOAD = record_uploads_sql(insert_uploads=False)
 
 
 async def record_upload_with_key(
@@ -189,20 +226,10 @@ async def record_upload_with_key(
         holder = await claim_idempotency_key(conn, upload.webhook_id, idempotency_key, upload_row)
         if holder is not None:
             return holder
-        status = await deliveries.create(conn, upload.delivery(), upload.user_id)
-        if status is None:
+        (recorded,) = await record_uploads(conn, [upload], RECORD_CLAIMED_UPLOAD)
+        if recorded is None:
             raise WebhookGone(upload.webhook_id)  # rolls the upload row back
-        outbox_id = None
-        if status == "pending":
-            outbox_id = await conn.fetchval(
-                "INSERT INTO outbox (routing_key, payload, request_id, trace_context) "
-                "VALUES ($1, $2, $3, $4) RETURNING id",
-                UPLOAD_COMPLETED,
-                upload.event.payload(),
-                upload.request_id,
-                upload.trace_context,
-            )
-    return upload.recorded(outbox_id)
+    return recorded
 
 
 INSERT_UPLOAD = """
@@ -261,10 +288,89 @@ async def claim_idempotency_key(
     raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
 
 
-async def delete_outbox_rows(pool: asyncpg.Pool | asyncpg.Connection, ids: list[int]) -> None:
-    await pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+# --- fan-out -------------------------------------------------------------------------------
 
 
-async def count_outbox(pool: asyncpg.Pool) -> int:
-    count: int = await pool.fetchval("SELECT count(*) FROM outbox")
-    return count
+@dataclass(frozen=True)
+class Subscriber:
+    """A webhook registered for an event's type by the event's user."""
+
+    id: uuid.UUID
+    disabled: bool
+    filter: dict[str, Any] | None
+    updated_at: datetime
+
+
+async def subscribers(
+    pool: asyncpg.Pool, event: events.EventToFanOut, after: uuid.UUID | None, limit: int
+) -> list[Subscriber]:
+    """The next `limit` live webhooks (by id, after `after`) of the event's user for its
+    type that existed when the event was accepted."""
+    rows = await pool.fetch(
+        """
+        SELECT id, disabled, filter, updated_at FROM webhook_registrations
+        WHERE user_id = $1 AND event_type_id = $2 AND deleted_at IS NULL
+          AND created_at <= $3 AND ($4::uuid IS NULL OR id > $4)
+        ORDER BY id LIMIT $5
+        """,
+        event.user_id,
+        event.event_type_id,
+        event.created_at,
+        after,
+        limit,
+    )
+    return [Subscriber(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class FanoutDelivery:
+    """A delivery the fan-out creates, unless the event already has one to that webhook."""
+
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    disabled: bool
+    message: dict[str, str]  # its DeliveryEvent's outbox payload
+
+
+async def create_fanout_deliveries(
+    pool: asyncpg.Pool,
+    event: events.EventToFanOut,
+    batch: list[FanoutDelivery],
+    last: bool,
+) -> list[tuple[int, DeliveryEvent]]:
+    """One statement: the batch's deliveries (skipping those a crashed run made), the
+    outbox rows of those just made pending, and, for the `last` batch, the event marked
+    fanned out. Each new outbox row's id and message."""
+    rows = await pool.fetch(
+        FANOUT_BATCH,
+        *(columns(batch) if batch else [[], [], [], []]),
+        event.id,
+        event.event_type,
+        event.created_at,
+        event.payload,
+        event.request_id,
+        last,
+    )
+    return [
+        (row["id"], DeliveryEvent.from_outbox(row["payload"], event.event_type, event.request_id))
+        for row in rows
+    ]
+
+
+FANOUT_BATCH = f"""
+    WITH source AS (
+        SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, $5::uuid AS event_id,
+               $6::text AS event_type, $7::timestamptz AS event_time, $8::jsonb AS event_data,
+               m.disabled, $9::text AS request_id, m.message
+        FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::jsonb[])
+            AS m(delivery_id, webhook_id, disabled, message)
+    ), created AS ({deliveries.create_from("source", once_per_event=True)}
+        RETURNING id, status
+    ), announced AS ({
+    outbox.insert_from(
+        "SELECT $6, s.message, s.request_id, NULL::jsonb FROM created c"
+        " JOIN source s ON s.delivery_id = c.id WHERE c.status = 'pending'"
+    )
+}), done AS ({events.mark_fanned_out("$5", "$10::bool")})
+    SELECT id, payload FROM announced
+"""

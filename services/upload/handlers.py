@@ -11,9 +11,7 @@ from aiohttp import web
 from services.common.api.edge import parse_path_id, respond
 from services.common.api.shapes import Upload
 from services.common.auth import current_user
-from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
-from services.common.messages import DeliveryEvent
 from services.common.timefmt import iso_time
 from services.common.tracing import current_carrier
 from services.common.web import (
@@ -26,9 +24,10 @@ from services.common.web import (
 )
 
 from . import db
-from .keys import KNOWN_WEBHOOKS, OUTBOX_CLEANUP, RECORDER, SETTINGS
-from .metrics import EVENTS_PUBLISHED, UPLOAD_BYTES, UPLOADS
+from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .metrics import UPLOAD_BYTES, UPLOADS
 from .multipart import FilePart, find_file_part, finish_form, open_form
+from .publishing import publish_now
 from .storage import StoredFile, content_type_of, store_part, upload_folder
 
 log = structlog.get_logger(__name__)
@@ -94,19 +93,26 @@ def webhook_missing(webhook_id: uuid.UUID) -> str:
     return f"webhook {webhook_id} does not exist"
 
 
-async def check_webhook(app: web.Application, webhook_id: uuid.UUID, user_id: int | None) -> None:
-    """404 before any of the body is stored, unless the webhook took an upload a moment ago.
+async def check_webhook(
+    app: web.Application, webhook_id: uuid.UUID, user_id: int | None
+) -> db.EventMatcher:
+    """The webhook's filter; 404 before any of the body is stored. Not looked up again
+    for a webhook that took an upload a moment ago.
 
     Skipping the lookup for a known webhook saves a round trip per upload; the insert
-    checks the webhook again, so one deleted meanwhile is still refused. Another user's
-    webhook is as good as missing (404): its existence is not leaked.
+    checks the webhook again, so one deleted meanwhile is still refused (a filter
+    changed meanwhile applies within KNOWN_WEBHOOK_SECONDS). Another user's webhook is
+    as good as missing (404): its existence is not leaked.
     """
     known = app[KNOWN_WEBHOOKS]
-    if known.get((webhook_id, user_id))[0]:
-        return
-    if not await db.webhook_exists(app[DB_POOL], webhook_id, user_id):
+    found, matcher = known.get((webhook_id, user_id))
+    if found and matcher is not None:
+        return matcher
+    matcher = await db.webhook_filter(app[DB_POOL], webhook_id, user_id)
+    if matcher is None:
         raise NotFound(webhook_missing(webhook_id))
-    known.put((webhook_id, user_id), True)
+    known.put((webhook_id, user_id), matcher)
+    return matcher
 
 
 async def record(
@@ -128,6 +134,7 @@ def new_upload(
     user_id: int | None,
     stored: StoredFile,
     part: FilePart,
+    matcher: db.EventMatcher,
 ) -> tuple[db.NewUpload, Upload]:
     """The upload to record, and the `data` its answer carries."""
     content_type = content_type_of(part.reader.headers.get("Content-Type"))
@@ -140,6 +147,7 @@ def new_upload(
         sha256=stored.sha256,
         content_type=content_type,
     )
+    event_data = {**data.model_dump(mode="json"), "uploaded_at": iso_time(created_at)}
     upload = db.NewUpload(
         upload_id=upload_id,
         webhook_id=webhook_id,
@@ -152,7 +160,10 @@ def new_upload(
         request_id=request.headers.get(REQUEST_ID_HEADER),
         created_at=created_at,
         delivery_id=uuid.uuid4(),
-        event_data={**data.model_dump(mode="json"), "uploaded_at": iso_time(created_at)},
+        event_data=event_data,
+        # An upload whose data fails the webhook's filter is recorded, with its event,
+        # but gets no delivery (docs/events.md).
+        matches=matcher(event_data),
         trace_context=current_carrier(),
     )
     return upload, data
@@ -164,14 +175,14 @@ async def upload_file(request: web.Request) -> web.Response:
     idempotency_key = parse_idempotency_key(request)
     reader = open_form(request)
     user_id = current_user(request)
-    await check_webhook(request.app, webhook_id, user_id)
+    matcher = await check_webhook(request.app, webhook_id, user_id)
     part = await find_file_part(reader)
 
     upload_id = uuid.uuid4()
     with upload_folder(settings.upload_dir, str(upload_id)) as folder:
         stored = await store_part(part, folder.path, settings.max_upload_bytes)
         await finish_form(reader)
-        upload, data = new_upload(request, upload_id, webhook_id, user_id, stored, part)
+        upload, data = new_upload(request, upload_id, webhook_id, user_id, stored, part, matcher)
         try:
             recorded = await record(request.app, upload, idempotency_key)
         except db.WebhookGone:
@@ -190,23 +201,9 @@ async def upload_file(request: web.Request) -> web.Response:
         request,
         upload_id=str(upload_id),
         webhook_id=str(webhook_id),
-        delivery_id=str(recorded.delivery_id),
+        delivery_id=recorded.delivery_id and str(recorded.delivery_id),
         size=stored.size,
     )
     if recorded.outbox_id is not None:
         await publish_now(request.app, recorded.outbox_id, recorded.event)
     return respond(data, "ok")
-
-
-async def publish_now(app: web.Application, outbox_id: int, event: DeliveryEvent) -> None:
-    """Publish right away; if the broker is slow or down the outbox relay publishes later."""
-    settings = app[SETTINGS]
-    try:
-        await app[BROKER].publish_event(event, timeout=settings.publish_timeout_seconds)
-    except (BrokerUnavailable, TimeoutError, OSError, Exception) as exc:
-        log.warning("event_publish_deferred", outbox_id=outbox_id, error=repr(exc))
-        return
-    EVENTS_PUBLISHED.labels("request").inc()
-    # Deleted in batches, off the request path; if that is lost the relay publishes the
-    # row again and the dispatcher's claim absorbs the copy.
-    app[OUTBOX_CLEANUP].add(outbox_id)

@@ -13,14 +13,16 @@ from services.common.cache import TtlCache
 from .settings import UploadSettings
 
 if TYPE_CHECKING:
-    from .db import NewUpload, RecordedUpload
+    from .db import EventMatcher, NewUpload, RecordedUpload
+    from .fanout import FanoutWorker
     from .outbox_cleanup import OutboxCleanup
 
 SETTINGS = web.AppKey("settings", UploadSettings)
-# (webhook, user) pairs that took an upload in the last few seconds.
-KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], bool]] = web.AppKey(
+# (webhook, user) pairs that took an upload in the last few seconds, with their filter.
+KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], EventMatcher]] = web.AppKey(
     "known_webhooks"
 )
 # Records the uploads that arrive together in one statement; None: the webhook is gone.
 RECORDER: web.AppKey[Batcher[NewUpload, RecordedUpload | None]] = web.AppKey("recorder")
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")
+FANOUT: web.AppKey[FanoutWorker] = web.AppKey("fanout")

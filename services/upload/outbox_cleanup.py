@@ -10,10 +10,10 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from services.common import outbox
 from services.common.db import DATABASE_UNAVAILABLE, DB_POOL
 from services.common.periodic import Periodic
 
-from . import db
 from .keys import OUTBOX_CLEANUP
 
 log = structlog.get_logger(__name__)
@@ -45,7 +45,7 @@ class OutboxCleanup:
         if not batch:
             return
         try:
-            await db.delete_outbox_rows(self.pool, batch)
+            await outbox.delete(self.pool, batch)
         except DATABASE_UNAVAILABLE as exc:
             self.pending.extend(batch)
             log.warning("outbox_cleanup_deferred", count=len(batch), error=repr(exc))

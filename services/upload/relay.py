@@ -1,4 +1,4 @@
-"""The outbox relay: publish events that were recorded but not confirmed by the broker."""
+"""The outbox relay: publish messages that were recorded but not confirmed by the broker."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from services.common import outbox
 from services.common.broker import BROKER, Broker
 from services.common.db import DB_POOL
-from services.common.messages import DeliveryEvent, MalformedMessage
+from services.common.messages import MalformedMessage, from_outbox
 from services.common.periodic import Periodic
 from services.common.tracing import continued
 
-from . import db
 from .keys import SETTINGS
 from .metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 
@@ -27,30 +27,21 @@ MIN_AGE_SECONDS = 3
 
 async def publish_row(broker: Broker, row: asyncpg.Record, publish_timeout: float) -> None:
     try:
-        event = DeliveryEvent.from_outbox(row["payload"], row["routing_key"], row["request_id"])
+        message = from_outbox(row["payload"], row["routing_key"], row["request_id"])
     except MalformedMessage as exc:
         # Nothing the dispatcher could deliver (it would drop the message): the row goes.
         log.warning("outbox_row_dropped", outbox_id=row["id"], reason=str(exc))
         return
     # Published in the trace of the request that recorded it, however much later.
     with continued(row["trace_context"]):
-        await broker.publish_event(event, timeout=publish_timeout)
+        await broker.publish_recorded(message, timeout=publish_timeout)
 
 
 async def relay_batch(pool: asyncpg.Pool, broker: Broker, publish_timeout: float) -> int:
     """Publish one batch of old outbox rows; safe in several replicas (SKIP LOCKED)."""
     published: list[int] = []
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """
-            SELECT id, routing_key, payload, request_id, trace_context FROM outbox
-            WHERE created_at < now() - make_interval(secs => $1)
-            ORDER BY id LIMIT $2
-            FOR UPDATE SKIP LOCKED
-            """,
-            MIN_AGE_SECONDS,
-            BATCH_SIZE,
-        )
+        rows = await outbox.take_old(conn, MIN_AGE_SECONDS, BATCH_SIZE)
         # Confirms are awaited together: a backlog drains at the broker's pace.
         outcomes = await asyncio.gather(
             *(publish_row(broker, row, publish_timeout) for row in rows),
@@ -62,7 +53,7 @@ async def relay_batch(pool: asyncpg.Pool, broker: Broker, publish_timeout: float
             else:
                 published.append(row["id"])
         if published:
-            await db.delete_outbox_rows(conn, published)
+            await outbox.delete(conn, published)
     if published:
         EVENTS_PUBLISHED.labels("relay").inc(len(published))
         log.info("outbox_relayed", count=len(published))
@@ -72,7 +63,7 @@ async def relay_batch(pool: asyncpg.Pool, broker: Broker, publish_timeout: float
 async def relay_outbox(app: web.Application) -> None:
     """Publish the whole backlog, batch after batch, while the broker is connected."""
     pool, broker = app[DB_POOL], app[BROKER]
-    OUTBOX_PENDING.set(await db.count_outbox(pool))
+    OUTBOX_PENDING.set(await outbox.count(pool))
     if broker.connected:
         timeout = app[SETTINGS].publish_timeout_seconds
         while await relay_batch(pool, broker, timeout) == BATCH_SIZE:

@@ -1,0 +1,366 @@
+"""Events: the only writer of the `events` table. Accepting an event records it together
+with the outbox row that gets it fanned out (docs/events.md)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from . import outbox
+from .idempotency import IDEMPOTENCY_ROUNDS, IDEMPOTENCY_WINDOW_SECONDS, IdempotencyContention
+from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
+from .timefmt import iso_time
+
+# Seeded by the migrations; services know these types by id.
+UPLOAD_EVENT_TYPE_ID = uuid.UUID("21f8e1f7-4142-42f9-ac30-74961702b2eb")
+WEBHOOK_DISABLED_TYPE_ID = uuid.UUID("df5dcfec-ebaa-4857-8d35-862fa06d165d")
+DELIVERY_FAILED_TYPE_ID = uuid.UUID("e338f936-18a7-4637-bcef-499b12cd9225")
+WEBHOOK_DISABLED = "webhook.disabled"
+DELIVERY_FAILED = "delivery.failed"
+# A delivery of these never causes another operational event (no loops).
+OPERATIONAL_EVENT_TYPES = (WEBHOOK_DISABLED, DELIVERY_FAILED)
+
+# The columns a producer's source rows give `insert_from` / `accept_from`: one event each.
+SOURCE_COLUMNS = (
+    "event_id, event_type_id, user_id, payload, idempotency_key, request_id, created_at"
+)
+
+
+def insert_from(source: str, *, fanned_out: bool = False) -> str:
+    """SQL inserting an event per row of `source` (SOURCE_COLUMNS). `fanned_out`: its
+    deliveries are made by the same statement (an upload's one), so none is left to make."""
+    fanned_out_at = "created_at" if fanned_out else "NULL::timestamptz"
+    return f"""
+        INSERT INTO events (id, event_type_id, user_id, payload, idempotency_key,
+                            request_id, fanned_out_at, created_at)
+        SELECT event_id, event_type_id, user_id, payload, idempotency_key, request_id,
+               {fanned_out_at}, created_at
+        FROM {source}
+    """
+
+
+def accept_from(source: str, name: str = "accepted") -> str:
+    """CTEs for a statement's WITH list: `name` inserts an event per row of `source`
+    (SOURCE_COLUMNS; a row whose Idempotency-Key is live is skipped) returning `id` and
+    `payload`; `{name}_fanout` inserts each one's fan-out message into the outbox,
+    returning `outbox_id` and `event_id`."""
+    fanout_select = (
+        f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('id')}, request_id, NULL::jsonb FROM {name}"
+    )
+    return f"""
+        {name} AS (
+            {insert_from(source)}
+            ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+            DO NOTHING
+            RETURNING id, payload, request_id
+        ), {name}_outbox AS ({outbox.insert_from(fanout_select)}
+        ), {name}_fanout AS (
+            SELECT id AS outbox_id, (payload->>'event_id')::uuid AS event_id
+            FROM {name}_outbox
+        )
+    """
+
+
+def delivery_failed_source(updated: str, operational_types: str) -> str:
+    """SQL selecting (SOURCE_COLUMNS) a `delivery.failed` event for each row of `updated`
+    (deliveries just recorded: id, webhook_id, event_type, attempt, status, error,
+    request_id) that failed finally, for the webhook's user; a delivery of an operational
+    event (its type in the text[] `operational_types`) announces nothing: no loops."""
+    return f"""
+        SELECT gen_random_uuid() AS event_id,
+               '{DELIVERY_FAILED_TYPE_ID}'::uuid AS event_type_id, w.user_id,
+               jsonb_build_object('delivery_id', u.id, 'webhook_id', u.webhook_id,
+                                  'event_type', u.event_type, 'attempts', u.attempt,
+                                  'last_error', u.error) AS payload,
+               NULL::text AS idempotency_key, u.request_id, now() AS created_at
+        FROM {updated} u JOIN webhook_registrations w ON w.id = u.webhook_id
+        WHERE u.status = 'failed' AND u.event_type <> ALL({operational_types}::text[])
+    """
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to accept. `event_type` is the type's name on the wire."""
+
+    id: uuid.UUID
+    event_type_id: uuid.UUID
+    event_type: str
+    user_id: int
+    payload: dict[str, Any]
+    idempotency_key: str | None
+    request_id: str | None
+    created_at: datetime
+
+
+def webhook_disabled(
+    webhook_id: uuid.UUID,
+    url: str,
+    reason: str,
+    user_id: int,
+    disabled_at: datetime,
+    request_id: str | None,
+) -> NewEvent:
+    """The operational event announcing that the system disabled a webhook."""
+    return NewEvent(
+        id=uuid.uuid4(),
+        event_type_id=WEBHOOK_DISABLED_TYPE_ID,
+        event_type=WEBHOOK_DISABLED,
+        user_id=user_id,
+        payload={
+            "webhook_id": str(webhook_id),
+            "url": url,
+            "reason": reason,
+            "disabled_at": iso_time(disabled_at),
+        },
+        idempotency_key=None,
+        request_id=request_id,
+        created_at=disabled_at,
+    )
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """A durable event. `replayed`: an earlier request with this Idempotency-Key accepted
+    it (and nothing was written now). `outbox_id` is the row of its fan-out message when
+    this call wrote one: publish `fanout` and delete the row (or let the relay publish)."""
+
+    id: uuid.UUID
+    event_type: str
+    user_id: int
+    created_at: datetime
+    replayed: bool
+    outbox_id: int | None
+    request_id: str | None
+
+    @property
+    def fanout(self) -> FanoutMessage:
+        return FanoutMessage(self.id, self.request_id)
+
+
+@dataclass(frozen=True)
+class IdempotencyConflict:
+    """The Idempotency-Key already holds another event (other type or payload): a 422."""
+
+    key: str
+    event_id: uuid.UUID
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Idempotency-Key {self.key!r} was already used for event {self.event_id} with "
+            "a different event type or payload; send a new key for a new event"
+        )
+
+
+ACCEPT = f"""
+    WITH source AS (
+        SELECT $1::uuid AS event_id, $2::uuid AS event_type_id, $3::bigint AS user_id,
+               $4::jsonb AS payload, $5::text AS idempotency_key, $6::text AS request_id,
+               $7::timestamptz AS created_at
+    ), {accept_from("source")}
+    SELECT outbox_id FROM accepted_fanout
+"""
+
+RELEASE_EXPIRED_KEY = """
+    UPDATE events SET idempotency_key = NULL
+    WHERE user_id = $1 AND idempotency_key = $2
+      AND created_at <= now() - make_interval(secs => $3)
+"""
+
+KEY_HOLDER = """
+    SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
+           e.created_at
+    FROM events e JOIN event_types t ON t.id = e.event_type_id
+    WHERE e.user_id = $1 AND e.idempotency_key = $2
+      AND e.created_at > now() - make_interval(secs => $3)
+"""
+
+
+async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | IdempotencyConflict:
+    """Record `event` and its fan-out message in one statement (one round trip).
+
+    With an Idempotency-Key (scoped to the user, live for 24 h, as for uploads): the
+    event that already holds it answers instead, `replayed`, if its type and payload are
+    the same, else an IdempotencyConflict; nothing is written. The unique index settles
+    races: a concurrent claim waits for the holder's transaction, then reads its row.
+    Raises IdempotencyContention if the key kept changing hands.
+    """
+    params = (
+        event.id,
+        event.event_type_id,
+        event.user_id,
+        event.payload,
+        event.idempotency_key,
+        event.request_id,
+        event.created_at,
+    )
+    if event.idempotency_key is None:
+        return accepted(event, await conn.fetchval(ACCEPT, *params))
+    key = event.idempotency_key
+    async with conn.transaction():
+        for _ in range(IDEMPOTENCY_ROUNDS):
+            # An index cannot know that a key is past its window: release it first.
+            await conn.execute(RELEASE_EXPIRED_KEY, event.user_id, key, IDEMPOTENCY_WINDOW_SECONDS)
+            outbox_id = await conn.fetchval(ACCEPT, *params)
+            if outbox_id is not None:
+                return accepted(event, outbox_id)
+            holder = await conn.fetchrow(KEY_HOLDER, event.user_id, key, IDEMPOTENCY_WINDOW_SECONDS)
+            if holder is not None:
+                return replay(event, key, holder)
+            # The holder expired or was pruned between our statements: go round again.
+    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
+
+
+def accepted(event: NewEvent, outbox_id: int) -> AcceptedEvent:
+    return AcceptedEvent(
+        event.id,
+        event.event_type,
+        event.user_id,
+        event.created_at,
+        False,
+        outbox_id,
+        event.request_id,
+    )
+
+
+def replay(
+    event: NewEvent, key: str, holder: asyncpg.Record
+) -> AcceptedEvent | IdempotencyConflict:
+    if holder["event_type_id"] != event.event_type_id or holder["payload"] != event.payload:
+        return IdempotencyConflict(key, holder["id"])
+    return AcceptedEvent(
+        holder["id"],
+        holder["event_type"],
+        event.user_id,
+        holder["created_at"],
+        True,
+        None,
+        holder["request_id"],
+    )
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as GET /event/{event_id} shows it; `deliveries` are [{id, webhook_id,
+    status}] (deleted webhooks' left out), oldest first."""
+
+    id: uuid.UUID
+    event_type: str
+    user_id: int
+    payload: dict[str, Any]
+    created_at: datetime
+    fanned_out_at: datetime | None
+    deliveries: list[dict[str, str]]
+
+
+async def get_event(pool: asyncpg.Pool, event_id: uuid.UUID) -> StoredEvent | None:
+    """The event with its deliveries (one round trip); None if unknown."""
+    row = await pool.fetchrow(
+        """
+        SELECT e.id, t.event_name AS event_type, e.user_id, e.payload, e.created_at,
+               e.fanned_out_at,
+               coalesce((
+                   SELECT jsonb_agg(jsonb_build_object(
+                              'id', d.id, 'webhook_id', d.webhook_id, 'status', d.status)
+                          ORDER BY d.created_at, d.id)
+                   FROM deliveries d
+                   JOIN webhook_registrations w ON w.id = d.webhook_id AND w.deleted_at IS NULL
+                   WHERE d.event_id = e.id
+               ), '[]'::jsonb) AS deliveries
+        FROM events e JOIN event_types t ON t.id = e.event_type_id
+        WHERE e.id = $1
+        """,
+        event_id,
+    )
+    return None if row is None else StoredEvent(**dict(row))
+
+
+@dataclass(frozen=True)
+class EventToFanOut:
+    """What the fan-out worker needs of an event."""
+
+    id: uuid.UUID
+    event_type_id: uuid.UUID
+    event_type: str
+    user_id: int
+    payload: dict[str, Any]
+    request_id: str | None
+    created_at: datetime
+    fanned_out_at: datetime | None
+
+
+async def to_fan_out(pool: asyncpg.Pool, event_id: uuid.UUID) -> EventToFanOut | None:
+    row = await pool.fetchrow(
+        """
+        SELECT e.id, e.event_type_id, t.event_name AS event_type, e.user_id, e.payload,
+               e.request_id, e.created_at, e.fanned_out_at
+        FROM events e JOIN event_types t ON t.id = e.event_type_id
+        WHERE e.id = $1
+        """,
+        event_id,
+    )
+    return None if row is None else EventToFanOut(**dict(row))
+
+
+def mark_fanned_out(event_id: str, last: str) -> str:
+    """SQL (for a WITH list) setting `fanned_out_at` when `last` (a boolean expression)."""
+    return f"""
+        UPDATE events SET fanned_out_at = now()
+        WHERE id = {event_id} AND {last} AND fanned_out_at IS NULL
+    """
+
+
+async def not_fanned_out(
+    pool: asyncpg.Pool, older_than_seconds: float, limit: int
+) -> list[FanoutMessage]:
+    """Events still without all their deliveries long after acceptance: their fan-out
+    message was lost (or its worker keeps dying); asked for again by the sweep."""
+    rows = await pool.fetch(
+        """
+        SELECT id, request_id FROM events
+        WHERE fanned_out_at IS NULL AND created_at < now() - make_interval(secs => $1)
+        ORDER BY created_at LIMIT $2
+        """,
+        older_than_seconds,
+        limit,
+    )
+    return [FanoutMessage(row["id"], row["request_id"]) for row in rows]
+
+
+# --- prune (retention) ---------------------------------------------------------------------
+
+
+async def prune_batch(pool: asyncpg.Pool, cutoff: datetime, batch_size: int) -> tuple[int, int]:
+    """Delete events older than `cutoff` whose deliveries all exist and none is pending;
+    (examined, deleted). Deliveries kept longer only lose the link (event_id NULL)."""
+    no_pending = """
+        fanned_out_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM deliveries d
+                        WHERE d.event_id = e.id AND d.status = 'pending')
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            row["id"]
+            for row in await conn.fetch(
+                f"""
+                SELECT e.id FROM events e WHERE e.created_at < $1 AND {no_pending}
+                ORDER BY e.created_at LIMIT $2
+                FOR UPDATE OF e SKIP LOCKED
+                """,
+                cutoff,
+                batch_size,
+            )
+        ]
+        if not ids:
+            return 0, 0
+        status = await conn.execute(
+            f"DELETE FROM events e WHERE e.id = ANY($1) AND {no_pending}", ids
+        )
+    return len(ids), int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,194 @@
+"""The fan-out worker: turns an accepted event into one delivery per subscribed webhook.
+
+It consumes FANOUT_QUEUE and, in keyset batches of the user's webhooks for the event's
+type, creates the deliveries whose filter matches (one statement per batch, never two
+deliveries of one event to one webhook), publishes them, and acks only after the last
+batch. A crash re-runs the fan-out from the start; see docs/events.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aiohttp import web
+
+from services.common import events
+from services.common.broker import BROKER, BROKER_ERRORS, QUORUM, Broker
+from services.common.db import DATABASE_ERRORS, DB_POOL
+from services.common.messages import (
+    FANOUT_QUEUE,
+    DeliveryEvent,
+    FanoutMessage,
+    MalformedMessage,
+    RecordedMessage,
+)
+from services.common.periodic import Periodic
+
+from . import db
+from .keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
+from .outbox_cleanup import OutboxCleanup
+from .publishing import publish_recorded
+
+log = structlog.get_logger(__name__)
+
+# Webhooks per statement: bounded work and locks per round trip, whatever the fan-out.
+BATCH_SIZE = 500
+# Events fanned out at once by one worker.
+PREFETCH = 4
+OUTAGE_BACKOFF_SECONDS = 2.0
+# An event still not fanned out this long after acceptance lost its message: ask again.
+SWEEP_AFTER_SECONDS = 300.0
+SWEEP_INTERVAL_SECONDS = 60.0
+SWEEP_LIMIT = 100
+MAX_CACHED_FILTERS = 10_000
+OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
+
+
+class FilterCache:
+    """Parsed filters by (webhook id, updated_at): a fan-out to thousands of webhooks
+    parses each filter once, and an edited webhook (new updated_at) is parsed afresh."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[uuid.UUID, datetime], db.EventMatcher] = {}
+
+    def matcher(self, webhook: db.Subscriber) -> db.EventMatcher:
+        key = (webhook.id, webhook.updated_at)
+        matcher = self.entries.get(key)
+        if matcher is None:
+            if len(self.entries) >= MAX_CACHED_FILTERS:
+                self.entries.clear()
+            matcher = self.entries[key] = db.stored_filter(webhook.filter, webhook.id)
+        return matcher
+
+
+class FanoutWorker:
+    def __init__(
+        self, pool: asyncpg.Pool, broker: Broker, cleanup: OutboxCleanup, publish_timeout: float
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.cleanup = cleanup
+        self.publish_timeout = publish_timeout
+        self.filters = FilterCache()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            await self.handle(message)
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            msg = FanoutMessage.decode(message)
+        except MalformedMessage as exc:
+            log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
+            await message.ack()
+            return
+        structlog.contextvars.bind_contextvars(
+            event_id=str(msg.event_id), request_id=msg.request_id
+        )
+        try:
+            await self.fan_out(msg.event_id)
+        except Exception as exc:
+            # An outage (or a bug): hand the message back after a pause, so that it
+            # does not spin; the next run skips the deliveries this one made.
+            log.warning("fanout_postponed", error=repr(exc), outage=isinstance(exc, OUTAGE_ERRORS))
+            await asyncio.sleep(OUTAGE_BACKOFF_SECONDS)
+            with contextlib.suppress(*BROKER_ERRORS):
+                await message.nack(requeue=True)
+            return
+        with contextlib.suppress(*BROKER_ERRORS):
+            await message.ack()
+
+    async def fan_out(self, event_id: uuid.UUID) -> int:
+        """Create and publish the event's missing deliveries; how many were created."""
+        event = await events.to_fan_out(self.pool, event_id)
+        if event is None:
+            log.warning("fanout_event_unknown")
+            return 0
+        if event.fanned_out_at is not None:
+            # Done before (a copy of the message): any delivery not yet published
+            # is in the outbox, which the relay publishes.
+            return 0
+        created, after = 0, None
+        while True:
+            webhooks = await db.subscribers(self.pool, event, after, BATCH_SIZE)
+            last = len(webhooks) < BATCH_SIZE
+            batch = [
+                self.new_delivery(event, webhook)
+                for webhook in webhooks
+                if self.filters.matcher(webhook)(event.payload)
+            ]
+            announced = await db.create_fanout_deliveries(self.pool, event, batch, last)
+            created += len(announced)
+            await self.publish(announced)
+            if last:
+                log.info("event_fanned_out", deliveries=created)
+                return created
+            after = webhooks[-1].id
+
+    def new_delivery(
+        self, event: events.EventToFanOut, webhook: db.Subscriber
+    ) -> db.FanoutDelivery:
+        delivery_id = uuid.uuid4()
+        message = DeliveryEvent(event.event_type, delivery_id, webhook.id, None, event.request_id)
+        return db.FanoutDelivery(delivery_id, webhook.id, webhook.disabled, message.payload())
+
+    async def publish(self, announced: list[tuple[int, DeliveryEvent]]) -> None:
+        recorded: list[tuple[int, RecordedMessage]] = list(announced)
+        await publish_recorded(self.broker, self.cleanup, recorded, self.publish_timeout, "fanout")
+
+    async def request_lost_fanouts(self) -> None:
+        """Ask again for the fan-out of events whose message was lost (the safety net)."""
+        if not self.broker.connected:
+            return
+        for msg in await events.not_fanned_out(self.pool, SWEEP_AFTER_SECONDS, SWEEP_LIMIT):
+            await self.broker.request_fanout(msg, timeout=self.publish_timeout)
+            log.warning("fanout_requested_again", event_id=str(msg.event_id))
+
+
+async def start_consuming(app: web.Application) -> tuple[AbstractQueue, str]:
+    channel = await app[BROKER].open_channel()
+    await channel.set_qos(prefetch_count=PREFETCH)
+    queue = await channel.declare_queue(FANOUT_QUEUE, durable=True, arguments=QUORUM)
+    tag = await queue.consume(app[FANOUT].on_message)
+    log.info("consuming", queue=FANOUT_QUEUE, prefetch=PREFETCH)
+    return queue, tag
+
+
+async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    worker = FanoutWorker(
+        app[DB_POOL], app[BROKER], app[OUTBOX_CLEANUP], settings.publish_timeout_seconds
+    )
+    app[FANOUT] = worker
+    starter = asyncio.create_task(start_consuming(app))
+    sweep = Periodic(worker.request_lost_fanouts, SWEEP_INTERVAL_SECONDS, "fanout_sweep_failed")
+    async with sweep:
+        yield
+    if starter.done() and starter.exception() is None:
+        queue, tag = starter.result()
+        with contextlib.suppress(Exception):
+            await queue.cancel(tag)
+    else:
+        starter.cancel()
+    # A fan-out cut short is redelivered (unacked) and resumes where the rows say.
+    if worker.tasks:
+        _, still = await asyncio.wait(set(worker.tasks), timeout=settings.shutdown_grace_seconds)
+        for task in still:
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await starter

@@ -1,0 +1,55 @@
+"""Publish what was just recorded, confirmed; the outbox relay publishes whatever this misses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+
+from services.common.broker import BROKER, Broker
+from services.common.messages import RecordedMessage
+
+from .keys import OUTBOX_CLEANUP, SETTINGS
+from .metrics import EVENTS_PUBLISHED
+from .outbox_cleanup import OutboxCleanup
+
+log = structlog.get_logger(__name__)
+
+
+async def publish_recorded(
+    broker: Broker,
+    cleanup: OutboxCleanup,
+    recorded: list[tuple[int, RecordedMessage]],
+    timeout: float,
+    publisher: str,
+) -> int:
+    """Publish each (outbox id, message), confirms awaited together; how many went.
+
+    A published message's outbox row is deleted in batches, off this path; if that is
+    lost the relay publishes the row again and the consumer absorbs the copy (the
+    dispatcher's claim, the fan-out's once-per-webhook insert).
+    """
+    outcomes = await asyncio.gather(
+        *(broker.publish_recorded(message, timeout) for _, message in recorded),
+        return_exceptions=True,
+    )
+    published = 0
+    for (outbox_id, _), outcome in zip(recorded, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            log.warning("event_publish_deferred", outbox_id=outbox_id, error=repr(outcome))
+        else:
+            published += 1
+            cleanup.add(outbox_id)
+    if published:
+        EVENTS_PUBLISHED.labels(publisher).inc(published)
+    return published
+
+
+async def publish_now(app: web.Application, outbox_id: int, message: RecordedMessage) -> None:
+    """Publish a request's message right away; if the broker is slow or down the outbox
+    relay publishes it later (the request has its answer either way)."""
+    timeout = app[SETTINGS].publish_timeout_seconds
+    await publish_recorded(
+        app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout, "request"
+    )
