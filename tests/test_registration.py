@@ -155,6 +155,15 @@ async def test_register_without_optional_fields_stores_empty_objects(stack: Stac
     assert (stored["custom_headers"], stored["custom_payload"]) == ({}, {})
 
 
+async def test_an_integral_float_user_id_is_that_integer(stack: Stack) -> None:
+    """JSON has one number type: 7.0 is the user 7, as JSON Schema's `integer` says."""
+    body = encode({**VALID, "user_id": 7.0})
+    assert b'"user_id": 7.0' in body
+    resp, envelope = await post_register(stack, body)
+    assert resp.status == 200, envelope
+    assert envelope["data"]["user_id"] == 7
+
+
 async def test_each_registration_gets_its_own_id_and_secret(stack: Stack) -> None:
     first = await stack.register("https://example.com/a")
     second = await stack.register("https://example.com/a")
@@ -203,6 +212,8 @@ BAD_INPUTS = [
     pytest.param(with_fields(user_id="1"), 400, "user_id", id="user_id-string"),
     pytest.param(with_fields(user_id=1.5), 400, "user_id", id="user_id-float"),
     pytest.param(with_fields(user_id=True), 400, "user_id", id="user_id-bool"),
+    pytest.param(with_fields(user_id=0.0), 400, "user_id", id="user_id-zero-float"),
+    pytest.param(with_fields(user_id=2.0**63), 400, "user_id", id="user_id-float-beyond-bigint"),
     pytest.param(with_fields(user_id=2**63), 400, "user_id", id="user_id-beyond-bigint"),
     pytest.param(with_fields(url=123), 400, "url", id="url-not-string"),
     pytest.param(with_fields(url="/callback"), 400, "url", id="url-relative"),

@@ -233,7 +233,17 @@ CustomPayload = Annotated[
         }
     ),
 ]
-UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
+
+
+def integral_number(value: Any) -> Any:
+    """JSON has one number type, so `7.0` is the integer 7 (as JSON Schema counts it); the
+    strict int after this still refuses booleans, strings and 1.5, NaN or infinity."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID), BeforeValidator(integral_number)]
 
 
 class RequestBody(BaseModel):

@@ -79,9 +79,33 @@ def test_parse_user_id_accepts_positive_bigints(value: int) -> None:
     assert parse_user_id(value) == value
 
 
+@pytest.mark.parametrize(("value", "expected"), [(1.0, 1), (42.0, 42), (2.0**62, 2**62)])
+def test_parse_user_id_takes_an_integral_float_as_that_integer(value: float, expected: int) -> None:
+    """JSON has one number type: JSON Schema counts 1.0 as an integer, and so do we."""
+    parsed = parse_user_id(value)
+    assert parsed == expected and type(parsed) is int
+
+
 @pytest.mark.parametrize(
     "value",
-    [0, -1, 2**63, True, False, 1.0, 1.5, "1", None, [1], {"id": 1}],
+    [
+        0,
+        -1,
+        2**63,
+        True,
+        False,
+        0.0,
+        -1.0,
+        1.5,
+        2.0**63,
+        float("nan"),
+        float("inf"),
+        "1",
+        "1.0",
+        None,
+        [1],
+        {"id": 1},
+    ],
     ids=repr,
 )
 def test_parse_user_id_refuses(value: Any) -> None:
