@@ -40,7 +40,7 @@ def assert_envelope(headers: dict[str, str], body: bytes, message: str) -> None:
     assert json.loads(body) == {"message": message, "data": {}, "error": True}
 
 
-@pytest.mark.parametrize("method", ["TRACE", "FOO", "PROPFIND"])
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "FOO", "PROPFIND"])
 async def test_every_405_of_the_gateway_names_the_allowed_methods(
     stack: Stack, method: str
 ) -> None:

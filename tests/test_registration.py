@@ -155,11 +155,37 @@ async def test_register_without_optional_fields_stores_empty_objects(stack: Stac
     assert (stored["custom_headers"], stored["custom_payload"]) == ({}, {})
 
 
+async def test_an_integral_float_user_id_is_that_integer(stack: Stack) -> None:
+    """JSON has one number type: 7.0 is the user 7, as JSON Schema's `integer` says."""
+    body = encode({**VALID, "user_id": 7.0})
+    assert b'"user_id": 7.0' in body
+    resp, envelope = await post_register(stack, body)
+    assert resp.status == 200, envelope
+    assert envelope["data"]["user_id"] == 7
+
+
 async def test_each_registration_gets_its_own_id_and_secret(stack: Stack) -> None:
     first = await stack.register("https://example.com/a")
     second = await stack.register("https://example.com/a")
     assert first["id"] != second["id"]
     assert first["secret"] != second["secret"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:127.0.0.1]:8080/x",
+        "http://[::1.2.3.4]/x",
+        "https://[64:ff9b::192.0.2.33]/x",
+        "http://[1:2:3:4:5:6:7::]/x",
+        "http://[fe80::1]/x",
+    ],
+)
+async def test_every_ipv6_literal_form_is_accepted(stack: Stack, url: str) -> None:
+    """RFC 3986 IPv6address, IPv4-embedded forms included (this stack allows private URLs)."""
+    resp, envelope = await post_register(stack, with_fields(url=url))
+    assert resp.status == 200, envelope
+    assert envelope["data"]["url"] == url
 
 
 async def test_url_of_exactly_2048_characters_is_accepted(stack: Stack) -> None:
@@ -203,6 +229,8 @@ BAD_INPUTS = [
     pytest.param(with_fields(user_id="1"), 400, "user_id", id="user_id-string"),
     pytest.param(with_fields(user_id=1.5), 400, "user_id", id="user_id-float"),
     pytest.param(with_fields(user_id=True), 400, "user_id", id="user_id-bool"),
+    pytest.param(with_fields(user_id=0.0), 400, "user_id", id="user_id-zero-float"),
+    pytest.param(with_fields(user_id=2.0**63), 400, "user_id", id="user_id-float-beyond-bigint"),
     pytest.param(with_fields(user_id=2**63), 400, "user_id", id="user_id-beyond-bigint"),
     pytest.param(with_fields(url=123), 400, "url", id="url-not-string"),
     pytest.param(with_fields(url="/callback"), 400, "url", id="url-relative"),
@@ -474,6 +502,9 @@ class TestPrivateUrlsRefused:
             "http://[::1]/",
             "http://[::ffff:127.0.0.1]/",
             "http://192.168.0.1/",
+            "http://[::ffff:10.1.2.3]:8080/x",
+            "http://[::FFFF:169.254.169.254]/latest",
+            "http://[0:0:0:0:0:ffff:192.168.0.1]/",
             "http://0.0.0.0:8080/",
             "http://2130706433/",
         ],
@@ -485,6 +516,17 @@ class TestPrivateUrlsRefused:
         assert envelope["error"] is True
         assert "url" in envelope["message"]
         assert await row_counts(stack) == before
+
+    @pytest.mark.parametrize(
+        "url", ["http://[::ffff:127.0.0.1]/", "http://[::ffff:10.1.2.3]:8080/x", "http://[::1]/"]
+    )
+    async def test_an_ipv6_literal_is_judged_by_the_address_check(
+        self, stack: Stack, url: str
+    ) -> None:
+        """The URL's form is valid (RFC 3986): the refusal is the address check's own."""
+        resp, envelope = await post_register(stack, with_fields(url=url))
+        assert resp.status == 400, envelope
+        assert envelope["message"].startswith("url is not allowed: address "), envelope
 
     async def test_name_is_judged_by_what_it_resolves_to(self, stack: Stack) -> None:
         """This machine's own name: refused when it resolves to internal addresses only."""
@@ -504,7 +546,14 @@ class TestPrivateUrlsRefused:
         else:
             assert resp.status == 200, envelope
 
-    @pytest.mark.parametrize("url", ["https://no-such-host.invalid/x", "http://93.184.216.34/x"])
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://no-such-host.invalid/x",
+            "http://93.184.216.34/x",
+            "http://[::ffff:93.184.216.34]/x",
+        ],
+    )
     async def test_unresolvable_name_and_public_address_are_accepted(
         self, stack: Stack, url: str
     ) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
+from urllib3 import encode_multipart_formdata
 
 from harness.stack import Stack, StackOptions
+from services.common.api.shapes import PART_NAME_PATTERN
 from services.upload import db as upload_db
 
 SMALL_LIMIT = StackOptions(max_upload_bytes=1000, with_dispatcher=False)
@@ -332,3 +335,34 @@ async def test_concurrent_uploads_all_land(stack: Stack) -> None:
         assert delivery["event_data"]["sha256"] == data["sha256"]
     count = "SELECT count(*) FROM uploads WHERE webhook_id = $1"
     assert await stack.pool.fetchval(count, uuid.UUID(webhook["id"])) == 40
+
+
+# Every control character, and some that are not (C1, non-ASCII, quote, backslash, percent).
+PART_NAME_CHARACTERS = [chr(code) for code in (*range(0x20), 0x7F)] + [
+    "\x85", "\x90", "é", "\U0002c0f9", '"', "\\", "%", " ",
+]  # fmt: skip
+
+
+async def test_an_extra_part_is_refused_exactly_when_the_document_says(stack: Stack) -> None:
+    """The form's propertyNames pattern is what the service refuses: an extra part is ignored
+    unless its name, encoded as browsers, curl and requests do (WHATWG: CR, LF and `"`
+    percent-encoded), puts a control character other than HTAB into its headers."""
+    webhook = await stack.register("http://127.0.0.1:9/unused")
+    refused, accepted = [], []
+    for character in PART_NAME_CHARACTERS:
+        name = f"note{character}x"
+        body, content_type = encode_multipart_formdata(
+            [(name, "{}"), ("file", ("a.txt", b"hello", "text/plain"))]
+        )
+        status, payload = await post_form(
+            stack, webhook["id"], body, headers={"Content-Type": content_type}
+        )
+        if re.fullmatch(PART_NAME_PATTERN, name):
+            assert status == 200, (name, payload)
+            accepted.append(character)
+        else:
+            assert status == 400, (name, payload)
+            assert "control character" in str(payload["message"]), payload
+            refused.append(character)
+    assert {"\t", "\r", "\n", '"', "é"} <= set(accepted)
+    assert {"\x00", "\x11", "\x1f", "\x7f"} <= set(refused)

@@ -38,15 +38,24 @@ UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 
 # What a URL may look like, so strictly that whatever matches passes every check below
 # (a host name or IP literal, a port from 1 to 65535, printable ASCII after it).
-_HEX4 = "[0-9A-Fa-f]{1,4}"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_DEC_OCTET = "25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]"
+_IPV4 = rf"(?:{_DEC_OCTET})(?:\.(?:{_DEC_OCTET})){{3}}"
+_LS32 = f"(?:{_H16}:{_H16}|{_IPV4})"
+
+
+def _before_gap(pieces: int) -> str:
+    """RFC 3986's `[ *(pieces-1)( h16 ":" ) h16 ]` before a "::"."""
+    return f"(?:(?:{_H16}:){{0,{pieces - 1}}}{_H16})?" if pieces else ""
+
+
+# RFC 3986 §3.2.2 IPv6address, each of its nine forms in order (IPv4-embedded ones included).
 _IPV6 = "|".join(
     [
-        f"(?:{_HEX4}:){{7}}{_HEX4}",
-        f"(?:{_HEX4}:){{1,7}}:",
-        f"(?:{_HEX4}:){{1,6}}:{_HEX4}",
-        *(f"(?:{_HEX4}:){{1,{5 - n}}}(?::{_HEX4}){{1,{n + 2}}}" for n in range(4)),
-        f"{_HEX4}:(?::{_HEX4}){{1,6}}",
-        f":(?:(?::{_HEX4}){{1,7}}|:)",
+        f"(?:{_H16}:){{6}}{_LS32}",
+        *(f"{_before_gap(5 - after)}::(?:{_H16}:){{{after}}}{_LS32}" for after in range(5, -1, -1)),
+        f"{_before_gap(6)}::{_H16}",
+        f"{_before_gap(7)}::",
     ]
 )
 _PORT = "6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}"
@@ -233,7 +242,17 @@ CustomPayload = Annotated[
         }
     ),
 ]
-UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
+
+
+def integral_number(value: Any) -> Any:
+    """JSON has one number type, so `7.0` is the integer 7 (as JSON Schema counts it); the
+    strict int after this still refuses booleans, strings and 1.5, NaN or infinity."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID), BeforeValidator(integral_number)]
 
 
 class RequestBody(BaseModel):

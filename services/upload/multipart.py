@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, InvalidHeader
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from multidict import CIMultiDict
 
@@ -70,6 +70,17 @@ def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
     )
 
 
+def malformed(exc: Exception) -> BadRequest:
+    if isinstance(exc, InvalidHeader):
+        # aiohttp reads every part's headers as HTTP fields (RFC 9110 §5.5), before the name
+        # is known: the document's propertyNames pattern of the form says the same.
+        return BadRequest(
+            "malformed multipart body: a part has an invalid header line (a part's name or "
+            "filename may hold no control character but HTAB)"
+        )
+    return BadRequest(f"malformed multipart body: {exc}")
+
+
 async def find_file_part(reader: MultipartReader) -> FilePart:
     """Skip to the part named `file`."""
     try:
@@ -80,7 +91,7 @@ async def find_file_part(reader: MultipartReader) -> FilePart:
                     return FilePart(part, filename)
             await part.release()
     except MALFORMED as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from None
+        raise malformed(exc) from None
     raise BadRequest(f"multipart field {FILE_FIELD!r} is required")
 
 
@@ -90,6 +101,6 @@ async def finish_form(reader: MultipartReader) -> None:
         while (part := await reader.next()) is not None:
             await part.release()
     except MALFORMED as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from None
+        raise malformed(exc) from None
     if not reader.at_eof():
         raise BadRequest("multipart body ended before its closing boundary")

@@ -29,6 +29,17 @@ from services.registration.validation import (
         "https://example.com:8443/path?q=1#frag",
         "HTTPS://Example.COM/Upper",
         "http://[2606:4700::1111]:8080/x",
+        # Every RFC 3986 IPv6address form, IPv4-embedded ones included.
+        "http://[::ffff:1.2.3.4]/x",
+        "http://[::1.2.3.4]/x",
+        "http://[64:ff9b::192.0.2.33]:8443/x",
+        "http://[1:2:3:4:5:6:1.2.3.4]/x",
+        "http://[1::2:3:4:5:1.2.3.4]/x",
+        "http://[1:2:3:4:5:6:7:8]/x",
+        "http://[1:2:3:4:5:6:7::]/x",
+        "http://[::2:3:4:5:6:7:8]/x",
+        "http://[::]/x",
+        "http://[FE80::A:b]/x",
         "https://example.com/" + "a" * (MAX_URL_LENGTH - len("https://example.com/")),
     ],
 )
@@ -53,6 +64,12 @@ def test_parse_url_accepts_absolute_http_urls(url: str) -> None:
         pytest.param("http://example.com:65536/", id="port-too-big"),
         pytest.param("http://example.com:abc/", id="port-not-number"),
         pytest.param("http://[::1/", id="broken-ipv6"),
+        pytest.param("http://[::1.2.3.256]/", id="ipv6-embedded-octet-too-big"),
+        pytest.param("http://[::ffff:1.2.3]/", id="ipv6-embedded-three-octets"),
+        pytest.param("http://[1:2:3:4:5:6:7:1.2.3.4]/", id="ipv6-nine-pieces"),
+        pytest.param("http://[1::2::3]/", id="ipv6-two-gaps"),
+        pytest.param("http://[12345::]/", id="ipv6-piece-too-long"),
+        pytest.param("http://[1.2.3.4]/", id="ipv4-in-brackets"),
         pytest.param(" http://example.com/", id="leading-space"),
         pytest.param("http://example.com/a b", id="inner-space"),
         pytest.param("http://example.com/\t", id="tab"),
@@ -79,9 +96,33 @@ def test_parse_user_id_accepts_positive_bigints(value: int) -> None:
     assert parse_user_id(value) == value
 
 
+@pytest.mark.parametrize(("value", "expected"), [(1.0, 1), (42.0, 42), (2.0**62, 2**62)])
+def test_parse_user_id_takes_an_integral_float_as_that_integer(value: float, expected: int) -> None:
+    """JSON has one number type: JSON Schema counts 1.0 as an integer, and so do we."""
+    parsed = parse_user_id(value)
+    assert parsed == expected and type(parsed) is int
+
+
 @pytest.mark.parametrize(
     "value",
-    [0, -1, 2**63, True, False, 1.0, 1.5, "1", None, [1], {"id": 1}],
+    [
+        0,
+        -1,
+        2**63,
+        True,
+        False,
+        0.0,
+        -1.0,
+        1.5,
+        2.0**63,
+        float("nan"),
+        float("inf"),
+        "1",
+        "1.0",
+        None,
+        [1],
+        {"id": 1},
+    ],
     ids=repr,
 )
 def test_parse_user_id_refuses(value: Any) -> None:

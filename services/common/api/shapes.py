@@ -75,8 +75,24 @@ class Upload(Shape):
     content_type: str
 
 
+# A part's name travels in its Content-Disposition header, whose value may hold no control
+# character but HTAB (RFC 9110 §5.5; aiohttp's part parser refuses the whole body). The form
+# encoding (RFC 7578, WHATWG) percent-encodes CR, LF and `"` in names, and nothing else.
+PART_NAME_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class UploadForm(BaseModel):
-    """The upload route's multipart body: the file in the field `file`."""
+    """The upload route's multipart body: the file in the field `file`; other parts ignored."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Parts other than `file` are ignored, but every part's headers must "
+            "be valid: a part's name or filename may hold no control character but HTAB, CR "
+            "and LF (the form encoding, RFC 7578 and WHATWG, percent-encodes CR and LF); "
+            "otherwise the body is malformed (400).",
+            "propertyNames": {"pattern": PART_NAME_PATTERN},
+        }
+    )
 
     file: Annotated[
         bytes,
