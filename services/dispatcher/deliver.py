@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -94,7 +94,6 @@ class Dispatcher:
         self.pool = pool
         self.broker = broker
         self.session = session
-        self.tasks: set[asyncio.Task[Any]] = set()
         self.endpoints = EndpointGate(
             settings.per_endpoint_concurrency, max_wait_seconds=ENDPOINT_BUSY_DELAY_MS / 1000
         )
@@ -109,16 +108,6 @@ class Dispatcher:
             lambda records: deliveries.record_attempts(pool, records),
             key=lambda record: record.delivery_id,
         )
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.tasks.add(task)
-        try:
-            await self.handle(message)
-        finally:
-            if task is not None:
-                self.tasks.discard(task)
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
         try:

@@ -103,12 +103,18 @@ def check_url(value: Any) -> Any:
     return value
 
 
-def check_custom_headers(value: Any) -> Any:
-    """null is no headers; names are tokens the dispatcher does not set, values one line."""
+def _object_or_empty(value: Any, field: str) -> dict[str, Any]:
+    """null is an empty object; anything else must be an object."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise refuse(f"custom_headers must be an object, got {_type_name(value)}")
+        raise refuse(f"{field} must be an object, got {_type_name(value)}")
+    return value
+
+
+def check_custom_headers(value: Any) -> Any:
+    """null is no headers; names are tokens the dispatcher does not set, values one line."""
+    value = _object_or_empty(value, "custom_headers")
     if len(value) > MAX_CUSTOM_HEADERS:
         raise refuse(
             f"custom_headers may hold at most {MAX_CUSTOM_HEADERS} headers, got {len(value)}"
@@ -134,10 +140,7 @@ def check_custom_headers(value: Any) -> Any:
 
 def check_custom_payload(value: Any) -> Any:
     """null is no payload; the reserved keys carry the event; jsonb cannot store NUL."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise refuse(f"custom_payload must be an object, got {_type_name(value)}")
+    value = _object_or_empty(value, "custom_payload")
     reserved = sorted(set(RESERVED_PAYLOAD_KEYS).intersection(value))
     if reserved:
         raise refuse(

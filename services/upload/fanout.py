@@ -13,15 +13,15 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
 
 from services.common import events
-from services.common.broker import BROKER, BROKER_ERRORS, QUORUM, Broker
+from services.common.broker import BROKER, BROKER_ERRORS, Broker
+from services.common.consuming import Consumer
 from services.common.db import DATABASE_ERRORS, DB_POOL
 from services.common.messages import (
     FANOUT_QUEUE,
@@ -78,17 +78,6 @@ class FanoutWorker:
         self.cleanup = cleanup
         self.publish_timeout = publish_timeout
         self.filters = FilterCache()
-        self.tasks: set[asyncio.Task[Any]] = set()
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.tasks.add(task)
-        try:
-            await self.handle(message)
-        finally:
-            if task is not None:
-                self.tasks.discard(task)
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -160,35 +149,16 @@ class FanoutWorker:
             log.warning("fanout_requested_again", event_id=str(msg.event_id))
 
 
-async def start_consuming(app: web.Application) -> tuple[AbstractQueue, str]:
-    channel = await app[BROKER].open_channel()
-    await channel.set_qos(prefetch_count=PREFETCH)
-    queue = await channel.declare_queue(FANOUT_QUEUE, durable=True, arguments=QUORUM)
-    tag = await queue.consume(app[FANOUT].on_message)
-    log.info("consuming", queue=FANOUT_QUEUE, prefetch=PREFETCH)
-    return queue, tag
-
-
 async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     worker = FanoutWorker(
         app[DB_POOL], app[BROKER], app[OUTBOX_CLEANUP], settings.publish_timeout_seconds
     )
     app[FANOUT] = worker
-    starter = asyncio.create_task(start_consuming(app))
+    consumer = Consumer(app[BROKER], FANOUT_QUEUE, PREFETCH, worker.handle)
+    consumer.start()
     sweep = Periodic(worker.request_lost_fanouts, SWEEP_INTERVAL_SECONDS, "fanout_sweep_failed")
     async with sweep:
         yield
-    if starter.done() and starter.exception() is None:
-        queue, tag = starter.result()
-        with contextlib.suppress(Exception):
-            await queue.cancel(tag)
-    else:
-        starter.cancel()
     # A fan-out cut short is redelivered (unacked) and resumes where the rows say.
-    if worker.tasks:
-        _, still = await asyncio.wait(set(worker.tasks), timeout=settings.shutdown_grace_seconds)
-        for task in still:
-            task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await starter
+    await consumer.stop(settings.shutdown_grace_seconds)
