@@ -256,7 +256,7 @@ async def test_a_claim_waits_for_the_transaction_that_holds_the_key(
         holder = await asyncio.wait_for(claim_b, 5)
         await b_tx.commit()
     if outcome == "commit":
-        assert holder is not None and holder.id == first
+        assert holder is not None and holder.upload_id == first
         assert [row["id"] for row in await rows_for_key(stack, str(webhook_id), key)] == [first]
     else:
         assert holder is None

@@ -5,27 +5,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from .broker import QUORUM, Broker
+from .messages import MalformedMessage
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+Decoded = TypeVar("Decoded")
 
 
-class Consumer:
+class Consumer(Generic[Decoded]):
     """Starts consuming once the broker is connected; `stop` ends intake first, then waits
     up to the grace period for the messages in flight and cancels the rest (unacked, so
-    the broker hands them out again)."""
+    the broker hands them out again).
 
-    def __init__(self, broker: Broker, queue: str, prefetch: int, handle: Handler) -> None:
+    Each message is decoded first; one that is not ours is logged and acked, so an old
+    or foreign message never wedges the queue. `handle` gets the message and its decoding
+    and acks or hands it back itself."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queue: str,
+        prefetch: int,
+        decode: Callable[[AbstractIncomingMessage], Decoded],
+        handle: Callable[[AbstractIncomingMessage, Decoded], Awaitable[None]],
+    ) -> None:
         self.broker = broker
         self.queue = queue
         self.prefetch = prefetch
+        self.decode = decode
         self.handle = handle
         self.tasks: set[asyncio.Task[Any]] = set()
         self._starter: asyncio.Task[tuple[AbstractQueue, str]] | None = None
@@ -47,7 +60,13 @@ class Consumer:
         if task is not None:
             self.tasks.add(task)
         try:
-            await self.handle(message)
+            try:
+                decoded = self.decode(message)
+            except MalformedMessage as exc:
+                log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
+                await message.ack()
+                return
+            await self.handle(message, decoded)
         finally:
             if task is not None:
                 self.tasks.discard(task)

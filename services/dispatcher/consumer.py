@@ -10,7 +10,7 @@ from aiohttp import web
 from services.common.broker import BROKER
 from services.common.consuming import Consumer
 from services.common.db import DB_POOL
-from services.common.messages import DISPATCH_QUEUE
+from services.common.messages import DISPATCH_QUEUE, DeliveryMessage
 from services.common.periodic import Periodic
 
 from .client import HTTP_SESSION
@@ -24,7 +24,9 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dispatcher = Dispatcher(settings, app[DB_POOL], app[BROKER], app[HTTP_SESSION])
     app[DISPATCHER] = dispatcher
-    consumer = Consumer(app[BROKER], DISPATCH_QUEUE, settings.prefetch, dispatcher.handle)
+    consumer = Consumer(
+        app[BROKER], DISPATCH_QUEUE, settings.prefetch, DeliveryMessage.decode, dispatcher.handle
+    )
     consumer.start()
     sweeper = Periodic(dispatcher.sweep_stalled, settings.sweep_interval_seconds, "sweep_failed")
     sweeper.start()

@@ -23,7 +23,7 @@ from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
 from services.common.db import DATABASE_ERRORS
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
-from services.common.messages import DeliveryMessage, FanoutMessage, MalformedMessage, now_ms
+from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.timefmt import iso_time
 from services.common.tracing import annotate_span, attempt_span
@@ -109,13 +109,7 @@ class Dispatcher:
             key=lambda record: record.delivery_id,
         )
 
-    async def handle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            msg = DeliveryMessage.decode(message)
-        except MalformedMessage as exc:
-            log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
-            await message.ack()
-            return
+    async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> None:
         structlog.contextvars.bind_contextvars(
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
         )

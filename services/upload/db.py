@@ -69,7 +69,7 @@ class RecordedUpload:
 class ExistingUpload:
     """The upload that already holds an Idempotency-Key: enough to answer its response again."""
 
-    id: uuid.UUID
+    upload_id: uuid.UUID
     webhook_id: uuid.UUID
     filename: str
     size: int
@@ -274,7 +274,8 @@ async def claim_idempotency_key(
             return None
         row = await conn.fetchrow(
             """
-            SELECT id, webhook_id, filename, size, sha256, content_type FROM uploads
+            SELECT id AS upload_id, webhook_id, filename, size, sha256, content_type
+            FROM uploads
             WHERE webhook_id = $1 AND idempotency_key = $2
               AND created_at > now() - make_interval(secs => $3)
             """,

@@ -27,7 +27,6 @@ from services.common.messages import (
     FANOUT_QUEUE,
     DeliveryEvent,
     FanoutMessage,
-    MalformedMessage,
     RecordedMessage,
 )
 from services.common.periodic import Periodic
@@ -79,13 +78,7 @@ class FanoutWorker:
         self.publish_timeout = publish_timeout
         self.filters = FilterCache()
 
-    async def handle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            msg = FanoutMessage.decode(message)
-        except MalformedMessage as exc:
-            log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
-            await message.ack()
-            return
+    async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> None:
         structlog.contextvars.bind_contextvars(
             event_id=str(msg.event_id), request_id=msg.request_id
         )
@@ -155,7 +148,7 @@ async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
         app[DB_POOL], app[BROKER], app[OUTBOX_CLEANUP], settings.publish_timeout_seconds
     )
     app[FANOUT] = worker
-    consumer = Consumer(app[BROKER], FANOUT_QUEUE, PREFETCH, worker.handle)
+    consumer = Consumer(app[BROKER], FANOUT_QUEUE, PREFETCH, FanoutMessage.decode, worker.handle)
     consumer.start()
     sweep = Periodic(worker.request_lost_fanouts, SWEEP_INTERVAL_SECONDS, "fanout_sweep_failed")
     async with sweep:

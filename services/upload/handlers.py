@@ -64,28 +64,18 @@ def parse_idempotency_key(request: web.Request) -> str | None:
     )
 
 
-def upload_data(upload: db.ExistingUpload) -> Upload:
-    return Upload(
-        upload_id=upload.id,
-        webhook_id=upload.webhook_id,
-        filename=upload.filename,
-        size=upload.size,
-        sha256=upload.sha256,
-        content_type=upload.content_type,
-    )
-
-
 def replay(key: str, first: db.ExistingUpload, repeat: Upload) -> web.Response:
     """The first upload's response; a different file under the same key is the client's bug."""
     fields = ("filename", "sha256", "content_type")
-    data = upload_data(first)
+    data = Upload.model_validate(first, from_attributes=True)
     differing = [name for name in fields if getattr(data, name) != getattr(repeat, name)]
     if differing:
         raise UnprocessableContent(
             f"{IDEMPOTENCY_HEADER} {key!r} was already used on this webhook for upload "
-            f"{first.id} with a different {', '.join(differing)}; send a new key for a new file"
+            f"{first.upload_id} with a different {', '.join(differing)}; "
+            "send a new key for a new file"
         )
-    log.info("upload_replayed", upload_id=str(first.id), webhook_id=str(first.webhook_id))
+    log.info("upload_replayed", upload_id=str(first.upload_id), webhook_id=str(first.webhook_id))
     return respond(data, "ok", headers={REPLAYED_HEADER: "true"})
 
 
