@@ -445,4 +445,9 @@ async def test_schemathesis_finds_nothing_through_the_gateway(
     assert len(counts) == len(documented_routes(document))
     # The real ids got examples past validation and lookup: every operation succeeded at times.
     for label, statuses in counts.items():
-        assert statuses[200] + statuses[201] + statuses[202] > 0, (label, statuses)
+        succeeded = statuses[200] + statuses[201] + statuses[202]
+        if label == "POST /event_type":
+            # Both runs draw the same names (derandomized) into one database, so in the second
+            # every name is taken: a 409 is a body that passed every check.
+            succeeded += statuses[409]
+        assert succeeded > 0, (label, statuses)
