@@ -1,6 +1,6 @@
-"""Test helpers for events: event types and webhooks written straight to the database
-(the HTTP fields for filters and settings come later), and events accepted and published
-as the coming POST /event route will."""
+"""Test helpers for events: event types and webhooks written straight to the database (for
+numbers the API would take long to make), and events accepted and published as the
+POST /event route does (tests/test_events_api.py drives the route itself)."""
 
 from __future__ import annotations
 

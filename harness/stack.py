@@ -247,7 +247,12 @@ async def running_stack(
         )
     )
     upload = create_upload(
-        UploadSettings(**common, upload_dir=upload_dir, max_upload_bytes=options.max_upload_bytes)
+        UploadSettings(
+            **common,
+            upload_dir=upload_dir,
+            max_upload_bytes=options.max_upload_bytes,
+            max_json_bytes=options.max_json_bytes,
+        )
     )
     dispatcher_settings = DispatcherSettings(
         **common,

@@ -7,9 +7,13 @@ import pytest
 from harness.stack import Stack
 
 WEBHOOK = "/webhook/5b0ad3a3-6a39-4c1e-9d49-3ad1c4bd6e6a"
+EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 CASES = [
     ("registration", "PUT", "/webhook/register", {"POST"}),
-    ("registration", "POST", "/event_type", {"GET", "HEAD"}),
+    ("registration", "PUT", "/event_type", {"GET", "HEAD", "POST"}),
+    ("registration", "DELETE", f"/event_type/{EVENT_TYPE_ID}", {"GET", "HEAD", "PATCH"}),
+    ("registration", "POST", f"/event/{EVENT_TYPE_ID}", {"GET", "HEAD"}),
+    ("upload", "GET", "/event", {"POST"}),
     ("registration", "PUT", WEBHOOK, {"GET", "HEAD", "PATCH", "DELETE"}),
     ("registration", "GET", f"{WEBHOOK}/recover", {"POST"}),
     ("registration", "DELETE", "/openapi.json", {"GET", "HEAD"}),

@@ -506,3 +506,39 @@ async def test_example_refuses_to_start_without_a_secret(
 
     assert process.returncode != 0
     assert "WEBHOOK_SECRET" in output
+
+
+TWO_TYPES = CLIENT / "examples" / "two_event_types.py"
+
+
+def event_body(event_type: str, data: dict[str, Any]) -> bytes:
+    return json.dumps({"type": event_type, "timestamp": EVENT_TIME, "data": data}).encode()
+
+
+async def test_the_two_types_example_hands_each_type_to_its_handler(
+    aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("two_event_types", TWO_TYPES)
+    assert spec is not None and spec.loader is not None
+    two_types = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(two_types)
+    invoices, disabled = Recorder(), Recorder()
+    monkeypatch.setitem(two_types.HANDLERS, "invoice.paid", invoices)
+    monkeypatch.setitem(two_types.HANDLERS, "webhook.disabled", disabled)
+    secret = new_secret()
+    client = await aiohttp_client(
+        two_types.create_app(secret, handle_event=two_types.handle_by_type)
+    )
+    sent = {
+        "invoice.paid": {"invoice_id": "in_1", "amount": 150},
+        "webhook.disabled": {"webhook_id": str(uuid.uuid4()), "url": "https://x", "reason": "410"},
+        "build.finished": {"build": 7},
+    }
+    for event_type, data in sent.items():
+        body = event_body(event_type, data)
+        answer = await client.post("/callback", data=body, headers=signed_headers([secret], body))
+        assert answer.status == 204, event_type
+    assert (await invoices.next()).data == sent["invoice.paid"]
+    assert (await disabled.next()).data == sent["webhook.disabled"]
+    await asyncio.sleep(0.05)
+    assert invoices.events.empty() and disabled.events.empty()  # build.finished: neither

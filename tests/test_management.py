@@ -133,6 +133,10 @@ async def test_get_webhook_shows_everything_but_the_secret(stack: Stack) -> None
         "custom_payload": {"key1": "value1"},
         "disabled": False,
         "disabled_reason": None,
+        # Not given at registration: every event, the service's schedule and timeout.
+        "filter": None,
+        "retry_schedule": None,
+        "timeout_seconds": None,
         "created_at": registered["created_at"],
         "updated_at": registered["updated_at"],
     }

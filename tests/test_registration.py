@@ -65,11 +65,15 @@ async def test_event_types_list_the_seeded_upload_type(stack: Stack) -> None:
         assert resp.status == 200
         body = await read_envelope(resp)
     assert body["error"] is False
+    # Items keep the original design's fields (and gained SPEC §8's).
+    original = ("id", "name", "description")
     assert {
         "id": UPLOAD_EVENT_TYPE_ID,
         "name": "upload file",
         "description": "Event type for file upload operations",
-    } in body["data"]
+    } in [{name: item[name] for name in original} for item in body["data"]]
+    (upload,) = [item for item in body["data"] if item["id"] == UPLOAD_EVENT_TYPE_ID]
+    assert (upload["schema"], upload["archived"]) == (None, False)
 
 
 async def test_event_types_filter_by_name(stack: Stack) -> None:

@@ -12,9 +12,9 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import deliveries, webhooks
+from . import deliveries, event_types, events, webhooks
 from .docs import add_docs_routes
-from .event_types import EventTypes, list_event_types
+from .event_types import EventTypes
 from .keys import EVENT_TYPES, RECOVERIES, SECRET_BOX, SETTINGS
 from .redelivery import Recoveries
 from .settings import RegistrationSettings
@@ -23,6 +23,7 @@ SERVICE = "registration"
 # `register` is a route of its own: GET /webhook/register must be a 405, not a lookup.
 WEBHOOK = "/webhook/{webhook_id:(?!register$)[^/]+}"
 DELIVERY = "/delivery/{delivery_id}"
+EVENT_TYPE = "/event_type/{event_type_id}"
 
 
 async def recoveries_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -50,7 +51,11 @@ def create_app(settings: RegistrationSettings) -> web.Application:
     app.cleanup_ctx.append(event_types_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     router = app.router
-    router.add_get("/event_type", list_event_types)
+    router.add_get("/event_type", event_types.list_event_types)
+    router.add_post("/event_type", event_types.create_event_type)
+    router.add_get(EVENT_TYPE, event_types.get_event_type)
+    router.add_patch(EVENT_TYPE, event_types.update_event_type)
+    router.add_get("/event/{event_id}", events.get_event)
     router.add_post("/webhook/register", webhooks.register_webhook)
     router.add_get("/webhook", webhooks.list_webhooks)
     router.add_get(WEBHOOK, webhooks.get_webhook)

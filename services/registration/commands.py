@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from services.common.api.shapes import MAX_USER_ID
 from services.common.auth import display_prefix, hash_api_key, new_api_key
 from services.common.secrets import SecretBox, SecretUnavailable
 
 from .settings import RegistrationSettings
-from .validation import MAX_USER_ID
 
 REENCRYPT_BATCH_SIZE = 500
 

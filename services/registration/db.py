@@ -13,24 +13,64 @@ from services.common.deliveries import DELIVERY_COLUMNS
 from .pagination import Cursor
 from .validation import NewWebhook, WebhookUpdate
 
+EVENT_TYPE_COLUMNS = "id, name, description, schema, archived, created_at, updated_at"
 
-async def list_event_types(pool: asyncpg.Pool, name: str | None) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record]
-    if name is None:
-        rows = await pool.fetch(
-            "SELECT id, name, description FROM event_types ORDER BY created_at, name"
-        )
-    else:
-        rows = await pool.fetch(
-            "SELECT id, name, description FROM event_types WHERE name = $1 ORDER BY created_at",
-            name,
-        )
+
+async def list_event_types(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        f"SELECT {EVENT_TYPE_COLUMNS} FROM event_types ORDER BY created_at, name"
+    )
     return rows
 
 
-async def event_type_exists(pool: asyncpg.Pool, event_type_id: uuid.UUID) -> bool:
-    found = await pool.fetchval("SELECT 1 FROM event_types WHERE id = $1", event_type_id)
-    return found is not None
+async def get_event_type(pool: asyncpg.Pool, event_type_id: uuid.UUID) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE id = $1", event_type_id
+    )
+    return row
+
+
+async def insert_event_type(
+    pool: asyncpg.Pool, name: str, description: str, schema: dict[str, Any] | None
+) -> asyncpg.Record | None:
+    """The new type; None if the name is taken (its wire name is the name itself)."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"""
+        INSERT INTO event_types (name, description, event_name, schema)
+        VALUES ($1, $2, $1, $3)
+        ON CONFLICT DO NOTHING
+        RETURNING {EVENT_TYPE_COLUMNS}
+        """,
+        name,
+        description,
+        schema,
+    )
+    return row
+
+
+async def update_event_type(
+    pool: asyncpg.Pool, event_type_id: uuid.UUID, changes: dict[str, Any]
+) -> asyncpg.Record | None:
+    """Set the given columns (description, schema, archived); None if there is no such type."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"""
+        UPDATE event_types
+        SET description = CASE WHEN $2 THEN $3 ELSE description END,
+            schema = CASE WHEN $4 THEN $5::jsonb ELSE schema END,
+            archived = CASE WHEN $6 THEN $7 ELSE archived END,
+            updated_at = now()
+        WHERE id = $1
+        RETURNING {EVENT_TYPE_COLUMNS}
+        """,
+        event_type_id,
+        "description" in changes,
+        changes.get("description"),
+        "schema" in changes,
+        changes.get("schema"),
+        "archived" in changes,
+        changes.get("archived"),
+    )
+    return row
 
 
 async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> dict[str, Any]:
@@ -38,9 +78,11 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
     registration = await pool.fetchrow(
         """
         WITH registration AS (
-            INSERT INTO webhook_registrations (user_id, event_type_id, url, secret)
-            VALUES ($1, $2, $3, $4)
-            RETURNING id, user_id, event_type_id, url, secret, created_at, updated_at
+            INSERT INTO webhook_registrations
+                (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds)
+            VALUES ($1, $2, $3, $4, $7, $8, $9)
+            RETURNING id, user_id, event_type_id, url, secret, filter, retry_schedule,
+                      timeout_seconds, created_at, updated_at
         ), configuration AS (
             INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
             SELECT id, $5, $6 FROM registration
@@ -53,6 +95,9 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         secret,
         new.custom_headers,
         new.custom_payload,
+        new.filter,
+        new.retry_schedule,
+        new.timeout_seconds,
     )
     return {
         **dict(registration),
@@ -66,6 +111,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
 
 WEBHOOK_COLUMNS = """
     w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
+    w.filter, w.retry_schedule, w.timeout_seconds,
     w.created_at, w.updated_at, c.custom_headers, c.custom_payload
 """
 
@@ -132,6 +178,10 @@ async def update_webhook(
                 failing_since = CASE
                     WHEN $3::boolean = false AND disabled THEN NULL
                     ELSE failing_since END,
+                -- Sent (even as null, the default) or left as they are.
+                filter = CASE WHEN $4 THEN $5::jsonb ELSE filter END,
+                retry_schedule = CASE WHEN $6 THEN $7::integer[] ELSE retry_schedule END,
+                timeout_seconds = CASE WHEN $8 THEN $9::integer ELSE timeout_seconds END,
                 updated_at = now()
             WHERE id = $1 AND deleted_at IS NULL
             RETURNING id
@@ -139,6 +189,12 @@ async def update_webhook(
             webhook_id,
             update.url,
             update.disabled,
+            "filter" in update.options,
+            update.options.get("filter"),
+            "retry_schedule" in update.options,
+            update.options.get("retry_schedule"),
+            "timeout_seconds" in update.options,
+            update.options.get("timeout_seconds"),
         )
         if found is None:
             return None

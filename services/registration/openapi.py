@@ -15,9 +15,19 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from services.common.api.shapes import Envelope, ErrorEnvelope, Page, Upload, UploadForm
+from services.common.api.json_values import JSON_VALUE
+from services.common.api.shapes import (
+    AcceptedEvent,
+    Envelope,
+    ErrorEnvelope,
+    EventRequest,
+    Page,
+    Upload,
+    UploadForm,
+)
 from services.common.auth import is_open
 
+from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
 from . import views
 
@@ -26,7 +36,7 @@ REF = "#/components/schemas/{model}"
 # Where each (model, mode) is in the document: a {"$ref": ...}.
 Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
 # Routes that take a user_id, which must be the API key's user.
-USER_ID_PATHS = ("/webhook/register", "/webhook")
+USER_ID_PATHS = ("/webhook/register", "/webhook", "/event")
 
 
 @dataclass(frozen=True)
@@ -43,11 +53,38 @@ class Route:
     query: type[BaseModel] | None = None
     status: int = 200
     media: Literal["application/json", "multipart/form-data"] = "application/json"
+    # Takes an Idempotency-Key header.
+    idempotent: bool = False
 
 
 ROUTES = (
     Route("get", "/event_type", "listEventTypes", "List event types", "registration",
-          Envelope[list[views.EventType]], (400, 503), query=request_shapes.EventTypeQuery),
+          Envelope[list[views.EventType]], (400, 503), "Archived types are listed too.",
+          query=event_type_shapes.EventTypeQuery),
+    Route("post", "/event_type", "createEventType", "Create an event type", "event types",
+          Envelope[views.EventType], (400, 403, 409, 413, 415, 503),
+          "Its name is unique (409) and is the `type` of its events on the wire. The schema, "
+          "if any, is checked now (400 naming `schema`) and every payload is validated "
+          "against it.", body=event_type_shapes.EventTypeCreate, status=201),
+    Route("get", "/event_type/{event_type_id}", "getEventType", "Get an event type",
+          "event types", Envelope[views.EventType], (400, 404, 503)),
+    Route("patch", "/event_type/{event_type_id}", "updateEventType", "Change an event type",
+          "event types", Envelope[views.EventType], (400, 403, 404, 413, 415, 503),
+          "Any of description, schema (null removes it) and archived. An archived type takes "
+          "no new events (409) and no new webhooks (409); its webhooks stay.",
+          body=event_type_shapes.EventTypePatch),
+    Route("post", "/event", "publishEvent", "Publish an event", "events",
+          Envelope[AcceptedEvent], (400, 404, 409, 413, 415, 422, 503),
+          "Answered once the event is durable; it is then fanned out to every webhook of "
+          "that user registered for the type whose filter matches its payload (one delivery "
+          "each). Unknown type 404; archived 409; a type the system publishes "
+          "(`upload file`, `webhook.disabled`, `delivery.failed`) 403; a payload failing the "
+          "type's schema 422 naming the JSON pointer. With an `Idempotency-Key`, a repeat "
+          "within 24 h answers the first event again (`Idempotent-Replayed: true`), the "
+          "same key with another type or payload is a 422.",
+          body=EventRequest, status=202, idempotent=True),
+    Route("get", "/event/{event_id}", "getEvent", "Get an event and its deliveries", "events",
+          Envelope[views.Event], (400, 404, 503)),
     Route("post", "/webhook/register", "registerWebhook", "Register a webhook", "registration",
           Envelope[views.RegisteredWebhook], (400, 404, 413, 415, 503),
           "Registration and configuration are written in one transaction. The answer is the "
@@ -96,7 +133,8 @@ ROUTES = (
           "uploads", Envelope[Upload], (400, 404, 413, 415, 422, 503),
           "The file is stored and the event recorded before the answer; the webhook is then "
           "delivered asynchronously. With an `Idempotency-Key`, a repeat within 24 h answers "
-          "the first upload again.", body=UploadForm, media="multipart/form-data"),
+          "the first upload again.", body=UploadForm, media="multipart/form-data",
+          idempotent=True),
     Route("get", "/openapi.json", "openapiDocument", "This document", "meta", None),
     Route("get", "/docs", "docsPage", "This document as a web page", "meta", None),
 )  # fmt: skip
@@ -104,12 +142,24 @@ ROUTES = (
 ERRORS = {
     400: ("BadRequest", "Malformed input: the message names the field."),
     401: ("Unauthorized", "AUTH_MODE=api_key and no valid `Authorization: Bearer <API key>`."),
-    403: ("Forbidden", "`user_id` is not the API key's user."),
+    403: (
+        "Forbidden",
+        "Not allowed: `user_id` is not the API key's user, or the event type "
+        "is published by the system only.",
+    ),
     404: ("NotFound", "Unknown id (or deleted webhook)."),
-    409: ("Conflict", "The webhook is disabled: re-enable it first."),
+    409: (
+        "Conflict",
+        "Conflicts with the current state: the webhook is disabled (re-enable "
+        "it first), the event type is archived, or the name is taken.",
+    ),
     413: ("TooLarge", "The body is too large."),
     415: ("UnsupportedMediaType", "Wrong Content-Type."),
-    422: ("Unprocessable", "The Idempotency-Key was already used here for a different file."),
+    422: (
+        "Unprocessable",
+        "The Idempotency-Key was already used for a different file or "
+        "event, or the payload fails its event type's schema (the message names where).",
+    ),
     429: ("TooManyRequests", "Over the request rate limit (per API key, else per address)."),
     503: ("Unavailable", "A dependency is down; retry later."),
 }
@@ -117,6 +167,8 @@ RETRY_AFTER = {429, 503}
 PATH_PARAMETERS = {
     "webhook_id": ("WebhookId", "The webhook's id (400 if not a UUID)."),
     "delivery_id": ("DeliveryId", "The delivery's id: the `webhook-id` header the endpoint got."),
+    "event_type_id": ("EventTypeId", "The event type's id (400 if not a UUID)."),
+    "event_id": ("EventId", "The event's id (400 if not a UUID)."),
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -134,6 +186,8 @@ TAGS = [
     {"name": "webhooks", "description": "See, change and delete webhooks."},
     {"name": "deliveries", "description": "Inspect deliveries and replay them."},
     {"name": "uploads", "description": "Upload a file; its webhook is delivered."},
+    {"name": "event types", "description": "The kinds of events, with optional schemas."},
+    {"name": "events", "description": "Publish an event to every subscribed webhook."},
     {"name": "meta", "description": "This document."},
 ]
 SECURITY_SCHEMES = {
@@ -166,7 +220,7 @@ def component_schemas(routes: tuple[Route, ...]) -> tuple[Refs, Schema]:
             wanted.append((route.response, "serialization"))
     refs, defs = models_json_schema(wanted, ref_template=REF)
     schemas = dict(defs.get("$defs", {}))
-    schemas["JsonValue"] = request_shapes.JSON_VALUE
+    schemas["JsonValue"] = JSON_VALUE
     return {(model, mode): schema for (model, mode), schema in refs.items()}, schemas
 
 
@@ -203,7 +257,7 @@ def operation(route: Route, refs: Refs) -> Schema:
     ]
     if route.query is not None:
         parameters += query_parameters(route.query)
-    if route.media == "multipart/form-data":
+    if route.idempotent:
         parameters.append(IDEMPOTENCY_KEY)
     if parameters:
         op["parameters"] = parameters

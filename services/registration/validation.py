@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -17,12 +17,14 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from services.common.api.edge import refuse, validated, validated_as
+from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul
+from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
+from .webhook_options import EventFilter, RetrySchedule, TimeoutSeconds
 
 MAX_URL_LENGTH = 2048
-MAX_USER_ID = 2**63 - 1
 # RFC 9110 token characters.
 HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
 RESERVED_HEADERS = ("connection", "content-length", "host", "transfer-encoding")
@@ -31,6 +33,8 @@ RESERVED_PAYLOAD_KEYS = ("data", "timestamp", "type")
 MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
 MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
+# Per-webhook options (SPEC §8): in a PATCH, null sets the default.
+WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds")
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
@@ -147,7 +151,7 @@ def check_custom_payload(value: Any) -> Any:
             f"custom_payload may not use the reserved key(s) {', '.join(reserved)}: "
             "they carry the event"
         )
-    if _contains_nul(value):
+    if contains_nul(value):
         raise refuse("custom_payload must not contain the NUL character (\\u0000)")
     size = len(orjson.dumps(value))
     if size > MAX_CUSTOM_PAYLOAD_BYTES:
@@ -155,22 +159,6 @@ def check_custom_payload(value: Any) -> Any:
             f"custom_payload may be at most {MAX_CUSTOM_PAYLOAD_BYTES} bytes as JSON, got {size}"
         )
     return value
-
-
-def _contains_nul(value: Any) -> bool:
-    """True if a NUL is in any string or key of a JSON value (iteratively: no recursion limit)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def _any_case(word: str) -> str:
@@ -182,23 +170,6 @@ _RESERVED_HEADER_PATTERN = (
     + "|".join(_any_case(name) for name in RESERVED_HEADERS)
     + f"|{_any_case('webhook-')}.*)$"
 )
-_NO_NUL = "^[^\\x00]*$"
-# The document carries JSON_VALUE under this name (it refers to itself).
-JSON_VALUE_REF = "#/components/schemas/JsonValue"
-# Any JSON value without a NUL in its strings or keys (jsonb cannot store one).
-JSON_VALUE = {
-    "anyOf": [
-        {"type": "string", "pattern": _NO_NUL},
-        {"type": ["number", "boolean", "null"]},
-        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": _NO_NUL},
-            "additionalProperties": {"$ref": JSON_VALUE_REF},
-        },
-    ]
-}
-
 Url = Annotated[
     str,
     Field(
@@ -239,23 +210,12 @@ CustomPayload = Annotated[
             "type": ["object", "null"],
             "description": "Merged into every delivery's JSON body; null is none. May not use "
             f"the reserved keys {', '.join(RESERVED_PAYLOAD_KEYS)}; no NUL in any string.",
-            "propertyNames": {"pattern": _NO_NUL, "not": {"enum": list(RESERVED_PAYLOAD_KEYS)}},
+            "propertyNames": {"pattern": NO_NUL, "not": {"enum": list(RESERVED_PAYLOAD_KEYS)}},
             "additionalProperties": JSON_VALUE,
             "examples": [{"key1": "value1"}],
         }
     ),
 ]
-
-
-def integral_number(value: Any) -> Any:
-    """JSON has one number type, so `7.0` is the integer 7 (as JSON Schema counts it); the
-    strict int after this still refuses booleans, strings and 1.5, NaN or infinity."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID), BeforeValidator(integral_number)]
 
 
 class RequestBody(BaseModel):
@@ -289,13 +249,16 @@ class WebhookRegistration(RequestBody):
     url: Url
     custom_headers: CustomHeaders = {}
     custom_payload: CustomPayload = {}
+    filter: EventFilter = None
+    retry_schedule: RetrySchedule = None
+    timeout_seconds: TimeoutSeconds = None
 
 
 # The name the database layer knows a registration by.
 NewWebhook = WebhookRegistration
 
 
-def _no_default(schema: dict[str, Any]) -> None:
+def no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
@@ -314,20 +277,25 @@ class WebhookPatch(RequestBody):
     )
 
     # Left out means "leave as it is" (None here); null is refused, as any non-string.
-    url: Url = Field(None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    url: Url = Field(None, json_schema_extra=no_default)  # type: ignore[assignment]
     custom_headers: CustomHeaders = None
     custom_payload: CustomPayload = None
-    disabled: bool = Field(None, strict=True, json_schema_extra=_no_default)  # type: ignore[assignment]
+    disabled: bool = Field(None, strict=True, json_schema_extra=no_default)  # type: ignore[assignment]
+    filter: EventFilter = None
+    retry_schedule: RetrySchedule = None
+    timeout_seconds: TimeoutSeconds = None
 
 
 @dataclass(frozen=True)
 class WebhookUpdate:
-    """What a PATCH changes; None means "leave as it is"."""
+    """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
+    retry_schedule and timeout_seconds that were sent, where None means the default."""
 
     url: str | None = None
     custom_headers: dict[str, str] | None = None
     custom_payload: dict[str, Any] | None = None
     disabled: bool | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _iso_datetime(value: Any) -> Any:
@@ -366,14 +334,6 @@ class RecoverRequest(RequestBody):
 
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Items per page.")]
 _CURSOR_HELP = "Opaque: the `next_cursor` of the previous page."
-
-
-class EventTypeQuery(BaseModel):
-    name: str | None = Field(
-        None,
-        pattern=_NO_NUL,
-        description="Only the event type of this name, e.g. `upload file`.",
-    )
 
 
 class WebhookListQuery(BaseModel):
@@ -444,4 +404,6 @@ def parse_update(body: dict[str, Any]) -> WebhookUpdate:
         fields = ", ".join(WebhookPatch.model_fields)
         raise BadRequest(f"nothing to update: send at least one of {fields}")
     patch = validated(WebhookPatch, body)
-    return WebhookUpdate(**{name: getattr(patch, name) for name in patch.model_fields_set})
+    given = {name: getattr(patch, name) for name in patch.model_fields_set}
+    options = {name: given.pop(name) for name in WEBHOOK_OPTIONS if name in given}
+    return WebhookUpdate(**given, options=options)

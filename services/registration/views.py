@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from services.common.api.shapes import ApiTime, Shape
 
@@ -15,9 +15,21 @@ SECRET_PATTERN = "^whsec_[A-Za-z0-9+/]+=*$"
 
 
 class EventType(Shape):
+    # `schema` is a BaseModel attribute, so the field has another name in Python.
+    model_config = ConfigDict(serialize_by_alias=True)
+
     id: uuid.UUID
-    name: str
+    name: str = Field(
+        description="Its events' `type` on the wire (`upload file`'s is `upload.completed`)."
+    )
     description: str
+    payload_schema: dict[str, Any] | None = Field(
+        alias="schema",
+        description="The JSON Schema (draft 2020-12) every payload must satisfy; null: any.",
+    )
+    archived: bool = Field(description="An archived type takes no new events or webhooks.")
+    created_at: ApiTime
+    updated_at: ApiTime
 
 
 class _WebhookFields(Shape):
@@ -27,6 +39,15 @@ class _WebhookFields(Shape):
     event_type_id: uuid.UUID
     custom_headers: dict[str, str]
     custom_payload: dict[str, Any]
+    filter: dict[str, Any] | None = Field(
+        description="Matched against each event's `data`; null matches every event."
+    )
+    retry_schedule: list[int] | None = Field(
+        description="Seconds before each retry; null is the service's RETRY_SCHEDULE."
+    )
+    timeout_seconds: int | None = Field(
+        description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS."
+    )
     created_at: ApiTime
     updated_at: ApiTime
 
@@ -73,7 +94,10 @@ class Delivery(Shape):
 
     id: uuid.UUID
     webhook_id: uuid.UUID
-    upload_id: uuid.UUID | None
+    upload_id: uuid.UUID | None = Field(description="The upload's id; null for other events.")
+    event_id: uuid.UUID | None = Field(
+        description="The event's id (GET /event/{event_id}); null once the event was pruned."
+    )
     status: DeliveryStatus
     attempt_count: Annotated[int, Field(ge=0)]
     next_retry_at: ApiTime | None
@@ -92,3 +116,23 @@ class Attempt(Shape):
 
 class DeliveryWithAttempts(Delivery):
     attempts: list[Attempt] = Field(description="In the order they were made.")
+
+
+class EventDelivery(Shape):
+    id: uuid.UUID = Field(description="The delivery's id (GET /delivery/{delivery_id}).")
+    webhook_id: uuid.UUID
+    status: DeliveryStatus
+
+
+class Event(Shape):
+    """An event as it was accepted, with one delivery per webhook it fanned out to."""
+
+    id: uuid.UUID
+    event_type: str = Field(description="The type's name on the wire.")
+    user_id: int
+    payload: dict[str, Any]
+    created_at: ApiTime
+    deliveries: list[EventDelivery] = Field(
+        description="Oldest first; empty until the fan-out made them (moments after the 202) "
+        "or when no webhook matched. Deleted webhooks' are left out."
+    )

@@ -17,6 +17,7 @@ from services.common.web import BadRequest, NotFound, read_json_object
 
 from . import db
 from .access import (
+    Conflict,
     check_webhook_access,
     not_your_user,
     visible_to,
@@ -59,8 +60,11 @@ async def register_webhook(request: web.Request) -> web.Response:
         raise not_your_user(new.user_id)
     await check_url_destination(settings, new.url)
     pool = request.app[DB_POOL]
-    if not await request.app[EVENT_TYPES].exists(new.event_type_id):
+    event_type = await request.app[EVENT_TYPES].find(new.event_type_id)
+    if event_type is None:
         raise NotFound(f"event_type_id {new.event_type_id} does not exist")
+    if event_type.archived:
+        raise Conflict(f"event type {event_type.name!r} is archived: it takes no new webhooks")
     secret = new_signing_secret()
     row = await db.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(secret))
     # The stored value may be encrypted; the caller gets the secret itself, this once.

@@ -11,9 +11,9 @@ from services.common.cache import TtlCache
 from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import db, handlers
+from . import db, events, handlers
 from .fanout import fanout_ctx
-from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .keys import EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .outbox_cleanup import outbox_cleanup_ctx
 from .relay import relay_ctx
 from .settings import UploadSettings
@@ -27,6 +27,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
     app[KNOWN_WEBHOOKS] = TtlCache(KNOWN_WEBHOOK_SECONDS)
+    app[EVENT_TYPES] = events.new_event_type_cache()
     app[RECORDER] = Batcher(
         lambda uploads: db.record_uploads(app[DB_POOL], uploads),
         key=lambda upload: upload.upload_id,
@@ -39,4 +40,5 @@ def create_app(settings: UploadSettings) -> web.Application:
     app.cleanup_ctx.append(fanout_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     app.router.add_post("/upload_file/webhook_id/{webhook_id}", handlers.upload_file)
+    app.router.add_post("/event", events.publish_event)
     return app

@@ -375,3 +375,32 @@ FANOUT_BATCH = f"""
 }), done AS ({events.mark_fanned_out("$5", "$10::bool")})
     SELECT id, payload FROM announced
 """
+
+
+# --- event types, for POST /event ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventTypeForEvents:
+    """What accepting an event needs of its type: `event_name` is its `type` on the wire."""
+
+    id: uuid.UUID
+    name: str
+    event_name: str
+    schema: dict[str, Any] | None
+    archived: bool
+
+
+async def find_event_type(
+    pool: asyncpg.Pool, name: str | None, event_type_id: uuid.UUID | None
+) -> EventTypeForEvents | None:
+    """The type of this name, or else of this id; None if there is none."""
+    row = await pool.fetchrow(
+        """
+        SELECT id, name, event_name, schema, archived FROM event_types
+        WHERE ($1::text IS NOT NULL AND name = $1) OR ($1::text IS NULL AND id = $2)
+        """,
+        name,
+        event_type_id,
+    )
+    return None if row is None else EventTypeForEvents(**dict(row))

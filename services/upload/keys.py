@@ -13,7 +13,7 @@ from services.common.cache import TtlCache
 from .settings import UploadSettings
 
 if TYPE_CHECKING:
-    from .db import EventMatcher, NewUpload, RecordedUpload
+    from .db import EventMatcher, EventTypeForEvents, NewUpload, RecordedUpload
     from .fanout import FanoutWorker
     from .outbox_cleanup import OutboxCleanup
 
@@ -26,3 +26,7 @@ KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], EventMatcher]]
 RECORDER: web.AppKey[Batcher[NewUpload, RecordedUpload | None]] = web.AppKey("recorder")
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")
 FANOUT: web.AppKey[FanoutWorker] = web.AppKey("fanout")
+# Event types by (name, id) as POST /event gives them, for a few seconds.
+EVENT_TYPES: web.AppKey[TtlCache[tuple[str | None, uuid.UUID | None], EventTypeForEvents]] = (
+    web.AppKey("event_types")
+)

@@ -1,4 +1,5 @@
-"""The envelope every answer is wrapped in, the upload's answer, and the API's timestamp type."""
+"""The envelope every answer is wrapped in, the ingest routes' shapes (uploads, events), and
+the API's timestamp type."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from services.common.timefmt import api_time
+
+from .json_values import JSON_OBJECT, contains_nul, integral_number
 
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 TIMESTAMP_SCHEMA = {
@@ -24,6 +36,10 @@ ApiTime = Annotated[
     WithJsonSchema(TIMESTAMP_SCHEMA, mode="serialization"),
 ]
 """A time as every response shows it: UTC, `YYYY-MM-DD HH:MM:SS`."""
+
+MAX_USER_ID = 2**63 - 1
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID), BeforeValidator(integral_number)]
+"""A user id as a JSON body gives it: a positive integer (bigint)."""
 
 Data = TypeVar("Data")
 
@@ -105,3 +121,84 @@ class UploadForm(BaseModel):
             }
         ),
     ]
+
+
+# --- events (POST /event, served by the upload service) -----------------------------------------
+
+EVENT_TYPE_NAME_PATTERN = "^[^\\x00]{1,100}$"
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _json_object(value: Any) -> Any:
+    if isinstance(value, dict) and contains_nul(value):
+        raise PydanticCustomError("refused", "payload must not contain the NUL character (\\u0000)")
+    return value
+
+
+class EventRequest(BaseModel):
+    """POST /event: an event of one type for one user; exactly one of `event_type` and
+    `event_type_id`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "oneOf": [{"required": ["event_type"]}, {"required": ["event_type_id"]}],
+            "examples": [
+                {"event_type": "invoice.paid", "user_id": 1, "payload": {"invoice_id": "in_1"}}
+            ],
+        },
+    )
+
+    # Left out is None; null is refused (the document states no null).
+    event_type: str = Field(  # type: ignore[assignment]
+        None,
+        strict=True,
+        pattern=EVENT_TYPE_NAME_PATTERN,
+        description="The type's name (GET /event_type).",
+        json_schema_extra=_no_default,
+    )
+    event_type_id: uuid.UUID = Field(  # type: ignore[assignment]
+        None,
+        description="The type's id, instead of its name.",
+        json_schema_extra=_no_default,
+    )
+    user_id: UserId = Field(
+        description="Whose event: it goes to that user's webhooks. With AUTH_MODE=api_key it "
+        "may be left out (the key's user) and must otherwise be the key's user (403)."
+    )
+    payload: Annotated[
+        dict[str, Any],
+        BeforeValidator(_json_object),
+        WithJsonSchema(
+            {
+                **JSON_OBJECT,
+                "description": "Sent as the delivery's `data`; must satisfy the type's schema "
+                "(422 naming the failing location).",
+            }
+        ),
+    ]
+
+    @model_validator(mode="after")
+    def one_type(self) -> EventRequest:
+        given = {"event_type", "event_type_id"} & self.model_fields_set
+        if len(given) != 1:
+            problem = "not both" if given else "one is required"
+            raise PydanticCustomError(
+                "refused",
+                "give event_type (a name) or event_type_id, {problem}",
+                {"problem": problem},
+            )
+        return self
+
+
+class AcceptedEvent(Shape):
+    """The answer to POST /event: the event is durable; its deliveries follow."""
+
+    event_id: uuid.UUID = Field(description="GET /event/{event_id} shows it and its deliveries.")
+    event_type: str = Field(description="The type's name on the wire.")
+    user_id: int
+    created_at: ApiTime

@@ -1,0 +1,55 @@
+"""Any JSON value PostgreSQL's jsonb can store (no NUL in a string or key): the check and its
+JSON schema, for every body that carries a caller's JSON (payloads, schemas, filters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NO_NUL = "^[^\\x00]*$"
+# The document carries JSON_VALUE under this name (it refers to itself).
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+# Any JSON value without a NUL in its strings or keys (jsonb cannot store one).
+JSON_VALUE = {
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": JSON_VALUE_REF},
+        },
+    ]
+}
+
+
+def contains_nul(value: Any) -> bool:
+    """True if a NUL is in any string or key of a JSON value (iteratively: no recursion limit)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+# A JSON object of such values (the document's JsonValue is registered by the OpenAPI builder).
+JSON_OBJECT = {
+    "type": "object",
+    "propertyNames": {"pattern": NO_NUL},
+    "additionalProperties": {"$ref": JSON_VALUE_REF},
+}
+
+
+def integral_number(value: Any) -> Any:
+    """JSON has one number type, so `7.0` is the integer 7 (as JSON Schema counts it); the
+    strict int after this still refuses booleans, strings and 1.5, NaN or infinity."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,83 @@
+"""Request shapes of a webhook's optional filter and delivery settings (SPEC §8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from services.common.api.edge import refuse
+from services.common.api.json_values import contains_nul, integral_number
+from services.common.filters import (
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    MAX_IN_VALUES,
+    FilterError,
+    parse_filter,
+)
+
+MAX_RETRY_DELAYS = 20
+MAX_RETRY_DELAY_SECONDS = 604800
+MAX_TIMEOUT_SECONDS = 60
+FILTER_HELP = (
+    "Matched against each event's `data`; null or {} matches every event. A key is a "
+    "dotted path (`customer.country`) whose value is a literal (equality) or an object of "
+    "operators `$eq $ne $gt $gte $lt $lte $in $nin $exists $startsWith`; `$and` and `$or` "
+    "take a non-empty array of filters, `$not` one filter. A path missing from the data "
+    "matches only `$exists: false`, `$ne` and `$nin`. At most "
+    f"{MAX_DEPTH} levels, {MAX_CONDITIONS} conditions and {MAX_IN_VALUES} values in one "
+    "`$in`/`$nin`. An unknown operator or a wrongly typed operand is a 400 naming it, and "
+    "nothing is stored."
+)
+
+
+def check_filter(value: Any) -> Any:
+    """null or {} is no filter; anything else must parse (services/common/filters.py)."""
+    if value is None or value == {}:
+        return None
+    if isinstance(value, dict) and contains_nul(value):
+        raise refuse("filter must not contain the NUL character (\\u0000)")
+    try:
+        parse_filter(value)
+    except FilterError as exc:
+        raise refuse(str(exc)) from None
+    return value
+
+
+EventFilter = Annotated[
+    dict[str, Any] | None,
+    BeforeValidator(check_filter),
+    WithJsonSchema(
+        {
+            "type": ["object", "null"],
+            "description": FILTER_HELP,
+            "examples": [{"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}}],
+        }
+    ),
+]
+RetryDelay = Annotated[
+    int,
+    Field(strict=True, ge=1, le=MAX_RETRY_DELAY_SECONDS),
+    BeforeValidator(integral_number),
+]
+RetrySchedule = Annotated[
+    list[RetryDelay] | None,
+    Field(
+        max_length=MAX_RETRY_DELAYS,
+        description="Seconds to wait before each retry after the first attempt (each 1 to "
+        f"{MAX_RETRY_DELAY_SECONDS}, at most {MAX_RETRY_DELAYS}; [] is no retries); null is "
+        "RETRY_SCHEDULE.",
+        examples=[[10, 60, 600]],
+    ),
+]
+TimeoutSeconds = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=1,
+        le=MAX_TIMEOUT_SECONDS,
+        description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS.",
+        examples=[5],
+    ),
+    BeforeValidator(integral_number),
+]

@@ -1,0 +1,135 @@
+"""POST /event: accept an event of any type for a user, durably, then have it fanned out.
+
+The route lives in the upload service, the ingest side: it already owns the outbox, its
+relay and the fan-out worker, so an event takes the same path as an upload's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from services.common import events
+from services.common.api.edge import respond, validated
+from services.common.api.shapes import AcceptedEvent, EventRequest
+from services.common.auth import Forbidden, current_user
+from services.common.cache import TtlCache
+from services.common.db import DB_POOL
+from services.common.event_schemas import PayloadInvalid, payload_validator
+from services.common.idempotency import IdempotencyContention
+from services.common.web import (
+    REQUEST_ID_HEADER,
+    ApiError,
+    NotFound,
+    ServiceUnavailable,
+    annotate,
+    read_json_object,
+)
+
+from . import db
+from .handlers import REPLAYED_HEADER, UnprocessableContent, parse_idempotency_key
+from .keys import EVENT_TYPES, SETTINGS
+from .publishing import publish_now
+
+log = structlog.get_logger(__name__)
+
+# How long a type's schema and archived flag are trusted before they are read again.
+EVENT_TYPE_CACHE_SECONDS = 5.0
+# Types whose events only the system records: a user's would pass for the system's.
+SYSTEM_EVENT_TYPES = frozenset(
+    {events.UPLOAD_EVENT_TYPE_ID, events.WEBHOOK_DISABLED_TYPE_ID, events.DELIVERY_FAILED_TYPE_ID}
+)
+
+EventTypeKey = tuple[str | None, uuid.UUID | None]
+EventTypeCache = TtlCache[EventTypeKey, db.EventTypeForEvents]
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+def new_event_type_cache() -> EventTypeCache:
+    return TtlCache(EVENT_TYPE_CACHE_SECONDS)
+
+
+async def event_type_of(app: web.Application, request: EventRequest) -> db.EventTypeForEvents:
+    """The event's type; a miss is looked up at once, so a type created a moment ago works."""
+    key = (request.event_type, None if request.event_type is not None else request.event_type_id)
+    found, event_type = app[EVENT_TYPES].get(key)
+    if not found or event_type is None:
+        event_type = await db.find_event_type(app[DB_POOL], *key)
+        if event_type is None:
+            given = f"event_type {request.event_type!r}" if key[0] else f"event_type_id {key[1]}"
+            raise NotFound(f"{given} does not exist (GET /event_type lists them)")
+        app[EVENT_TYPES].put(key, event_type)
+    return event_type
+
+
+def check_publishable(event_type: db.EventTypeForEvents, payload: dict[str, Any]) -> None:
+    if event_type.id in SYSTEM_EVENT_TYPES:
+        raise Forbidden(
+            f"events of type {event_type.name!r} are recorded by the system only; "
+            "create an event type of your own with POST /event_type"
+        )
+    if event_type.archived:
+        raise Conflict(f"event type {event_type.name!r} is archived: it takes no new events")
+    if event_type.schema is not None:
+        try:
+            payload_validator(event_type.schema).validate(payload)
+        except PayloadInvalid as exc:
+            raise UnprocessableContent(
+                f"{exc} (the schema of event type {event_type.name!r})"
+            ) from None
+
+
+def parse_event(request: web.Request, body: dict[str, Any]) -> EventRequest:
+    """The body; `user_id` may be left out when the API key says whose it is."""
+    user = current_user(request)
+    if "user_id" not in body and user is not None:
+        body = {**body, "user_id": user}
+    parsed = validated(EventRequest, body)
+    if user is not None and parsed.user_id != user:
+        raise Forbidden(
+            f"user_id {parsed.user_id} is not the API key's user: a key acts only for its own"
+        )
+    return parsed
+
+
+async def publish_event(request: web.Request) -> web.Response:
+    app = request.app
+    idempotency_key = parse_idempotency_key(request)
+    parsed = parse_event(request, await read_json_object(request, app[SETTINGS].max_json_bytes))
+    event_type = await event_type_of(app, parsed)
+    check_publishable(event_type, parsed.payload)
+    new = events.NewEvent(
+        id=uuid.uuid4(),
+        event_type_id=event_type.id,
+        event_type=event_type.event_name,
+        user_id=parsed.user_id,
+        payload=parsed.payload,
+        idempotency_key=idempotency_key,
+        request_id=request.headers.get(REQUEST_ID_HEADER),
+        created_at=datetime.now(UTC),
+    )
+    try:
+        async with app[DB_POOL].acquire() as conn:
+            accepted = await events.accept(conn, new)
+    except IdempotencyContention as exc:
+        raise ServiceUnavailable(str(exc), retry_after=1) from None
+    if isinstance(accepted, events.IdempotencyConflict):
+        raise UnprocessableContent(accepted.message)
+    annotate(request, event_id=str(accepted.id), event_type=accepted.event_type)
+    if accepted.outbox_id is not None:
+        await publish_now(app, accepted.outbox_id, accepted.fanout)
+    answer = AcceptedEvent(
+        event_id=accepted.id,
+        event_type=accepted.event_type,
+        user_id=accepted.user_id,
+        created_at=accepted.created_at,
+    )
+    headers = {REPLAYED_HEADER: "true"} if accepted.replayed else None
+    return respond(answer, "Event accepted", status=202, headers=headers)
