@@ -1,0 +1,61 @@
+"""Publish events to the self-hosted webhook service and manage its webhooks (async and sync)."""
+
+from .clients import AsyncWebhooksClient, WebhooksClient
+from .errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
+from .models import (
+    AcceptedEvent,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    DeliveryWithAttempts,
+    Event,
+    EventDelivery,
+    EventType,
+    Page,
+    Recovering,
+    RegisteredWebhook,
+    SecretRotation,
+    Upload,
+    Webhook,
+)
+from .operations import UNSET, Call
+
+__all__ = [
+    "UNSET",
+    "AcceptedEvent",
+    "ApiError",
+    "AsyncWebhooksClient",
+    "Attempt",
+    "BadRequest",
+    "Call",
+    "Conflict",
+    "Delivery",
+    "DeliveryStatus",
+    "DeliveryWithAttempts",
+    "Event",
+    "EventDelivery",
+    "EventType",
+    "Forbidden",
+    "NotFound",
+    "Page",
+    "RateLimited",
+    "Recovering",
+    "RegisteredWebhook",
+    "SecretRotation",
+    "Unauthorized",
+    "Unavailable",
+    "Unprocessable",
+    "Upload",
+    "Webhook",
+    "WebhooksClient",
+]

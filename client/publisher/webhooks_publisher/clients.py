@@ -1,0 +1,523 @@
+"""The async and the sync client: the same methods, each sending one request of operations.py.
+
+Method names and parameters are those of the builders in operations.py (docstrings there);
+tests/test_publisher_sdk.py holds both clients to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import IO, Any, Self, TypeVar, cast
+
+import httpx
+
+from . import operations as op
+from .errors import api_error
+from .models import (
+    AcceptedEvent,
+    Delivery,
+    DeliveryStatus,
+    DeliveryWithAttempts,
+    Event,
+    EventType,
+    JsonObject,
+    Page,
+    Recovering,
+    RegisteredWebhook,
+    SecretRotation,
+    Upload,
+    Webhook,
+)
+from .operations import UNSET, Call, Id, Unset
+
+Data = TypeVar("Data")
+Item = TypeVar("Item")
+DEFAULT_TIMEOUT = 30.0
+USER_AGENT = "webhooks-publisher/0.1.0"
+
+
+def default_headers(api_key: str | None) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if api_key is not None:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def read_envelope(response: httpx.Response) -> JsonObject:
+    """The envelope of a 2xx answer; any other answer raises its `ApiError`."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    if response.is_success and isinstance(body, dict) and "data" in body:
+        return body
+    raise api_error(response.status_code, body, response.headers.get("Retry-After"))
+
+
+def page_of(envelope: JsonObject) -> Page[Any]:
+    return Page(items=envelope["data"], next_cursor=envelope.get("next_cursor"))
+
+
+class AsyncWebhooksClient:
+    """`async with AsyncWebhooksClient("http://gateway:8081", api_key=...) as client: ...`"""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers=default_headers(api_key),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, call: Call[Data]) -> Data:
+        """Send one built request and return its answer's `data`."""
+        return cast(Data, (await self._envelope(call))["data"])
+
+    async def send_page(self, call: Call[list[Item]]) -> Page[Item]:
+        return page_of(await self._envelope(call))
+
+    async def _envelope(self, call: Call[Any]) -> JsonObject:
+        response = await self._http.request(
+            call.method,
+            call.path,
+            params=call.params or None,
+            json=call.json,
+            headers=call.headers or None,
+            files=call.files,
+        )
+        return read_envelope(response)
+
+    async def all_pages(
+        self, first_page: Callable[[str | None], Call[list[Item]]]
+    ) -> AsyncIterator[Item]:
+        """Every item of a list, page after page (`first_page(cursor)` builds each request)."""
+        cursor: str | None = None
+        while True:
+            page = await self.send_page(first_page(cursor))
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def iter_webhooks(
+        self, user_id: int | None = None, *, limit: int | None = None
+    ) -> AsyncIterator[Webhook]:
+        """Every webhook of the user, newest first, fetched `limit` at a time."""
+        return self.all_pages(lambda cursor: op.list_webhooks(user_id, limit=limit, cursor=cursor))
+
+    def iter_deliveries(
+        self, webhook_id: Id, *, status: DeliveryStatus | None = None, limit: int | None = None
+    ) -> AsyncIterator[Delivery]:
+        """Every delivery of the webhook (of one status if given), newest first."""
+        return self.all_pages(
+            lambda cursor: op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
+        )
+
+    async def list_event_types(self, *, name: str | None = None) -> Page[EventType]:
+        return await self.send_page(op.list_event_types(name=name))
+
+    async def create_event_type(
+        self,
+        name: str,
+        *,
+        description: str | Unset = UNSET,
+        schema: JsonObject | Unset | None = UNSET,
+    ) -> EventType:
+        return await self.send(op.create_event_type(name, description=description, schema=schema))
+
+    async def get_event_type(self, event_type_id: Id) -> EventType:
+        return await self.send(op.get_event_type(event_type_id))
+
+    async def update_event_type(
+        self,
+        event_type_id: Id,
+        *,
+        description: str | Unset = UNSET,
+        schema: JsonObject | Unset | None = UNSET,
+        archived: bool | Unset = UNSET,
+    ) -> EventType:
+        return await self.send(
+            op.update_event_type(
+                event_type_id, description=description, schema=schema, archived=archived
+            )
+        )
+
+    async def publish_event(
+        self,
+        event_type: str | None = None,
+        *,
+        payload: Mapping[str, Any],
+        event_type_id: Id | None = None,
+        user_id: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AcceptedEvent:
+        return await self.send(
+            op.publish_event(
+                event_type,
+                payload=payload,
+                event_type_id=event_type_id,
+                user_id=user_id,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    async def get_event(self, event_id: Id) -> Event:
+        return await self.send(op.get_event(event_id))
+
+    async def register_webhook(
+        self,
+        event_type_id: Id,
+        url: str,
+        *,
+        user_id: int | None = None,
+        custom_headers: Mapping[str, str] | Unset | None = UNSET,
+        custom_payload: JsonObject | Unset | None = UNSET,
+        filter: JsonObject | Unset | None = UNSET,
+        retry_schedule: Sequence[int] | Unset | None = UNSET,
+        timeout_seconds: int | Unset | None = UNSET,
+    ) -> RegisteredWebhook:
+        return await self.send(
+            op.register_webhook(
+                event_type_id,
+                url,
+                user_id=user_id,
+                custom_headers=custom_headers,
+                custom_payload=custom_payload,
+                filter=filter,
+                retry_schedule=retry_schedule,
+                timeout_seconds=timeout_seconds,
+            )
+        )
+
+    async def list_webhooks(
+        self, user_id: int | None = None, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Webhook]:
+        return await self.send_page(op.list_webhooks(user_id, limit=limit, cursor=cursor))
+
+    async def get_webhook(self, webhook_id: Id) -> Webhook:
+        return await self.send(op.get_webhook(webhook_id))
+
+    async def update_webhook(
+        self,
+        webhook_id: Id,
+        *,
+        url: str | Unset = UNSET,
+        custom_headers: Mapping[str, str] | Unset | None = UNSET,
+        custom_payload: JsonObject | Unset | None = UNSET,
+        disabled: bool | Unset = UNSET,
+        filter: JsonObject | Unset | None = UNSET,
+        retry_schedule: Sequence[int] | Unset | None = UNSET,
+        timeout_seconds: int | Unset | None = UNSET,
+    ) -> Webhook:
+        return await self.send(
+            op.update_webhook(
+                webhook_id,
+                url=url,
+                custom_headers=custom_headers,
+                custom_payload=custom_payload,
+                disabled=disabled,
+                filter=filter,
+                retry_schedule=retry_schedule,
+                timeout_seconds=timeout_seconds,
+            )
+        )
+
+    async def delete_webhook(self, webhook_id: Id) -> Webhook:
+        return await self.send(op.delete_webhook(webhook_id))
+
+    async def list_deliveries(
+        self,
+        webhook_id: Id,
+        *,
+        status: DeliveryStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Delivery]:
+        return await self.send_page(
+            op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
+        )
+
+    async def recover_webhook(self, webhook_id: Id, since: datetime | str) -> Recovering:
+        return await self.send(op.recover_webhook(webhook_id, since))
+
+    async def rotate_secret(self, webhook_id: Id) -> SecretRotation:
+        return await self.send(op.rotate_secret(webhook_id))
+
+    async def get_delivery(self, delivery_id: Id) -> DeliveryWithAttempts:
+        return await self.send(op.get_delivery(delivery_id))
+
+    async def redeliver(self, delivery_id: Id) -> Delivery:
+        return await self.send(op.redeliver(delivery_id))
+
+    async def upload_file(
+        self,
+        webhook_id: Id,
+        file: bytes | IO[bytes],
+        *,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        idempotency_key: str | None = None,
+    ) -> Upload:
+        return await self.send(
+            op.upload_file(
+                webhook_id,
+                file,
+                filename=filename,
+                content_type=content_type,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+
+class WebhooksClient:
+    """`with WebhooksClient("http://gateway:8081", api_key=...) as client: ...` (blocking)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=default_headers(api_key),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(self, call: Call[Data]) -> Data:
+        """Send one built request and return its answer's `data`."""
+        return cast(Data, self._envelope(call)["data"])
+
+    def send_page(self, call: Call[list[Item]]) -> Page[Item]:
+        return page_of(self._envelope(call))
+
+    def _envelope(self, call: Call[Any]) -> JsonObject:
+        response = self._http.request(
+            call.method,
+            call.path,
+            params=call.params or None,
+            json=call.json,
+            headers=call.headers or None,
+            files=call.files,
+        )
+        return read_envelope(response)
+
+    def all_pages(self, first_page: Callable[[str | None], Call[list[Item]]]) -> Iterator[Item]:
+        """Every item of a list, page after page (`first_page(cursor)` builds each request)."""
+        cursor: str | None = None
+        while True:
+            page = self.send_page(first_page(cursor))
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def iter_webhooks(
+        self, user_id: int | None = None, *, limit: int | None = None
+    ) -> Iterator[Webhook]:
+        """Every webhook of the user, newest first, fetched `limit` at a time."""
+        return self.all_pages(lambda cursor: op.list_webhooks(user_id, limit=limit, cursor=cursor))
+
+    def iter_deliveries(
+        self, webhook_id: Id, *, status: DeliveryStatus | None = None, limit: int | None = None
+    ) -> Iterator[Delivery]:
+        """Every delivery of the webhook (of one status if given), newest first."""
+        return self.all_pages(
+            lambda cursor: op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
+        )
+
+    def list_event_types(self, *, name: str | None = None) -> Page[EventType]:
+        return self.send_page(op.list_event_types(name=name))
+
+    def create_event_type(
+        self,
+        name: str,
+        *,
+        description: str | Unset = UNSET,
+        schema: JsonObject | Unset | None = UNSET,
+    ) -> EventType:
+        return self.send(op.create_event_type(name, description=description, schema=schema))
+
+    def get_event_type(self, event_type_id: Id) -> EventType:
+        return self.send(op.get_event_type(event_type_id))
+
+    def update_event_type(
+        self,
+        event_type_id: Id,
+        *,
+        description: str | Unset = UNSET,
+        schema: JsonObject | Unset | None = UNSET,
+        archived: bool | Unset = UNSET,
+    ) -> EventType:
+        return self.send(
+            op.update_event_type(
+                event_type_id, description=description, schema=schema, archived=archived
+            )
+        )
+
+    def publish_event(
+        self,
+        event_type: str | None = None,
+        *,
+        payload: Mapping[str, Any],
+        event_type_id: Id | None = None,
+        user_id: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AcceptedEvent:
+        return self.send(
+            op.publish_event(
+                event_type,
+                payload=payload,
+                event_type_id=event_type_id,
+                user_id=user_id,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def get_event(self, event_id: Id) -> Event:
+        return self.send(op.get_event(event_id))
+
+    def register_webhook(
+        self,
+        event_type_id: Id,
+        url: str,
+        *,
+        user_id: int | None = None,
+        custom_headers: Mapping[str, str] | Unset | None = UNSET,
+        custom_payload: JsonObject | Unset | None = UNSET,
+        filter: JsonObject | Unset | None = UNSET,
+        retry_schedule: Sequence[int] | Unset | None = UNSET,
+        timeout_seconds: int | Unset | None = UNSET,
+    ) -> RegisteredWebhook:
+        return self.send(
+            op.register_webhook(
+                event_type_id,
+                url,
+                user_id=user_id,
+                custom_headers=custom_headers,
+                custom_payload=custom_payload,
+                filter=filter,
+                retry_schedule=retry_schedule,
+                timeout_seconds=timeout_seconds,
+            )
+        )
+
+    def list_webhooks(
+        self, user_id: int | None = None, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Webhook]:
+        return self.send_page(op.list_webhooks(user_id, limit=limit, cursor=cursor))
+
+    def get_webhook(self, webhook_id: Id) -> Webhook:
+        return self.send(op.get_webhook(webhook_id))
+
+    def update_webhook(
+        self,
+        webhook_id: Id,
+        *,
+        url: str | Unset = UNSET,
+        custom_headers: Mapping[str, str] | Unset | None = UNSET,
+        custom_payload: JsonObject | Unset | None = UNSET,
+        disabled: bool | Unset = UNSET,
+        filter: JsonObject | Unset | None = UNSET,
+        retry_schedule: Sequence[int] | Unset | None = UNSET,
+        timeout_seconds: int | Unset | None = UNSET,
+    ) -> Webhook:
+        return self.send(
+            op.update_webhook(
+                webhook_id,
+                url=url,
+                custom_headers=custom_headers,
+                custom_payload=custom_payload,
+                disabled=disabled,
+                filter=filter,
+                retry_schedule=retry_schedule,
+                timeout_seconds=timeout_seconds,
+            )
+        )
+
+    def delete_webhook(self, webhook_id: Id) -> Webhook:
+        return self.send(op.delete_webhook(webhook_id))
+
+    def list_deliveries(
+        self,
+        webhook_id: Id,
+        *,
+        status: DeliveryStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Delivery]:
+        return self.send_page(
+            op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
+        )
+
+    def recover_webhook(self, webhook_id: Id, since: datetime | str) -> Recovering:
+        return self.send(op.recover_webhook(webhook_id, since))
+
+    def rotate_secret(self, webhook_id: Id) -> SecretRotation:
+        return self.send(op.rotate_secret(webhook_id))
+
+    def get_delivery(self, delivery_id: Id) -> DeliveryWithAttempts:
+        return self.send(op.get_delivery(delivery_id))
+
+    def redeliver(self, delivery_id: Id) -> Delivery:
+        return self.send(op.redeliver(delivery_id))
+
+    def upload_file(
+        self,
+        webhook_id: Id,
+        file: bytes | IO[bytes],
+        *,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        idempotency_key: str | None = None,
+    ) -> Upload:
+        return self.send(
+            op.upload_file(
+                webhook_id,
+                file,
+                filename=filename,
+                content_type=content_type,
+                idempotency_key=idempotency_key,
+            )
+        )

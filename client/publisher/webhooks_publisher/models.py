@@ -1,0 +1,134 @@
+"""What the API answers, as TypedDicts named after the OpenAPI document's schemas.
+
+They are the JSON objects themselves (no conversion, no copy): timestamps stay the API's
+`YYYY-MM-DD HH:MM:SS` strings in UTC and ids stay strings. tests/test_publisher_sdk.py
+fails when a schema gains or loses a field that its TypedDict here does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypedDict, TypeVar
+
+JsonObject = dict[str, Any]
+DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
+Item = TypeVar("Item")
+
+
+class EventType(TypedDict):
+    id: str
+    name: str
+    description: str
+    schema: JsonObject | None
+    archived: bool
+    created_at: str
+    updated_at: str
+
+
+class AcceptedEvent(TypedDict):
+    event_id: str
+    event_type: str
+    user_id: int
+    created_at: str
+
+
+class EventDelivery(TypedDict):
+    id: str
+    webhook_id: str
+    status: DeliveryStatus
+
+
+class Event(TypedDict):
+    id: str
+    event_type: str
+    user_id: int
+    payload: JsonObject
+    created_at: str
+    deliveries: list[EventDelivery]
+
+
+class Webhook(TypedDict):
+    id: str
+    user_id: int
+    url: str
+    event_type_id: str
+    custom_headers: dict[str, str]
+    custom_payload: JsonObject
+    filter: JsonObject | None
+    retry_schedule: list[int] | None
+    timeout_seconds: int | None
+    created_at: str
+    updated_at: str
+    disabled: bool
+    disabled_reason: str | None
+
+
+class RegisteredWebhook(TypedDict):
+    """The answer to a registration: the only time the secret comes with the webhook."""
+
+    id: str
+    user_id: int
+    url: str
+    event_type_id: str
+    custom_headers: dict[str, str]
+    custom_payload: JsonObject
+    filter: JsonObject | None
+    retry_schedule: list[int] | None
+    timeout_seconds: int | None
+    created_at: str
+    updated_at: str
+    secret: str
+
+
+class SecretRotation(TypedDict):
+    id: str
+    secret: str
+    previous_secret_expires_at: str
+
+
+class Delivery(TypedDict):
+    """One event to one webhook; `id` is the `webhook-id` header the endpoint received."""
+
+    id: str
+    webhook_id: str
+    upload_id: str | None
+    event_id: str | None
+    status: DeliveryStatus
+    attempt_count: int
+    next_retry_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class Attempt(TypedDict):
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response_body: str | None
+    created_at: str
+
+
+class DeliveryWithAttempts(Delivery):
+    attempts: list[Attempt]
+
+
+class Recovering(TypedDict):
+    recovering: int
+
+
+class Upload(TypedDict):
+    upload_id: str
+    webhook_id: str
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[Item]):
+    """One page of a list; pass `next_cursor` back as `cursor` until it is None."""
+
+    items: list[Item]
+    next_cursor: str | None

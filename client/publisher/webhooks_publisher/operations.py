@@ -1,0 +1,301 @@
+"""Every route of the API as a request builder: the one place that knows paths, fields and headers.
+
+Both clients send what these build, so the async and the sync client cannot drift apart.
+Each builder is registered with its method and path and the shape of its answer's `data`;
+tests/test_publisher_sdk.py compares that registry with the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, Final, Generic, TypeVar
+from urllib.parse import quote
+from uuid import UUID
+
+from .models import (
+    AcceptedEvent,
+    Delivery,
+    DeliveryStatus,
+    DeliveryWithAttempts,
+    Event,
+    EventType,
+    JsonObject,
+    Recovering,
+    RegisteredWebhook,
+    SecretRotation,
+    Upload,
+    Webhook,
+)
+
+Data = TypeVar("Data")
+Builder = TypeVar("Builder", bound=Callable[..., "Call[Any]"])
+Id = str | UUID
+
+
+class Unset(enum.Enum):
+    """Not sent at all, as opposed to None, which is sent as JSON null (it clears a field)."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class Call(Generic[Data]):
+    """One HTTP request; `Data` is the type of the answer's `data`."""
+
+    method: str
+    path: str
+    params: dict[str, str | int] = field(default_factory=dict)
+    json: JsonObject | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes | IO[bytes], str]] | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    builder: Callable[..., Call[Any]]
+    # The TypedDict of the answer's `data` (of each item, for a list).
+    data: type
+    is_list: bool
+
+
+ROUTES: dict[tuple[str, str], Route] = {}
+
+
+def route(
+    method: str, path: str, data: type, *, is_list: bool = False
+) -> Callable[[Builder], Builder]:
+    def register(builder: Builder) -> Builder:
+        ROUTES[(method, path)] = Route(method, path, builder, data, is_list)
+        return builder
+
+    return register
+
+
+def segment(value: Id) -> str:
+    return quote(str(value), safe="")
+
+
+def given(**fields: Any) -> JsonObject:
+    """The fields that were given: UNSET ones are left out, None ones are sent as null."""
+    return {name: value for name, value in fields.items() if value is not UNSET}
+
+
+def query(**values: str | int | None) -> dict[str, str | int]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def idempotency(key: str | None) -> dict[str, str]:
+    return {} if key is None else {"Idempotency-Key": key}
+
+
+@route("GET", "/event_type", EventType, is_list=True)
+def list_event_types(*, name: str | None = None) -> Call[list[EventType]]:
+    """Every event type (archived ones too), or the one called `name`."""
+    return Call("GET", "/event_type", params=query(name=name))
+
+
+@route("POST", "/event_type", EventType)
+def create_event_type(
+    name: str,
+    *,
+    description: str | Unset = UNSET,
+    schema: JsonObject | Unset | None = UNSET,
+) -> Call[EventType]:
+    """A new event type; `schema` is a JSON Schema (draft 2020-12) every payload must satisfy."""
+    body = given(name=name, description=description, schema=schema)
+    return Call("POST", "/event_type", json=body)
+
+
+@route("GET", "/event_type/{event_type_id}", EventType)
+def get_event_type(event_type_id: Id) -> Call[EventType]:
+    return Call("GET", f"/event_type/{segment(event_type_id)}")
+
+
+@route("PATCH", "/event_type/{event_type_id}", EventType)
+def update_event_type(
+    event_type_id: Id,
+    *,
+    description: str | Unset = UNSET,
+    schema: JsonObject | Unset | None = UNSET,
+    archived: bool | Unset = UNSET,
+) -> Call[EventType]:
+    """Change what is given; `schema=None` removes the schema, `archived=True` retires the type."""
+    body = given(description=description, schema=schema, archived=archived)
+    return Call("PATCH", f"/event_type/{segment(event_type_id)}", json=body)
+
+
+@route("POST", "/event", AcceptedEvent)
+def publish_event(
+    event_type: str | None = None,
+    *,
+    payload: Mapping[str, Any],
+    event_type_id: Id | None = None,
+    user_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> Call[AcceptedEvent]:
+    """Publish an event of the type named `event_type` (or with id `event_type_id`).
+
+    `user_id` may be left out with an API key (the key's user). With `idempotency_key`, a
+    repeat within 24 hours answers the first event again instead of publishing twice.
+    """
+    body: JsonObject = {"payload": dict(payload)}
+    if event_type is not None:
+        body["event_type"] = event_type
+    if event_type_id is not None:
+        body["event_type_id"] = str(event_type_id)
+    if user_id is not None:
+        body["user_id"] = user_id
+    return Call("POST", "/event", json=body, headers=idempotency(idempotency_key))
+
+
+@route("GET", "/event/{event_id}", Event)
+def get_event(event_id: Id) -> Call[Event]:
+    """The event with one delivery per webhook it was fanned out to."""
+    return Call("GET", f"/event/{segment(event_id)}")
+
+
+@route("POST", "/webhook/register", RegisteredWebhook)
+def register_webhook(
+    event_type_id: Id,
+    url: str,
+    *,
+    user_id: int | None = None,
+    custom_headers: Mapping[str, str] | Unset | None = UNSET,
+    custom_payload: JsonObject | Unset | None = UNSET,
+    filter: JsonObject | Unset | None = UNSET,
+    retry_schedule: Sequence[int] | Unset | None = UNSET,
+    timeout_seconds: int | Unset | None = UNSET,
+) -> Call[RegisteredWebhook]:
+    """Register `url` for events of a type; the answer is the only one with the secret."""
+    body = given(
+        event_type_id=str(event_type_id),
+        url=url,
+        custom_headers=plain(custom_headers),
+        custom_payload=custom_payload,
+        filter=filter,
+        retry_schedule=plain(retry_schedule),
+        timeout_seconds=timeout_seconds,
+    )
+    if user_id is not None:
+        body["user_id"] = user_id
+    return Call("POST", "/webhook/register", json=body)
+
+
+@route("GET", "/webhook", Webhook, is_list=True)
+def list_webhooks(
+    user_id: int | None = None, *, limit: int | None = None, cursor: str | None = None
+) -> Call[list[Webhook]]:
+    """One page of a user's webhooks, newest first."""
+    return Call("GET", "/webhook", params=query(user_id=user_id, limit=limit, cursor=cursor))
+
+
+@route("GET", "/webhook/{webhook_id}", Webhook)
+def get_webhook(webhook_id: Id) -> Call[Webhook]:
+    return Call("GET", f"/webhook/{segment(webhook_id)}")
+
+
+@route("PATCH", "/webhook/{webhook_id}", Webhook)
+def update_webhook(
+    webhook_id: Id,
+    *,
+    url: str | Unset = UNSET,
+    custom_headers: Mapping[str, str] | Unset | None = UNSET,
+    custom_payload: JsonObject | Unset | None = UNSET,
+    disabled: bool | Unset = UNSET,
+    filter: JsonObject | Unset | None = UNSET,
+    retry_schedule: Sequence[int] | Unset | None = UNSET,
+    timeout_seconds: int | Unset | None = UNSET,
+) -> Call[Webhook]:
+    """Change what is given; headers and payload are replaced whole, None clears them."""
+    body = given(
+        url=url,
+        custom_headers=plain(custom_headers),
+        custom_payload=custom_payload,
+        disabled=disabled,
+        filter=filter,
+        retry_schedule=plain(retry_schedule),
+        timeout_seconds=timeout_seconds,
+    )
+    return Call("PATCH", f"/webhook/{segment(webhook_id)}", json=body)
+
+
+@route("DELETE", "/webhook/{webhook_id}", Webhook)
+def delete_webhook(webhook_id: Id) -> Call[Webhook]:
+    """Delete it and cancel its pending deliveries; the answer is the webhook as it was."""
+    return Call("DELETE", f"/webhook/{segment(webhook_id)}")
+
+
+@route("GET", "/webhook/{webhook_id}/deliveries", Delivery, is_list=True)
+def list_deliveries(
+    webhook_id: Id,
+    *,
+    status: DeliveryStatus | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[list[Delivery]]:
+    """One page of a webhook's deliveries, newest first."""
+    params = query(status=status, limit=limit, cursor=cursor)
+    return Call("GET", f"/webhook/{segment(webhook_id)}/deliveries", params=params)
+
+
+@route("POST", "/webhook/{webhook_id}/recover", Recovering)
+def recover_webhook(webhook_id: Id, since: datetime | str) -> Call[Recovering]:
+    """Send again every failed or not attempted delivery created since then (naive is UTC)."""
+    moment = since.isoformat() if isinstance(since, datetime) else since
+    return Call("POST", f"/webhook/{segment(webhook_id)}/recover", json={"since": moment})
+
+
+@route("POST", "/webhook/{webhook_id}/secret/rotate", SecretRotation)
+def rotate_secret(webhook_id: Id) -> Call[SecretRotation]:
+    """A new signing secret; the old one keeps signing until `previous_secret_expires_at`."""
+    return Call("POST", f"/webhook/{segment(webhook_id)}/secret/rotate")
+
+
+@route("GET", "/delivery/{delivery_id}", DeliveryWithAttempts)
+def get_delivery(delivery_id: Id) -> Call[DeliveryWithAttempts]:
+    """A delivery (its id is the `webhook-id` header) with its attempts."""
+    return Call("GET", f"/delivery/{segment(delivery_id)}")
+
+
+@route("POST", "/delivery/{delivery_id}/redeliver", Delivery)
+def redeliver(delivery_id: Id) -> Call[Delivery]:
+    """A new attempt now, whatever its status, with a fresh retry schedule."""
+    return Call("POST", f"/delivery/{segment(delivery_id)}/redeliver")
+
+
+@route("POST", "/upload_file/webhook_id/{webhook_id}", Upload)
+def upload_file(
+    webhook_id: Id,
+    file: bytes | IO[bytes],
+    *,
+    filename: str,
+    content_type: str = "application/octet-stream",
+    idempotency_key: str | None = None,
+) -> Call[Upload]:
+    """Upload a file (streamed when `file` is an open binary file); its webhook is delivered."""
+    return Call(
+        "POST",
+        f"/upload_file/webhook_id/{segment(webhook_id)}",
+        headers=idempotency(idempotency_key),
+        files={"file": (filename, file, content_type)},
+    )
+
+
+def plain(value: Mapping[str, str] | Sequence[int] | Unset | None) -> Any:
+    """Mappings and sequences as JSON objects and arrays (a tuple or a frozen mapping works)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return value
