@@ -45,6 +45,11 @@ async def wait_until(check: object, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.1)
 
 
+def fresh_user_id() -> int:
+    """A user no other test touches: the session's database is shared, and events are counted."""
+    return uuid.uuid4().int % 10**12 + 10**9
+
+
 async def event_rows(stack: Stack, user_id: int) -> list[dict[str, object]]:
     rows = await stack.pool.fetch(
         "SELECT e.*, t.event_name FROM events e JOIN event_types t ON t.id = e.event_type_id"
@@ -123,7 +128,8 @@ async def test_an_event_without_a_broker_publish_is_fanned_out_by_the_relay(
 
 @pytest.mark.parametrize("stack_options", [StackOptions(with_dispatcher=False)])
 async def test_upload_filters_decide_whether_an_upload_gets_a_delivery(stack: Stack) -> None:
-    webhook = await stack.register("http://127.0.0.1:9/unused", user_id=81)
+    user = fresh_user_id()
+    webhook = await stack.register("http://127.0.0.1:9/unused", user_id=user)
     await stack.pool.execute(
         "UPDATE webhook_registrations SET filter = $2 WHERE id = $1",
         uuid.UUID(webhook["id"]),
@@ -139,7 +145,7 @@ async def test_upload_filters_decide_whether_an_upload_gets_a_delivery(stack: St
         )
     }
     assert set(rows) == {large["upload_id"]}
-    upload_events = await event_rows(stack, 81)
+    upload_events = await event_rows(stack, user)
     payloads = {e["payload"]["upload_id"]: e for e in upload_events}  # type: ignore[index]
     assert set(payloads) == {small["upload_id"], large["upload_id"]}
     large_event = payloads[large["upload_id"]]
@@ -192,16 +198,17 @@ async def test_per_webhook_schedule_and_timeout_and_the_delivery_failed_event(
 
 
 async def test_a_410_announces_webhook_disabled_to_that_users_webhook_only(stack: Stack) -> None:
+    user = fresh_user_id()
     gone = await Receiver([Reply(410)]).start()
     ops = await Receiver().start()
     try:
-        webhook = await stack.register(gone.url, user_id=31)
+        webhook = await stack.register(gone.url, user_id=user)
         secret = new_secret()
         await insert_webhooks(
-            stack.pool, 1, 31, events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/mine", secret
+            stack.pool, 1, user, events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/mine", secret
         )
         await insert_webhooks(
-            stack.pool, 1, 32, events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/theirs", secret
+            stack.pool, 1, user + 1, events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/theirs", secret
         )
         await stack.upload(webhook["id"])
         (announcement,) = await ops.wait_for(1)
@@ -216,21 +223,22 @@ async def test_a_410_announces_webhook_disabled_to_that_users_webhook_only(stack
     assert data["webhook_id"] == webhook["id"] and data["url"] == gone.url
     assert data["reason"] == "endpoint answered 410 Gone"
     assert data["disabled_at"].endswith("Z") and "T" in data["disabled_at"]
-    types = [e["event_name"] for e in await event_rows(stack, 31)]
+    types = [e["event_name"] for e in await event_rows(stack, user)]
     assert sorted(types) == ["delivery.failed", "upload.completed", "webhook.disabled"]
 
 
 async def test_failing_operational_webhooks_cause_no_further_events(stack: Stack) -> None:
+    user = fresh_user_id()
     gone = await Receiver([Reply(410)]).start()
     try:
-        webhook = await stack.register(gone.url, user_id=41)
+        webhook = await stack.register(gone.url, user_id=user)
         disabled_hook = await insert_webhooks(
-            stack.pool, 1, 41, events.WEBHOOK_DISABLED_TYPE_ID, gone.url, new_secret()
+            stack.pool, 1, user, events.WEBHOOK_DISABLED_TYPE_ID, gone.url, new_secret()
         )
         failed_hook = await insert_webhooks(
             stack.pool,
             1,
-            41,
+            user,
             events.DELIVERY_FAILED_TYPE_ID,
             gone.url,
             new_secret(),
@@ -252,7 +260,7 @@ async def test_failing_operational_webhooks_cause_no_further_events(stack: Stack
     finally:
         await gone.stop()
     assert len(gone.received) == 3
-    types = collections.Counter(e["event_name"] for e in await event_rows(stack, 41))
+    types = collections.Counter(e["event_name"] for e in await event_rows(stack, user))
     assert types == {"upload.completed": 1, "webhook.disabled": 1, "delivery.failed": 1}
     # The operational webhooks that answered 410 are disabled, silently.
     disabled = await stack.pool.fetch(
@@ -294,7 +302,8 @@ async def test_idempotency_key_replays_or_conflicts_per_user(stack: Stack) -> No
 async def test_retention_prunes_old_events_without_pending_deliveries(
     stack: Stack, tmp_path: Path
 ) -> None:
-    webhook = await stack.register("http://127.0.0.1:9/unused", user_id=61)
+    user = fresh_user_id()
+    webhook = await stack.register("http://127.0.0.1:9/unused", user_id=user)
     done = await stack.upload(webhook["id"])
     pending = await stack.upload(webhook["id"])
     await stack.pool.execute(
@@ -303,7 +312,7 @@ async def test_retention_prunes_old_events_without_pending_deliveries(
     )
     old = timedelta(days=40)
     await stack.pool.execute(
-        "UPDATE events SET created_at = created_at - $2::interval WHERE user_id = $1", 61, old
+        "UPDATE events SET created_at = created_at - $2::interval WHERE user_id = $1", user, old
     )
     await stack.pool.execute(
         "UPDATE deliveries SET created_at = created_at - $2::interval,"
@@ -312,6 +321,6 @@ async def test_retention_prunes_old_events_without_pending_deliveries(
         old,
     )
     result = await retention.prune(stack.pool, tmp_path, 30)
-    left = [e["payload"]["upload_id"] for e in await event_rows(stack, 61)]  # type: ignore[index]
+    left = [e["payload"]["upload_id"] for e in await event_rows(stack, user)]  # type: ignore[index]
     assert result.events >= 1
     assert left == [pending["upload_id"]]
