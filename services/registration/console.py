@@ -45,7 +45,6 @@ CONTENT_TYPES = {
     ".js": "text/javascript",
     ".css": "text/css",
     ".txt": "text/plain",
-    ".md": "text/plain",
 }
 
 
