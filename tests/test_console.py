@@ -8,6 +8,7 @@ Set CONSOLE_SCREENSHOT=docs/console.png to save the webhook page as the README's
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import uuid
@@ -133,8 +134,9 @@ async def test_a_webhook_seen_and_fixed_from_the_console(
     await expect(page.get_by_role("heading", name="Attempt 1: HTTP 200")).to_be_visible()
     (received,) = await receiver.wait_for(1)
     body_shown = await page.locator("pre.body").text_content()
-    assert body_shown is not None and '"team": "ops"' in body_shown
-    assert upload["upload_id"] in body_shown
+    # The body as sent: what the endpoint received, indented for reading.
+    assert body_shown is not None and json.loads(body_shown) == received.json()
+    assert '"team": "ops"' in body_shown and upload["upload_id"] in body_shown
     await fits_narrow_screen(page)
     await page.get_by_role("button", name="Redeliver", exact=True).click()
     await expect(page.get_by_role("heading", name="Attempt 2: HTTP 200")).to_be_visible(

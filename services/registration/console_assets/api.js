@@ -14,6 +14,14 @@ export class ApiError extends Error {
 /** A 401: the credential is gone; the sign-in screen shows `message` as the reason. */
 export class SignedOut extends Error {}
 
+/** A JSON body with `user_id` written as exact digits (see webhook.js `withUser`). */
+export class RawJson {
+  constructor(value, userIdDigits) {
+    if (!/^[1-9][0-9]{0,18}$/.test(userIdDigits)) throw new Error("user id must be digits");
+    this.text = `{"user_id":${userIdDigits},${JSON.stringify(value).slice(1)}`;
+  }
+}
+
 export function credential() {
   const stored = sessionStorage.getItem(CREDENTIAL);
   return stored ? JSON.parse(stored) : null;
@@ -40,7 +48,7 @@ export async function api(method, path, body) {
   const init = { method, headers, credentials: "omit", cache: "no-store", redirect: "error" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    init.body = body instanceof RawJson ? body.text : JSON.stringify(body);
   }
   let response;
   try {
