@@ -258,7 +258,9 @@ async def test_with_api_keys_a_key_sees_only_its_users_webhooks(
             hooks[name] = (await resp.json())["data"]
     page = await new_page(browser, Watched())
     await page.goto(f"{stack.gateway_url}/console")
+    await expect(page.get_by_label("API key", exact=True)).to_be_visible()
     assert await page.get_by_label("User id").count() == 0
+    await fits_narrow_screen(page)
     await page.get_by_label("API key", exact=True).fill("whk_not-a-real-key")
     await page.get_by_role("button", name="Sign in", exact=True).click()
     await expect(page.get_by_role("status")).to_contain_text("unknown or revoked")

@@ -2,7 +2,7 @@
 and the open GET /auth_mode that tells the page which sign-in to show.
 
 The console is a small ES-module application with no framework that calls the JSON API
-with the user's key (services/registration/console_assets/README.md says why).
+with the user's key (the README's Console section says why).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ async def console_asset(request: web.Request) -> web.Response:
 
 async def auth_mode(request: web.Request) -> web.Response:
     """Open, so that a page without a key can ask which sign-in to show."""
-    return respond(AuthMode(auth_mode=request.app[SETTINGS].auth_mode))  # type: ignore[arg-type]
+    return respond(AuthMode.model_validate({"auth_mode": request.app[SETTINGS].auth_mode}))
 
 
 def add_console_routes(router: web.UrlDispatcher) -> None:
