@@ -33,9 +33,12 @@ log = structlog.get_logger(__name__)
 KEY_PREFIX = "whk_"
 KEY_BYTES = 32
 DISPLAY_PREFIX_CHARS = 10
-# Health, metrics and the API's description (its page's assets too) need no key.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
-OPEN_PREFIXES = ("/docs/assets/",)
+# Health, metrics, the API's description and the console's page (their assets too) need no
+# key; nor does /auth_mode, which tells the console's sign-in page whether to ask for one.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/console", "/auth_mode"}
+)
+OPEN_PREFIXES = ("/docs/assets/", "/console/assets/")
 USER_ID = web.RequestKey("user_id", int)
 
 

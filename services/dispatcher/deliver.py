@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
-import orjson
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -23,9 +22,9 @@ from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
 from services.common.db import DATABASE_ERRORS
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
+from services.common.delivery_body import request_body
 from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
-from services.common.timefmt import iso_time
 from services.common.tracing import annotate_span, attempt_span
 from services.common.urlsafety import UnsafeDestination
 
@@ -50,18 +49,6 @@ OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
 ANNOUNCE_TIMEOUT_SECONDS = 2.0
 
 T = TypeVar("T")
-
-
-def request_body(delivery: ClaimedDelivery) -> bytes:
-    """custom_payload plus the reserved keys, which always win."""
-    return orjson.dumps(
-        {
-            **delivery.custom_payload,
-            "type": delivery.event_type,
-            "timestamp": iso_time(delivery.event_time),
-            "data": delivery.event_data,
-        }
-    )
 
 
 def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
@@ -311,7 +298,9 @@ class Dispatcher:
 
     async def attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
         timeout = delivery.timeout_seconds or self.settings.delivery_timeout_seconds
-        body = request_body(delivery)
+        body = request_body(
+            delivery.custom_payload, delivery.event_type, delivery.event_time, delivery.event_data
+        )
         headers = request_headers(delivery, body, int(time.time()))
         started = time.perf_counter()
         status_code: int | None = None

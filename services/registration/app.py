@@ -12,7 +12,8 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import deliveries, event_types, events, webhooks
+from . import deliveries, delivery_stats, event_types, events, previews, webhooks
+from .console import add_console_routes
 from .docs import add_docs_routes
 from .event_types import EventTypes
 from .keys import EVENT_TYPES, RECOVERIES, SECRET_BOX, SETTINGS
@@ -66,5 +67,10 @@ def create_app(settings: RegistrationSettings) -> web.Application:
     router.add_post(f"{WEBHOOK}/recover", deliveries.recover_webhook)
     router.add_get(DELIVERY, deliveries.get_delivery)
     router.add_post(f"{DELIVERY}/redeliver", deliveries.redeliver)
+    # What the console needs beyond the management API (also open to any client).
+    router.add_get(f"{WEBHOOK}/stats", delivery_stats.webhook_stats)
+    router.add_get(f"{WEBHOOK}/sample_event", previews.sample_event)
+    router.add_get(f"{DELIVERY}/body", previews.delivery_body)
     add_docs_routes(router)
+    add_console_routes(router)
     return app

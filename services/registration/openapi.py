@@ -27,9 +27,9 @@ from services.common.api.shapes import (
 )
 from services.common.auth import is_open
 
+from . import console, delivery_stats, previews, views
 from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
-from . import views
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -135,8 +135,25 @@ ROUTES = (
           "delivered asynchronously. With an `Idempotency-Key`, a repeat within 24 h answers "
           "the first upload again.", body=UploadForm, media="multipart/form-data",
           idempotent=True),
+    Route("get", "/webhook/{webhook_id}/stats", "getWebhookStats",
+          "Count a webhook's deliveries by outcome, per hour and in all", "deliveries",
+          Envelope[delivery_stats.DeliveryStats], (400, 404, 503),
+          "Deliveries created in the last `hours`, by their status now; `success_rate` is "
+          "the share of those attempted that succeeded.", query=delivery_stats.StatsQuery),
+    Route("get", "/webhook/{webhook_id}/sample_event", "getSampleEvent",
+          "A test event for the webhook's type", "webhooks",
+          Envelope[previews.SampleEvent], (400, 404, 503),
+          "A body for `POST /event` that publishes an event of this webhook's type for its "
+          "user, with a sample payload from the type's schema. Nothing is published here."),
+    Route("get", "/delivery/{delivery_id}/body", "getDeliveryBody",
+          "The body of a delivery's request", "deliveries",
+          Envelope[previews.DeliveryBody], (400, 404, 503)),
+    Route("get", "/auth_mode", "getAuthMode", "Whether API keys are required", "meta",
+          Envelope[console.AuthMode], (503,),
+          "Needs no key: the console asks it to know which sign-in to show."),
     Route("get", "/openapi.json", "openapiDocument", "This document", "meta", None),
     Route("get", "/docs", "docsPage", "This document as a web page", "meta", None),
+    Route("get", "/console", "consolePage", "The web console", "meta", None),
 )  # fmt: skip
 
 ERRORS = {
@@ -180,6 +197,7 @@ IDEMPOTENCY_KEY = {
 META_RESPONSES = {
     "/openapi.json": ("OpenAPI 3.1", "application/json", {"type": "object"}),
     "/docs": ("HTML", "text/html", {"type": "string"}),
+    "/console": ("HTML", "text/html", {"type": "string"}),
 }
 TAGS = [
     {"name": "registration", "description": "The original design's routes."},
@@ -188,7 +206,7 @@ TAGS = [
     {"name": "uploads", "description": "Upload a file; its webhook is delivered."},
     {"name": "event types", "description": "The kinds of events, with optional schemas."},
     {"name": "events", "description": "Publish an event to every subscribed webhook."},
-    {"name": "meta", "description": "This document."},
+    {"name": "meta", "description": "This document, the web console, and the auth mode."},
 ]
 SECURITY_SCHEMES = {
     "apiKey": {

@@ -1,0 +1,89 @@
+// The signed-in user's webhooks: url (a link to its page), event type, state, 24 h success rate.
+
+import { api, userQuery } from "./api.js";
+import { h, notice, say } from "./dom.js";
+import { every } from "./polling.js";
+
+const PAGE_SIZE = 20;
+const REFRESH_MS = 10000;
+
+let eventTypes = null;
+
+/** Event type names by id (they rarely change: read once per page load). */
+export async function eventTypeName(id) {
+  if (eventTypes === null) {
+    const envelope = await api("GET", "/event_type");
+    eventTypes = new Map(envelope.data.map((type) => [type.id, type.name]));
+  }
+  return eventTypes.get(id) ?? id;
+}
+
+export function successRate(stats) {
+  if (stats.success_rate === null) return "no attempts";
+  return `${(Math.round(stats.success_rate * 1000) / 10).toString()} %`;
+}
+
+export async function webhooksScreen(view) {
+  const cursors = [null];
+  let page = 0;
+  const body = h("tbody");
+  const status = notice();
+  const previous = h("button", { type: "button", onclick: () => turn(-1) }, "Previous page");
+  const next = h("button", { type: "button", onclick: () => turn(1) }, "Next page");
+  const table = h(
+    "table",
+    { class: "cards" },
+    h("caption", { class: "visually-hidden" }, "Your webhooks"),
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Event type"),
+        h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Success rate (24 h)")),
+    ),
+    body,
+  );
+
+  async function load() {
+    const cursor = cursors[page] ? `&cursor=${encodeURIComponent(cursors[page])}` : "";
+    const envelope = await api("GET", `/webhook?${userQuery()}&limit=${PAGE_SIZE}${cursor}`);
+    cursors[page + 1] = envelope.next_cursor;
+    previous.disabled = page === 0;
+    next.disabled = !envelope.next_cursor;
+    if (envelope.data.length === 0) {
+      body.replaceChildren(h("tr", {}, h("td", { colspan: "4" },
+        "No webhooks yet. Register one with POST /webhook/register (the API is described at /docs).")));
+      return;
+    }
+    const rows = await Promise.all(envelope.data.map(row));
+    body.replaceChildren(...rows);
+  }
+
+  async function row(webhook) {
+    const [typeName, stats] = await Promise.all([
+      eventTypeName(webhook.event_type_id),
+      api("GET", `/webhook/${webhook.id}/stats?hours=24`).then((e) => e.data),
+    ]);
+    return h(
+      "tr",
+      {},
+      h("td", { "data-label": "URL" }, h("a", { href: `#/webhooks/${webhook.id}`, class: "url" }, webhook.url)),
+      h("td", { "data-label": "Event type" }, typeName),
+      h("td", { "data-label": "State" }, webhook.disabled ? "disabled" : "enabled"),
+      h("td", { "data-label": "Success rate (24 h)" }, successRate(stats)),
+    );
+  }
+
+  async function turn(step) {
+    page += step;
+    try {
+      await load();
+      say(status, `Page ${page + 1}`);
+    } catch (error) {
+      say(status, error.message, true);
+    }
+  }
+
+  await load();
+  view.render(h("h1", { tabindex: "-1" }, "Your webhooks"), table, h("p", { class: "pager" }, previous, next), status);
+  every(REFRESH_MS, load);
+}
