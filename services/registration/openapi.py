@@ -43,6 +43,8 @@ class Route:
     query: type[BaseModel] | None = None
     status: int = 200
     media: Literal["application/json", "multipart/form-data"] = "application/json"
+    # Only an admin API key may call it (a user key gets 403), e.g. event type writes.
+    admin: bool = False
 
 
 ROUTES = (
@@ -104,7 +106,7 @@ ROUTES = (
 ERRORS = {
     400: ("BadRequest", "Malformed input: the message names the field."),
     401: ("Unauthorized", "AUTH_MODE=api_key and no valid `Authorization: Bearer <API key>`."),
-    403: ("Forbidden", "`user_id` is not the API key's user."),
+    403: ("Forbidden", "`user_id` is not the API key's user, or the route needs an admin key."),
     404: ("NotFound", "Unknown id (or deleted webhook)."),
     409: ("Conflict", "The webhook is disabled: re-enable it first."),
     413: ("TooLarge", "The body is too large."),
@@ -143,6 +145,8 @@ SECURITY_SCHEMES = {
         "description": "With AUTH_MODE=api_key every route but this document needs "
         "`Authorization: Bearer <API key>`; create a key with "
         "`python -m services.registration create-api-key --user-id N`. "
+        "A user key acts for its one user; an admin key (`create-api-key --admin`) acts "
+        "for every user, and routes whose security names the role `admin` need one. "
         "With AUTH_MODE=none (local runs) no key is needed.",
     }
 }
@@ -229,7 +233,11 @@ def operation(route: Route, refs: Refs) -> Schema:
     if is_open(route.path):
         op["security"] = []
     else:
-        statuses += [401, 403, 429] if route.path in USER_ID_PATHS else [401, 429]
+        if route.admin:
+            # OpenAPI 3.1 lets a bearer scheme's requirement name roles.
+            op["security"] = [{"apiKey": ["admin"]}, {}]
+        forbidden = route.admin or route.path in USER_ID_PATHS
+        statuses += [401, 403, 429] if forbidden else [401, 429]
     for status in statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     op["responses"] = responses
