@@ -133,6 +133,7 @@ async def test_get_webhook_shows_everything_but_the_secret(stack: Stack) -> None
         "custom_payload": {"key1": "value1"},
         "disabled": False,
         "disabled_reason": None,
+        "signature_scheme": "hmac",
         "created_at": registered["created_at"],
         "updated_at": registered["updated_at"],
     }

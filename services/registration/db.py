@@ -38,9 +38,10 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
     registration = await pool.fetchrow(
         """
         WITH registration AS (
-            INSERT INTO webhook_registrations (user_id, event_type_id, url, secret)
-            VALUES ($1, $2, $3, $4)
-            RETURNING id, user_id, event_type_id, url, secret, created_at, updated_at
+            INSERT INTO webhook_registrations
+                (user_id, event_type_id, url, secret, signature_scheme)
+            VALUES ($1, $2, $3, $4, $7)
+            RETURNING id, user_id, event_type_id, url, signature_scheme, created_at, updated_at
         ), configuration AS (
             INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
             SELECT id, $5, $6 FROM registration
@@ -53,6 +54,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         secret,
         new.custom_headers,
         new.custom_payload,
+        new.signature_scheme,
     )
     return {
         **dict(registration),
@@ -65,7 +67,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
 # Deleted webhooks (deleted_at set) and their deliveries are invisible to every query below.
 
 WEBHOOK_COLUMNS = """
-    w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
+    w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason, w.signature_scheme,
     w.created_at, w.updated_at, c.custom_headers, c.custom_payload
 """
 
@@ -182,22 +184,29 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> asyncpg.R
 
 
 async def rotate_secret(
-    pool: asyncpg.Pool, webhook_id: uuid.UUID, new_secret: str, grace_seconds: int
+    pool: asyncpg.Pool,
+    webhook_id: uuid.UUID,
+    new_secret: str,
+    grace_seconds: int,
+    scheme: str | None = None,
 ) -> asyncpg.Record | None:
-    """The current secret becomes the previous one for the grace period, replacing any older."""
+    """The current secret becomes the previous one for the grace period, replacing any older;
+    with `scheme`, the webhook signs in that scheme from now on (the new secret's)."""
     row: asyncpg.Record | None = await pool.fetchrow(
         """
         UPDATE webhook_registrations
         SET previous_secret = secret,
             previous_secret_expires_at = now() + make_interval(secs => $3),
             secret = $2,
+            signature_scheme = coalesce($4, signature_scheme),
             updated_at = now()
         WHERE id = $1 AND deleted_at IS NULL
-        RETURNING id, secret, previous_secret_expires_at
+        RETURNING id, secret, signature_scheme, previous_secret_expires_at
         """,
         webhook_id,
         new_secret,
         float(grace_seconds),
+        scheme,
     )
     return row
 

@@ -62,8 +62,10 @@ ROUTES = (
     Route("get", "/webhook/{webhook_id}", "getWebhook", "Get a webhook", "webhooks",
           Envelope[views.Webhook], (400, 404, 503)),
     Route("patch", "/webhook/{webhook_id}", "updateWebhook", "Change a webhook", "webhooks",
-          Envelope[views.Webhook], (400, 404, 413, 415, 503),
-          "Any of url, custom_headers, custom_payload and disabled; an empty object is a 400. "
+          Envelope[views.UpdatedWebhook], (400, 404, 413, 415, 503),
+          "Any of url, custom_headers, custom_payload, disabled and signature_scheme; an empty "
+          "object is a 400. A different signature_scheme rotates the key into that scheme "
+          "(the answer's `secret`; the old key signs too for the grace period). "
           "Disabling sets `disabled_reason` to `disabled by user`; re-enabling clears it. "
           "Deliveries of a disabled webhook are `not_attempted` until a recover after "
           "re-enabling.", body=request_shapes.WebhookPatch),
@@ -85,7 +87,8 @@ ROUTES = (
     Route("post", "/webhook/{webhook_id}/secret/rotate", "rotateSecret",
           "Rotate the signing secret", "webhooks",
           Envelope[views.SecretRotation], (400, 404, 503),
-          "The old secret keeps signing (second signature) until `previous_secret_expires_at`; "
+          "The new key is of the webhook's signature_scheme (ed25519: `secret` is the public "
+          "key). The old one keeps signing (second signature) until `previous_secret_expires_at`; "
           "rotating again within that time drops the oldest, so a delivery never carries more "
           "than two signatures."),
     Route("get", "/delivery/{delivery_id}", "getDelivery", "Get a delivery and its attempts",

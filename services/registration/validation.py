@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from services.common.api.edge import refuse, validated, validated_as
+from services.common.signing_keys import SignatureScheme
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
@@ -289,6 +290,11 @@ class WebhookRegistration(RequestBody):
     url: Url
     custom_headers: CustomHeaders = {}
     custom_payload: CustomPayload = {}
+    signature_scheme: SignatureScheme = Field(
+        "hmac",
+        description="`hmac` (v1: `secret` is the shared whsec_ secret) or `ed25519` (v1a: "
+        "`secret` is the whpk_ public key to verify with; the private key stays here).",
+    )
 
 
 # The name the database layer knows a registration by.
@@ -318,6 +324,13 @@ class WebhookPatch(RequestBody):
     custom_headers: CustomHeaders = None
     custom_payload: CustomPayload = None
     disabled: bool = Field(None, strict=True, json_schema_extra=_no_default)  # type: ignore[assignment]
+    signature_scheme: SignatureScheme = Field(
+        None,  # type: ignore[arg-type]
+        json_schema_extra=_no_default,
+        description="A different scheme rotates the signing key into it: the answer carries "
+        "the new `secret`, and the old key keeps signing (in its own scheme) for the grace "
+        "period, as with POST /webhook/{webhook_id}/secret/rotate.",
+    )
 
 
 @dataclass(frozen=True)
@@ -328,6 +341,7 @@ class WebhookUpdate:
     custom_headers: dict[str, str] | None = None
     custom_payload: dict[str, Any] | None = None
     disabled: bool | None = None
+    signature_scheme: SignatureScheme | None = None
 
 
 def _iso_datetime(value: Any) -> Any:
