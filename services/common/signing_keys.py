@@ -21,6 +21,15 @@ HMAC_PREFIX = "whsec_"
 PRIVATE_KEY_PREFIX = "whsk_"
 PUBLIC_KEY_PREFIX = "whpk_"
 HMAC_SECRET_BYTES = 32
+# How the API describes the `signature_scheme` field of a registration and of a PATCH.
+SCHEME_HELP = (
+    "`hmac` (v1: `secret` is the shared whsec_ secret) or `ed25519` (v1a: `secret` is the "
+    "whpk_ public key to verify with; the private key stays in the system)."
+)
+RESCHEME_HELP = (
+    "A different scheme rotates the signing key into it: the answer carries the new "
+    "`secret`, and the old key keeps signing (in its own scheme) for the grace period."
+)
 
 
 @dataclass(frozen=True)

@@ -232,19 +232,22 @@ def operation(route: Route, refs: Refs) -> Schema:
     else:
         description, media, schema = META_RESPONSES[route.path]
         responses["200"] = {"description": description, **json_content(media, schema)}
-    statuses = list(route.errors)
-    if is_open(route.path):
-        op["security"] = []
-    else:
-        if route.admin:
-            # OpenAPI 3.1 lets a bearer scheme's requirement name roles.
-            op["security"] = [{"apiKey": ["admin"]}, {}]
-        forbidden = route.admin or route.path in USER_ID_PATHS
-        statuses += [401, 403, 429] if forbidden else [401, 429]
-    for status in statuses:
+    security, auth_statuses = access_of(route)
+    if security is not None:
+        op["security"] = security
+    for status in [*route.errors, *auth_statuses]:
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     op["responses"] = responses
     return op
+
+
+def access_of(route: Route) -> tuple[list[Schema] | None, list[int]]:
+    """The route's own security requirement (None: the document's) and its auth statuses."""
+    if is_open(route.path):
+        return [], []
+    forbidden = [401, 403, 429] if route.admin or route.path in USER_ID_PATHS else [401, 429]
+    # OpenAPI 3.1 lets a bearer scheme's requirement name roles.
+    return ([{"apiKey": ["admin"]}, {}] if route.admin else None), forbidden
 
 
 def error_responses() -> Schema:

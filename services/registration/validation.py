@@ -1,8 +1,7 @@
 """The registration service's request shapes, and the checks of ours they run after parsing.
 
 Each model here is the one declaration of a request: the service validates with it and the
-OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong.
-"""
+OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong."""
 
 from __future__ import annotations
 
@@ -17,7 +16,8 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from services.common.api.edge import refuse, validated, validated_as
-from services.common.signing_keys import SignatureScheme
+from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
+from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
@@ -290,11 +290,7 @@ class WebhookRegistration(RequestBody):
     url: Url
     custom_headers: CustomHeaders = {}
     custom_payload: CustomPayload = {}
-    signature_scheme: SignatureScheme = Field(
-        "hmac",
-        description="`hmac` (v1: `secret` is the shared whsec_ secret) or `ed25519` (v1a: "
-        "`secret` is the whpk_ public key to verify with; the private key stays here).",
-    )
+    signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
 
 
 # The name the database layer knows a registration by.
@@ -309,8 +305,7 @@ class WebhookPatch(RequestBody):
     """PATCH /webhook/{webhook_id}: any of these, validated as at registration.
 
     null clears custom_headers or custom_payload; `disabled: false` re-enables the webhook
-    and clears `disabled_reason`.
-    """
+    and clears `disabled_reason`."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -324,13 +319,7 @@ class WebhookPatch(RequestBody):
     custom_headers: CustomHeaders = None
     custom_payload: CustomPayload = None
     disabled: bool = Field(None, strict=True, json_schema_extra=_no_default)  # type: ignore[assignment]
-    signature_scheme: SignatureScheme = Field(
-        None,  # type: ignore[arg-type]
-        json_schema_extra=_no_default,
-        description="A different scheme rotates the signing key into it: the answer carries "
-        "the new `secret`, and the old key keeps signing (in its own scheme) for the grace "
-        "period, as with POST /webhook/{webhook_id}/secret/rotate.",
-    )
+    signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=_no_default)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -341,7 +330,7 @@ class WebhookUpdate:
     custom_headers: dict[str, str] | None = None
     custom_payload: dict[str, Any] | None = None
     disabled: bool | None = None
-    signature_scheme: SignatureScheme | None = None
+    signature_scheme: Scheme | None = None
 
 
 def _iso_datetime(value: Any) -> Any:
