@@ -7,7 +7,7 @@ PYTHON ?= python3
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: venv run test migrate lint format clean prune soak bench api-key revoke-api-key cluster-test
+.PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key revoke-api-key cluster-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ api-key: venv
 	@test -n "$(USER_ID)" || { echo 'usage: make api-key USER_ID=1' >&2; exit 2; }
 	@$(PY) -m services.registration create-api-key --user-id '$(USER_ID)'
 
-# Revokes KEY at once (services that cached it stop accepting it within AUTH_CACHE_SECONDS).
+# Prints a new admin key (acts for every user, manages event types) as the last line.
+admin-key: venv
+	@$(PY) -m services.registration create-api-key --admin
+
+# Revokes KEY: every service refuses it within a second (SECURITY.md).
 revoke-api-key: venv
 	@test -n "$(KEY)" || { echo 'usage: make revoke-api-key KEY=whk_...' >&2; exit 2; }
 	@$(PY) -m services.registration revoke-api-key '$(KEY)'

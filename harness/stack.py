@@ -211,6 +211,7 @@ class StackOptions:
     rate_limit_per_second: float = 0.0
     gateway_rate_per_second: int = 10000
     gateway_rate_burst: int = 20000
+    delivery_proxy_url: str = ""
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -263,6 +264,7 @@ async def running_stack(
         disable_after_seconds=options.disable_after_seconds,
         per_endpoint_concurrency=options.per_endpoint_concurrency,
         secrets_keys=options.secrets_keys,
+        delivery_proxy_url=options.delivery_proxy_url,
     )
     runners: list[web.AppRunner] = []
     gateway: Gateway | None = None

@@ -18,8 +18,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.exceptions import InvalidSignature as CryptographyInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from services.common.signing_keys import new_signing_key
 from services.common.timefmt import iso_time
 from services.dispatcher.signing import signature_header
 
@@ -209,6 +213,112 @@ def test_a_bad_delivery_raises_invalid_signature(
         verify(secret, bad_body, bad_headers)
     # Code written against the official library's exception keeps working.
     assert isinstance(raised.value, WebhookVerificationError)
+
+
+# --- ed25519 (v1a), checked against the cryptography package as an independent implementation --
+
+
+def ed25519_keypair() -> tuple[Ed25519PrivateKey, str]:
+    """A private key and its `whpk_` public key, made with `cryptography` directly."""
+    private = Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return private, "whpk_" + base64.b64encode(raw).decode()
+
+
+def ed25519_headers(
+    private: Ed25519PrivateKey, body: bytes, msg_id: str, ts: int
+) -> dict[str, str]:
+    """Standard Webhooks v1a framing, written out here rather than taken from our code."""
+    signature = private.sign(f"{msg_id}.{ts}.".encode() + body)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": "v1a," + base64.b64encode(signature).decode(),
+    }
+
+
+def cryptography_verifies(public: str, body: bytes, headers: dict[str, str]) -> bool:
+    """Whether some `v1a` signature in the headers verifies with `cryptography` directly."""
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public.removeprefix("whpk_")))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    for item in headers["webhook-signature"].split(" "):
+        version, _, encoded = item.partition(",")
+        if version == "v1a":
+            try:
+                key.verify(base64.b64decode(encoded), signed)
+                return True
+            except CryptographyInvalidSignature:
+                continue
+    return False
+
+
+def test_a_delivery_signed_by_cryptography_verifies_with_the_public_key() -> None:
+    private, public = ed25519_keypair()
+    body = upload_body(key1="value1")
+    now = int(datetime.now(UTC).timestamp())
+    headers = ed25519_headers(private, body, "msg_1", now)
+
+    event = verify(public, body, headers)
+
+    assert event.id == "msg_1" and event.payload["key1"] == "value1"
+    _, other = ed25519_keypair()
+    with pytest.raises(InvalidSignature):
+        verify(other, body, headers)
+    with pytest.raises(InvalidSignature):
+        verify(public, body + b" ", headers)
+    stale = ed25519_headers(private, body, "msg_1", now - 600)
+    with pytest.raises(InvalidSignature):
+        verify(public, body, stale)
+    # A v1a signature is never taken for a v1 one, nor the other way round.
+    as_v1 = {**headers, "webhook-signature": headers["webhook-signature"].replace("v1a,", "v1,")}
+    with pytest.raises(InvalidSignature):
+        verify(public, body, as_v1)
+
+
+def test_the_dispatchers_ed25519_signature_verifies_with_cryptography_and_the_client() -> None:
+    """Our sender's v1a signature, checked by cryptography directly and by the client."""
+    stored = new_signing_key("ed25519")
+    assert stored.shown.startswith("whpk_") and stored.stored.startswith("whsk_")
+    assert len(base64.b64decode(stored.shown.removeprefix("whpk_"))) == 32
+    body = upload_body()
+    msg_id = str(uuid.uuid4())
+    ts = int(datetime.now(UTC).timestamp())
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": signature_header([stored.stored], msg_id, ts, body.decode()),
+    }
+    assert headers["webhook-signature"].startswith("v1a,")
+    assert cryptography_verifies(stored.shown, body, headers)
+    assert verify(stored.shown, body, headers).id == msg_id
+    tampered = {**headers, "webhook-id": str(uuid.uuid4())}
+    assert not cryptography_verifies(stored.shown, body, tampered)
+
+
+def test_a_rotation_across_schemes_signs_with_both_and_either_key_verifies() -> None:
+    """hmac → ed25519 during the grace period: `v1a,… v1,…`, one space apart."""
+    new = new_signing_key("ed25519")
+    old = new_secret()
+    body = upload_body()
+    msg_id = str(uuid.uuid4())
+    ts = int(datetime.now(UTC).timestamp())
+    header = signature_header([new.stored, old], msg_id, ts, body.decode())
+    first, second = header.split(" ")
+    assert first.startswith("v1a,") and second.startswith("v1,")
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": header}
+    assert cryptography_verifies(new.shown, body, headers)
+    Webhook(old).verify(body, headers)  # the official library, for the HMAC one
+    for keys in (new.shown, old, [old, new.shown]):
+        assert verify(keys, body, headers).id == msg_id
+
+
+@pytest.mark.parametrize(
+    "public", ["whpk_AAAA", "whpk_not base64", "whpk_" + base64.b64encode(b"x" * 31).decode()]
+)
+def test_an_unusable_public_key_fails_when_the_verifier_is_built(public: str) -> None:
+    with pytest.raises(ValueError, match="public key") as raised:
+        Verifier(public)
+    assert public not in str(raised.value)
 
 
 def test_a_signature_of_another_version_is_ignored() -> None:

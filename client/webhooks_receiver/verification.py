@@ -1,18 +1,30 @@
-"""Verify a delivery with the official standardwebhooks library and read it as an Event."""
+"""Verify a delivery and read it as an Event.
+
+HMAC (`whsec_` secret, `v1,` signatures) is checked by the official standardwebhooks
+library; ed25519 (`whpk_` public key, `v1a,` signatures, Standard Webhooks' asymmetric
+scheme) by the `cryptography` package, over the same `{id}.{timestamp}.{body}`.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature as BadEd25519Signature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 # standardwebhooks accepts a webhook-timestamp up to 5 minutes from now and has no
 # setting for it, so a tolerance can narrow that window but never widen it.
 MAX_TOLERANCE = timedelta(minutes=5)
+PUBLIC_KEY_PREFIX = "whpk_"
+# Checks one delivery's signature against one key; raises WebhookVerificationError.
+Check = Callable[[bytes, Mapping[str, str]], None]
 
 
 class InvalidSignature(WebhookVerificationError):
@@ -54,16 +66,16 @@ class Verifier:
         if not timedelta(0) < tolerance <= MAX_TOLERANCE:
             raise ValueError(f"tolerance must be more than 0 and at most {MAX_TOLERANCE}")
         # Built here so that a mistyped secret fails at start, not on the first delivery.
-        self._webhooks = [_webhook(one) for one in secrets]
+        self._checks = [_check_for(one) for one in secrets]
         self._tolerance = tolerance
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Event:
         """The delivery as an Event; InvalidSignature or MalformedEvent if it is not one."""
         lowered = {name.lower(): value for name, value in headers.items()}
         failure: Exception | None = None
-        for webhook in self._webhooks:
+        for check in self._checks:
             try:
-                webhook.verify(body, lowered, json_parse=False)
+                check(body, lowered)
                 break
             except WebhookVerificationError as error:
                 failure = error
@@ -73,7 +85,10 @@ class Verifier:
                 failure = WebhookVerificationError(f"Malformed delivery: {error}")
         else:
             raise InvalidSignature(str(failure)) from failure
-        signed_at = datetime.fromtimestamp(float(lowered["webhook-timestamp"]), tz=UTC)
+        try:
+            signed_at = datetime.fromtimestamp(int(lowered["webhook-timestamp"]), tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise InvalidSignature("Invalid Signature Headers") from None
         if abs(datetime.now(UTC) - signed_at) > self._tolerance:
             raise InvalidSignature("Message timestamp outside the tolerance")
         return _event(lowered["webhook-id"], signed_at, body)
@@ -88,9 +103,11 @@ def verify(
 ) -> Event:
     """Verify one delivery: the raw body bytes as received, and the request's headers.
 
-    `secret` is the `whsec_…` secret from registration, or a list of secrets: the delivery
-    passes if any of them verifies it (keep old and new while you switch). The sender itself
-    signs with both its new and its old secret for a while after a rotation.
+    `secret` is the `whsec_…` secret from registration (or, for a webhook registered with
+    signature_scheme ed25519, its `whpk_…` public key), or a list of them: the delivery
+    passes if any of them verifies it (keep old and new while you switch, even across a
+    change of scheme). The sender itself signs with both its new and its old key for a
+    while after a rotation.
 
     Raises InvalidSignature (a standardwebhooks WebhookVerificationError) when a header is
     missing, no signature matches, or webhook-timestamp is further than `tolerance` from now;
@@ -99,12 +116,50 @@ def verify(
     return Verifier(secret, tolerance=tolerance).verify(body, headers)
 
 
-def _webhook(secret: str) -> Webhook:
+def _check_for(secret: str) -> Check:
+    if secret.startswith(PUBLIC_KEY_PREFIX):
+        return _ed25519_check(secret)
     try:
-        return Webhook(secret)
+        webhook = Webhook(secret)
     except (EmptyWebhookSecretError, ValueError) as error:
         # Never echo the secret: it ends up in logs.
         raise ValueError("not a webhook secret: expected whsec_ followed by base64") from error
+
+    def check(body: bytes, headers: Mapping[str, str]) -> None:
+        webhook.verify(body, dict(headers), json_parse=False)
+
+    return check
+
+
+def _ed25519_check(public: str) -> Check:
+    try:
+        raw = base64.b64decode(public.removeprefix(PUBLIC_KEY_PREFIX), validate=True)
+        key = Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError("not a public key: expected whpk_ followed by base64 of 32 bytes") from (
+            error
+        )
+
+    def check(body: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            msg_id = headers["webhook-id"]
+            timestamp = headers["webhook-timestamp"]
+            signatures = headers["webhook-signature"]
+        except KeyError:
+            raise WebhookVerificationError("Missing required headers") from None
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        for item in signatures.split(" "):
+            version, _, encoded = item.partition(",")
+            if version != "v1a":
+                continue
+            try:
+                key.verify(base64.b64decode(encoded, validate=True), signed)
+                return
+            except (BadEd25519Signature, binascii.Error, ValueError):
+                continue
+        raise WebhookVerificationError("No matching signature found")
+
+    return check
 
 
 def _event(webhook_id: str, signed_at: datetime, body: bytes) -> Event:

@@ -3,8 +3,16 @@
 AUTH_MODE=none (the default, for local runs of the original design) lets anyone in;
 AUTH_MODE=api_key requires `Authorization: Bearer <key>` on every API route. Keys are
 stored only as sha256 hashes: a key is 32 random bytes, so a fast hash is safe, and
-the lookup by hash is followed by a constant-time compare. A key resolves to its user
-through a small cache, so a revoked key keeps working for at most AUTH_CACHE_SECONDS.
+the lookup by hash is followed by a constant-time compare.
+
+A key is a user key (acts for its one user: another user's id is 403, another user's
+objects 404) or an admin key (acts for every user, and is the only kind that may manage
+event types: `require_admin`). Handlers ask `current_user` (None: may act for anyone, as
+with AUTH_MODE=none), `acting_user` (whom a request names) and `require_admin`.
+
+A key resolves to its caller through a cache that forgets revoked keys as soon as the
+revocation is notified (services/common/revocation.py), so a revoked key is refused
+within a second while lookups stay cheap.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from .cache import MAX_CACHE_ENTRIES, TtlCache
+from .cache import MAX_CACHE_ENTRIES
 from .db import DB_POOL
+from .revocation import RevocableCache, revocation_listener_ctx
 from .settings import CommonSettings
 from .web import ApiError
 
@@ -39,11 +48,20 @@ OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/console", "/auth_mode"}
 )
 OPEN_PREFIXES = ("/docs/assets/", "/console/assets/")
-USER_ID = web.RequestKey("user_id", int)
 
 
-# hash → user, or None for an unknown key.
-KeyCache = TtlCache[str, int | None]
+@dataclass(frozen=True)
+class Caller:
+    """Whom an API key speaks for: one user, or (admin) every user."""
+
+    user_id: int | None
+    admin: bool = False
+
+
+CALLER = web.RequestKey("caller", Caller)
+
+# hash → caller, or None for an unknown key.
+KeyCache = RevocableCache[str, Caller | None]
 
 
 class Unauthorized(ApiError):
@@ -74,16 +92,15 @@ def display_prefix(key: str) -> str:
     return key[:DISPLAY_PREFIX_CHARS]
 
 
-async def user_of_key(pool: asyncpg.Pool, key_hash: str) -> int | None:
-    """The user of an unrevoked key with this hash, or None."""
+async def caller_of_key(pool: asyncpg.Pool, key_hash: str) -> Caller | None:
+    """Whom an unrevoked key with this hash speaks for, or None."""
     row = await pool.fetchrow(
-        "SELECT user_id, key_hash FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        "SELECT user_id, admin, key_hash FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         key_hash,
     )
     if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
         return None
-    user_id: int = row["user_id"]
-    return user_id
+    return Caller(user_id=row["user_id"], admin=row["admin"])
 
 
 @dataclass
@@ -150,13 +167,42 @@ def is_open(path: str) -> bool:
 
 
 def current_user(request: web.Request) -> int | None:
-    """The key's user with AUTH_MODE=api_key; None when auth is off (anyone may act)."""
-    return request.get(USER_ID)
+    """The user key's user; None when the caller may act for anyone (admin key, or auth off)."""
+    caller = request.get(CALLER)
+    return None if caller is None or caller.admin else caller.user_id
 
 
-def api_guard(auth_mode: str, cache_seconds: float, rate_per_second: float) -> Middleware:
+def is_admin(request: web.Request) -> bool:
+    """An admin key, or AUTH_MODE=none (where anyone may do anything)."""
+    caller = request.get(CALLER)
+    return caller is None or caller.admin
+
+
+def require_admin(request: web.Request) -> None:
+    """403 unless the caller holds an admin key (AUTH_MODE=none lets everyone through)."""
+    if not is_admin(request):
+        raise Forbidden("only an admin API key may do this; this key acts for one user")
+
+
+def acting_user(request: web.Request, requested: int | None) -> int | None:
+    """The user a request acts for: `requested` if the caller may act for it, else 403.
+
+    Left out (None), it is the user key's user; for an admin key or with AUTH_MODE=none
+    it stays None, and the handler must then ask for it (an admin acts for any user, so
+    it has to say which).
+    """
+    own = current_user(request)
+    if requested is None:
+        return own
+    if own is not None and requested != own:
+        raise Forbidden(
+            f"user_id {requested} is not the API key's user: a key acts only for its own"
+        )
+    return requested
+
+
+def api_guard(auth_mode: str, cache: KeyCache, rate_per_second: float) -> Middleware:
     """The middleware that limits the request rate, then authenticates (api_key mode)."""
-    cache: KeyCache = TtlCache(cache_seconds)
     limiter = RateLimiter(rate_per_second) if rate_per_second > 0 else None
 
     @web.middleware
@@ -167,7 +213,7 @@ def api_guard(auth_mode: str, cache_seconds: float, rate_per_second: float) -> M
             limit(limiter, caller_of(request))
         if auth_mode == "api_key":
             try:
-                request[USER_ID] = await authenticate(request, cache)
+                request[CALLER] = await authenticate(request, cache)
             except Unauthorized:
                 # A new made-up key per request would dodge the per-key bucket: failures
                 # also count against the caller's address.
@@ -188,26 +234,28 @@ def limit(limiter: RateLimiter, caller: str) -> None:
         )
 
 
-async def authenticate(request: web.Request, cache: KeyCache) -> int:
+async def authenticate(request: web.Request, cache: KeyCache) -> Caller:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("an API key is required: send 'Authorization: Bearer <API key>'")
     key_hash = hash_api_key(token)
-    found, user_id = cache.get(key_hash)
+    found, caller = cache.get(key_hash)
     if not found:
-        user_id = await user_of_key(request.app[DB_POOL], key_hash)
-        cache.put(key_hash, user_id)
-    if user_id is None:
+        generation = cache.generation
+        caller = await caller_of_key(request.app[DB_POOL], key_hash)
+        cache.put_if_unchanged(key_hash, caller, generation)
+    if caller is None:
         # Never echo the key: it may be a real one pasted in the wrong place.
         raise Unauthorized("the API key is unknown or revoked")
-    return user_id
+    return caller
 
 
 def install_api_guard(app: web.Application, settings: CommonSettings, service: str) -> None:
     """Rate limit and (with AUTH_MODE=api_key) authenticate every API route of `app`."""
-    app.middlewares.append(
-        api_guard(settings.auth_mode, settings.auth_cache_seconds, settings.rate_limit_per_second)
-    )
+    cache: KeyCache = RevocableCache(settings.auth_cache_seconds)
+    app.middlewares.append(api_guard(settings.auth_mode, cache, settings.rate_limit_per_second))
+    if settings.auth_mode == "api_key" and settings.auth_cache_seconds > 0:
+        app.cleanup_ctx.append(revocation_listener_ctx(settings.database_url, cache))
     warn_if_open(app, settings.auth_mode, service)
 
 

@@ -21,10 +21,35 @@ def parse_ip(host: str) -> IPAddress | None:
         return None
 
 
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+# RFC 8215 local-use NAT64 prefix: where it embeds the IPv4 address depends on the site's
+# prefix length, so it is refused outright (it is not globally reachable anyway).
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to its destination, if any.
+
+    IPv4-mapped (::ffff:a.b.c.d), the deprecated IPv4-compatible (::a.b.c.d), NAT64
+    (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::) all reach the IPv4 host: judging the
+    IPv6 form alone would let ::127.0.0.1 or 64:ff9b::10.0.0.1 through as "global".
+    """
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64_WELL_KNOWN or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_forbidden_address(address: IPAddress) -> bool:
     """True for anything but a public unicast address (metadata services are link-local)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in NAT64_LOCAL_USE:
+            return True
+        address = embedded_ipv4(address) or address
     return not address.is_global or address.is_multicast
 
 

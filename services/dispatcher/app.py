@@ -25,7 +25,11 @@ def create_app(settings: DispatcherSettings) -> web.Application:
     warn_if_open(app, settings.auth_mode, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
-    app.cleanup_ctx.append(http_session_ctx(settings.allow_private_urls, settings.max_connections))
+    app.cleanup_ctx.append(
+        http_session_ctx(
+            settings.allow_private_urls, settings.max_connections, settings.delivery_proxy_url
+        )
+    )
     app.cleanup_ctx.append(dispatcher_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     return app

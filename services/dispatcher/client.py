@@ -1,10 +1,18 @@
-"""The outbound HTTP client: pooled connections, no redirects, only checked addresses."""
+"""The outbound HTTP client: pooled connections, no redirects, only checked addresses.
+
+Without a proxy the resolver checks what the connection uses. With DELIVERY_PROXY_URL the
+dispatcher connects only to the proxy (the operator's choice, often a private address), so
+the target is judged before the request is handed over: its name is resolved here and every
+address checked. The proxy resolves the name again, so the proxy's own egress policy should
+refuse private ranges too (SECURITY.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -12,9 +20,11 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from services.common.urlsafety import (
     UnsafeDestination,
+    check_addresses,
     check_literal_host,
     is_forbidden_address,
     parse_ip,
+    resolve,
 )
 
 DNS_TIMEOUT_SECONDS = 5.0
@@ -51,27 +61,43 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def check_destination(host: str, allow_private: bool) -> None:
-    """IP literals never reach the resolver, so they are judged here."""
-    if not allow_private:
-        check_literal_host(host)
+async def check_destination(url: str, allow_private: bool, via_proxy: bool) -> None:
+    """IP literals never reach the resolver, so they are judged here; behind a proxy the
+    resolver sees only the proxy, so names are resolved and judged here too."""
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if check_literal_host(host) or not via_proxy:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = await resolve(host, port, DNS_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        # Not judged, not sent: a failed attempt, retried on the schedule.
+        raise UnsafeDestination(
+            f"host {host!r} could not be resolved to be checked: {exc!r}"
+        ) from None
+    check_addresses(host, addresses)
 
 
 def http_session_ctx(
-    allow_private: bool, max_connections: int
+    allow_private: bool, max_connections: int, proxy_url: str = ""
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        guarded = not allow_private and not proxy_url
         connector = aiohttp.TCPConnector(
             limit=max_connections,
             limit_per_host=0,
             ttl_dns_cache=10,
-            resolver=None if allow_private else GuardedResolver(),
+            resolver=GuardedResolver() if guarded else None,
             enable_cleanup_closed=True,
         )
         session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
+            proxy=proxy_url or None,
         )
         app[HTTP_SESSION] = session
         yield

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -309,8 +308,10 @@ class Dispatcher:
         error: str | None = None
         IN_FLIGHT.inc()
         try:
-            check_destination(
-                urlsplit(delivery.url).hostname or "", self.settings.allow_private_urls
+            await check_destination(
+                delivery.url,
+                self.settings.allow_private_urls,
+                via_proxy=bool(self.settings.delivery_proxy_url),
             )
             async with asyncio.timeout(timeout):
                 async with self.session.post(

@@ -21,6 +21,8 @@ class DispatcherSettings(CommonSettings):
     disable_after_seconds: float = 5 * 86400.0
     # Fernet keys for signing secrets at rest (services/common/secrets.py); kept out of repr.
     secrets_keys: tuple[str, ...] = field(default=(), repr=False)
+    # An HTTP forward proxy every delivery goes through (CONNECT for https); "" for none.
+    delivery_proxy_url: str = field(default="", repr=False)
 
     @property
     def max_attempts(self) -> int:
@@ -47,4 +49,7 @@ class DispatcherSettings(CommonSettings):
             sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds),
             disable_after_seconds=env.number("DISABLE_AFTER_SECONDS", cls.disable_after_seconds),
             secrets_keys=env.fernet_keys("SECRETS_KEY"),
+            delivery_proxy_url=env.url("DELIVERY_PROXY_URL", "", ("http",))
+            if env.environ.get("DELIVERY_PROXY_URL", "").strip()
+            else "",
         )

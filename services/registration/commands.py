@@ -11,6 +11,7 @@ import asyncpg
 
 from services.common.api.shapes import MAX_USER_ID
 from services.common.auth import display_prefix, hash_api_key, new_api_key
+from services.common.revocation import notify_revoked
 from services.common.secrets import SecretBox, SecretUnavailable
 
 from .settings import RegistrationSettings
@@ -22,28 +23,34 @@ class CommandFailed(Exception):
     """The command could not do what was asked; the message is its one line of output."""
 
 
-async def create_api_key(conn: asyncpg.Connection, user_id: int) -> str:
-    """A new key for the user; only its hash is stored, so this is the one time it is seen."""
+async def create_api_key(conn: asyncpg.Connection, user_id: int | None) -> str:
+    """A new key for the user (None: an admin key, for every user); only its hash is
+    stored, so this is the one time it is seen."""
     key = new_api_key()
     await conn.execute(
-        "INSERT INTO api_keys (user_id, key_hash, prefix) VALUES ($1, $2, $3)",
+        "INSERT INTO api_keys (user_id, admin, key_hash, prefix) VALUES ($1, $2, $3, $4)",
         user_id,
+        user_id is None,
         hash_api_key(key),
         display_prefix(key),
     )
     return key
 
 
-async def revoke_api_key(conn: asyncpg.Connection, key: str) -> int:
-    """Revoke the key; its user. Services stop accepting it within AUTH_CACHE_SECONDS."""
-    user_id: int | None = await conn.fetchval(
-        "UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL "
-        "RETURNING user_id",
-        hash_api_key(key),
-    )
-    if user_id is None:
-        raise CommandFailed("no active API key matches the one given")
-    return user_id
+async def revoke_api_key(conn: asyncpg.Connection, key: str) -> str:
+    """Revoke the key; whose it was. Every service refuses it once this returns: the
+    NOTIFY is committed with the revocation (services/common/revocation.py)."""
+    key_hash = hash_api_key(key)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL "
+            "RETURNING user_id, admin",
+            key_hash,
+        )
+        if row is None:
+            raise CommandFailed("no active API key matches the one given")
+        await notify_revoked(conn, key_hash)
+    return "an admin key" if row["admin"] else f"user {row['user_id']}"
 
 
 async def reencrypt_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
@@ -103,8 +110,16 @@ def parser() -> argparse.ArgumentParser:
         description="Without a command: run the registration service.",
     )
     commands = root.add_subparsers(dest="command")
-    create = commands.add_parser("create-api-key", help="create an API key for a user")
-    create.add_argument("--user-id", type=positive_user_id, required=True)
+    create = commands.add_parser(
+        "create-api-key", help="create an API key for a user, or an admin key for every user"
+    )
+    whose = create.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--user-id", type=positive_user_id)
+    whose.add_argument(
+        "--admin",
+        action="store_true",
+        help="a key that acts for every user and may manage event types",
+    )
     revoke = commands.add_parser("revoke-api-key", help="revoke an API key")
     revoke.add_argument("key")
     commands.add_parser(
@@ -119,14 +134,15 @@ async def run_command(args: argparse.Namespace, settings: RegistrationSettings) 
     if args.command == "create-api-key":
 
         async def action(conn: asyncpg.Connection) -> str:
-            key = await create_api_key(conn, args.user_id)
-            return f"API key for user {args.user_id} (shown only now; store it safely):\n{key}"
+            key = await create_api_key(conn, None if args.admin else args.user_id)
+            whose = "every user (admin)" if args.admin else f"user {args.user_id}"
+            return f"API key for {whose} (shown only now; store it safely):\n{key}"
 
     elif args.command == "revoke-api-key":
 
         async def action(conn: asyncpg.Connection) -> str:
-            user_id = await revoke_api_key(conn, args.key)
-            return f"revoked API key {display_prefix(args.key)}... of user {user_id}"
+            whose = await revoke_api_key(conn, args.key)
+            return f"revoked API key {display_prefix(args.key)}... of {whose}"
 
     else:
 

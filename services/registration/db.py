@@ -79,10 +79,11 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         """
         WITH registration AS (
             INSERT INTO webhook_registrations
-                (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds)
-            VALUES ($1, $2, $3, $4, $7, $8, $9)
-            RETURNING id, user_id, event_type_id, url, secret, filter, retry_schedule,
-                      timeout_seconds, created_at, updated_at
+                (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds,
+                 signature_scheme)
+            VALUES ($1, $2, $3, $4, $7, $8, $9, $10)
+            RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
+                      timeout_seconds, signature_scheme, created_at, updated_at
         ), configuration AS (
             INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
             SELECT id, $5, $6 FROM registration
@@ -98,6 +99,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         new.filter,
         new.retry_schedule,
         new.timeout_seconds,
+        new.signature_scheme,
     )
     return {
         **dict(registration),
@@ -111,7 +113,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
 
 WEBHOOK_COLUMNS = """
     w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
-    w.filter, w.retry_schedule, w.timeout_seconds,
+    w.filter, w.retry_schedule, w.timeout_seconds, w.signature_scheme,
     w.created_at, w.updated_at, c.custom_headers, c.custom_payload
 """
 
@@ -238,22 +240,29 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> asyncpg.R
 
 
 async def rotate_secret(
-    pool: asyncpg.Pool, webhook_id: uuid.UUID, new_secret: str, grace_seconds: int
+    pool: asyncpg.Pool,
+    webhook_id: uuid.UUID,
+    new_secret: str,
+    grace_seconds: int,
+    scheme: str | None = None,
 ) -> asyncpg.Record | None:
-    """The current secret becomes the previous one for the grace period, replacing any older."""
+    """The current secret becomes the previous one for the grace period, replacing any older;
+    with `scheme`, the webhook signs in that scheme from now on (the new secret's)."""
     row: asyncpg.Record | None = await pool.fetchrow(
         """
         UPDATE webhook_registrations
         SET previous_secret = secret,
             previous_secret_expires_at = now() + make_interval(secs => $3),
             secret = $2,
+            signature_scheme = coalesce($4, signature_scheme),
             updated_at = now()
         WHERE id = $1 AND deleted_at IS NULL
-        RETURNING id, secret, previous_secret_expires_at
+        RETURNING id, secret, signature_scheme, previous_secret_expires_at
         """,
         webhook_id,
         new_secret,
         float(grace_seconds),
+        scheme,
     )
     return row
 

@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from services.common.api.edge import parse_path_id, query_of, respond, validated
-from services.common.auth import Forbidden
+from services.common.auth import Forbidden, is_admin
 from services.common.db import DB_POOL
 from services.common.web import NotFound, read_json_object
 
@@ -53,14 +53,10 @@ class EventTypes:
         return None if row is None else EventType.model_validate(dict(row))
 
 
-def may_manage_event_types(request: web.Request) -> bool:
-    """Whether the caller may create or change event types, which are global (shared by
-    every user): today every caller that got past authentication may."""
-    return True
-
-
 def check_may_manage(request: web.Request) -> None:
-    if not may_manage_event_types(request):
+    """Event types are global (shared by every user): only an admin key (or anyone with
+    AUTH_MODE=none) may create or change them."""
+    if not is_admin(request):
         raise Forbidden("only an admin API key may create or change event types")
 
 

@@ -55,6 +55,8 @@ class Route:
     media: Literal["application/json", "multipart/form-data"] = "application/json"
     # Takes an Idempotency-Key header.
     idempotent: bool = False
+    # Only an admin API key may call it (a user key gets 403), e.g. event type writes.
+    admin: bool = False
 
 
 ROUTES = (
@@ -65,14 +67,14 @@ ROUTES = (
           Envelope[views.EventType], (400, 403, 409, 413, 415, 503),
           "Its name is unique (409) and is the `type` of its events on the wire. The schema, "
           "if any, is checked now (400 naming `schema`) and every payload is validated "
-          "against it.", body=event_type_shapes.EventTypeCreate, status=201),
+          "against it.", body=event_type_shapes.EventTypeCreate, status=201, admin=True),
     Route("get", "/event_type/{event_type_id}", "getEventType", "Get an event type",
           "event types", Envelope[views.EventType], (400, 404, 503)),
     Route("patch", "/event_type/{event_type_id}", "updateEventType", "Change an event type",
           "event types", Envelope[views.EventType], (400, 403, 404, 413, 415, 503),
           "Any of description, schema (null removes it) and archived. An archived type takes "
           "no new events (409) and no new webhooks (409); its webhooks stay.",
-          body=event_type_shapes.EventTypePatch),
+          body=event_type_shapes.EventTypePatch, admin=True),
     Route("post", "/event", "publishEvent", "Publish an event", "events",
           Envelope[AcceptedEvent], (400, 404, 409, 413, 415, 422, 503),
           "Answered once the event is durable; it is then fanned out to every webhook of "
@@ -97,8 +99,10 @@ ROUTES = (
     Route("get", "/webhook/{webhook_id}", "getWebhook", "Get a webhook", "webhooks",
           Envelope[views.Webhook], (400, 404, 503)),
     Route("patch", "/webhook/{webhook_id}", "updateWebhook", "Change a webhook", "webhooks",
-          Envelope[views.Webhook], (400, 404, 413, 415, 503),
-          "Any of url, custom_headers, custom_payload and disabled; an empty object is a 400. "
+          Envelope[views.UpdatedWebhook], (400, 404, 413, 415, 503),
+          "Any of url, custom_headers, custom_payload, disabled and signature_scheme; an empty "
+          "object is a 400. A different signature_scheme rotates the key into that scheme "
+          "(the answer's `secret`; the old key signs too for the grace period). "
           "Disabling sets `disabled_reason` to `disabled by user`; re-enabling clears it. "
           "Deliveries of a disabled webhook are `not_attempted` until a recover after "
           "re-enabling.", body=request_shapes.WebhookPatch),
@@ -120,7 +124,8 @@ ROUTES = (
     Route("post", "/webhook/{webhook_id}/secret/rotate", "rotateSecret",
           "Rotate the signing secret", "webhooks",
           Envelope[views.SecretRotation], (400, 404, 503),
-          "The old secret keeps signing (second signature) until `previous_secret_expires_at`; "
+          "The new key is of the webhook's signature_scheme (ed25519: `secret` is the public "
+          "key). The old one keeps signing (second signature) until `previous_secret_expires_at`; "
           "rotating again within that time drops the oldest, so a delivery never carries more "
           "than two signatures."),
     Route("get", "/delivery/{delivery_id}", "getDelivery", "Get a delivery and its attempts",
@@ -161,8 +166,8 @@ ERRORS = {
     401: ("Unauthorized", "AUTH_MODE=api_key and no valid `Authorization: Bearer <API key>`."),
     403: (
         "Forbidden",
-        "Not allowed: `user_id` is not the API key's user, or the event type "
-        "is published by the system only.",
+        "Not allowed: `user_id` is not the API key's user, the route needs an admin key, "
+        "or the event type is published by the system only.",
     ),
     404: ("NotFound", "Unknown id (or deleted webhook)."),
     409: (
@@ -215,6 +220,8 @@ SECURITY_SCHEMES = {
         "description": "With AUTH_MODE=api_key every route but this document needs "
         "`Authorization: Bearer <API key>`; create a key with "
         "`python -m services.registration create-api-key --user-id N`. "
+        "A user key acts for its one user; an admin key (`create-api-key --admin`) acts "
+        "for every user, and routes whose security names the role `admin` need one. "
         "With AUTH_MODE=none (local runs) no key is needed.",
     }
 }
@@ -297,15 +304,22 @@ def operation(route: Route, refs: Refs) -> Schema:
     else:
         description, media, schema = META_RESPONSES[route.path]
         responses["200"] = {"description": description, **json_content(media, schema)}
-    statuses = list(route.errors)
-    if is_open(route.path):
-        op["security"] = []
-    else:
-        statuses += [401, 403, 429] if route.path in USER_ID_PATHS else [401, 429]
-    for status in statuses:
+    security, auth_statuses = access_of(route)
+    if security is not None:
+        op["security"] = security
+    for status in [*route.errors, *auth_statuses]:
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     op["responses"] = responses
     return op
+
+
+def access_of(route: Route) -> tuple[list[Schema] | None, list[int]]:
+    """The route's own security requirement (None: the document's) and its auth statuses."""
+    if is_open(route.path):
+        return [], []
+    forbidden = [401, 403, 429] if route.admin or route.path in USER_ID_PATHS else [401, 429]
+    # OpenAPI 3.1 lets a bearer scheme's requirement name roles.
+    return ([{"apiKey": ["admin"]}, {}] if route.admin else None), forbidden
 
 
 def error_responses() -> Schema:

@@ -1,8 +1,7 @@
 """The registration service's request shapes, and the checks of ours they run after parsing.
 
 Each model here is the one declaration of a request: the service validates with it and the
-OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong.
-"""
+OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong."""
 
 from __future__ import annotations
 
@@ -19,6 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
 from services.common.api.edge import refuse, validated, validated_as
 from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul
 from services.common.api.shapes import MAX_USER_ID, UserId
+from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
+from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
@@ -252,6 +253,7 @@ class WebhookRegistration(RequestBody):
     filter: EventFilter = None
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
+    signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
 
 
 # The name the database layer knows a registration by.
@@ -266,8 +268,7 @@ class WebhookPatch(RequestBody):
     """PATCH /webhook/{webhook_id}: any of these, validated as at registration.
 
     null clears custom_headers or custom_payload; `disabled: false` re-enables the webhook
-    and clears `disabled_reason`.
-    """
+    and clears `disabled_reason`."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -284,6 +285,7 @@ class WebhookPatch(RequestBody):
     filter: EventFilter = None
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
+    signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ class WebhookUpdate:
     custom_payload: dict[str, Any] | None = None
     disabled: bool | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    signature_scheme: Scheme | None = None
 
 
 def _iso_datetime(value: Any) -> Any:

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from services.common.api.shapes import ApiTime, Shape
+from services.common.signing_keys import SignatureScheme
 
 from .validation import DeliveryStatus
 
-SECRET_PATTERN = "^whsec_[A-Za-z0-9+/]+=*$"
+# The HMAC secret (whsec_), or the ed25519 public key (whpk_) of signature_scheme ed25519.
+SECRET_PATTERN = "^(whsec|whpk)_[A-Za-z0-9+/]+=*$"
 
 
 class EventType(Shape):
@@ -48,6 +50,9 @@ class _WebhookFields(Shape):
     timeout_seconds: int | None = Field(
         description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS."
     )
+    signature_scheme: SignatureScheme = Field(
+        description="`hmac`: `webhook-signature: v1,…`; `ed25519`: `v1a,…` (SECURITY.md)."
+    )
     created_at: ApiTime
     updated_at: ApiTime
 
@@ -57,7 +62,8 @@ class RegisteredWebhook(_WebhookFields):
 
     secret: str = Field(
         pattern=SECRET_PATTERN,
-        description="The signing secret (Standard Webhooks); shown only here and on rotation.",
+        description="The signing secret (Standard Webhooks), or with ed25519 the public key "
+        "to verify with; shown only here and on rotation.",
     )
 
 
@@ -74,8 +80,34 @@ class Webhook(_WebhookFields):
     )
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+class UpdatedWebhook(Webhook):
+    """The answer to a PATCH: the webhook as GET shows it, plus the new key when the PATCH
+    changed signature_scheme (which rotates the key into the new scheme)."""
+
+    # The two key fields are there only after a change of scheme.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
+    secret: str = Field(
+        None,  # type: ignore[assignment]
+        pattern=SECRET_PATTERN,
+        json_schema_extra=_no_default,
+        description="Only when this PATCH changed signature_scheme: the new key, as at "
+        "registration (whsec_ secret, or whpk_ public key).",
+    )
+    previous_secret_expires_at: ApiTime = Field(
+        None,  # type: ignore[assignment]
+        json_schema_extra=_no_default,
+        description="Only when signature_scheme changed: until then the old key signs too.",
+    )
+
+
 class SecretRotation(Shape):
     id: uuid.UUID
+    signature_scheme: SignatureScheme
     secret: str = Field(pattern=SECRET_PATTERN)
     previous_secret_expires_at: ApiTime = Field(
         description="Until then deliveries carry two signatures, the new secret's first "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
+import uuid
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -12,6 +12,7 @@ from aiohttp import web
 from services.common.api.edge import query_of, respond, respond_page
 from services.common.auth import current_user
 from services.common.db import DB_POOL
+from services.common.signing_keys import SignatureScheme, new_signing_key
 from services.common.urlsafety import UnsafeDestination, check_registration_host
 from services.common.web import BadRequest, NotFound, read_json_object
 
@@ -28,15 +29,9 @@ from .keys import EVENT_TYPES, SECRET_BOX, SETTINGS
 from .pagination import WEBHOOK_CURSOR, decode_cursor, page_of
 from .settings import RegistrationSettings
 from .validation import WebhookListQuery, parse_registration, parse_update
-from .views import RegisteredWebhook, SecretRotation, Webhook
+from .views import RegisteredWebhook, SecretRotation, UpdatedWebhook, Webhook
 
 log = structlog.get_logger(__name__)
-
-SECRET_BYTES = 32
-
-
-def new_signing_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
 async def check_url_destination(settings: RegistrationSettings, url: str) -> None:
@@ -65,10 +60,10 @@ async def register_webhook(request: web.Request) -> web.Response:
         raise NotFound(f"event_type_id {new.event_type_id} does not exist")
     if event_type.archived:
         raise Conflict(f"event type {event_type.name!r} is archived: it takes no new webhooks")
-    secret = new_signing_secret()
-    row = await db.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(secret))
-    # The stored value may be encrypted; the caller gets the secret itself, this once.
-    registered = RegisteredWebhook.model_validate({**row, "secret": secret})
+    key = new_signing_key(new.signature_scheme)
+    row = await db.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(key.stored))
+    # The stored value may be encrypted; the caller gets the secret (or public key), this once.
+    registered = RegisteredWebhook.model_validate({**row, "secret": key.shown})
     return respond(registered, "Register Webhook Successfully!")
 
 
@@ -103,7 +98,10 @@ async def update_webhook(request: web.Request) -> web.Response:
     if row is None:
         raise webhook_not_found(webhook_id)
     log.info("webhook_updated", webhook_id=str(webhook_id), disabled=update.disabled)
-    return respond(Webhook.model_validate(dict(row)), "Webhook updated")
+    if update.signature_scheme in (None, row["signature_scheme"]):
+        return respond(Webhook.model_validate(dict(row)), "Webhook updated")
+    rotated = await rotate(request, webhook_id, update.signature_scheme)
+    return respond(UpdatedWebhook.model_validate(dict(row) | rotated), "Webhook updated")
 
 
 async def delete_webhook(request: web.Request) -> web.Response:
@@ -116,21 +114,38 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return respond(Webhook.model_validate(dict(row)), "Webhook deleted")
 
 
+async def rotate(
+    request: web.Request, webhook_id: uuid.UUID, scheme: SignatureScheme | None = None
+) -> dict[str, Any]:
+    """A new key (in `scheme`, else the webhook's own); the old one signs for the grace period.
+
+    The old key keeps its own scheme, so a change of scheme is seamless too: during the
+    grace period deliveries carry a `v1` and a `v1a` signature.
+    """
+    pool = request.app[DB_POOL]
+    if scheme is None:
+        row = await db.get_webhook(pool, webhook_id)
+        if row is None:
+            raise webhook_not_found(webhook_id)
+        scheme = row["signature_scheme"]
+    key = new_signing_key(scheme)
+    grace = request.app[SETTINGS].secret_rotation_grace_seconds
+    rotated = await db.rotate_secret(
+        pool, webhook_id, request.app[SECRET_BOX].encrypt(key.stored), grace, scheme
+    )
+    if rotated is None:
+        raise webhook_not_found(webhook_id)
+    log.info("secret_rotated", webhook_id=str(webhook_id), signature_scheme=scheme)
+    return {
+        "id": rotated["id"],
+        "signature_scheme": rotated["signature_scheme"],
+        "secret": key.shown,
+        "previous_secret_expires_at": rotated["previous_secret_expires_at"],
+    }
+
+
 async def rotate_secret(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
     webhook_id = webhook_id_of(request)
     await check_webhook_access(request, webhook_id)
-    secret = new_signing_secret()
-    row = await db.rotate_secret(
-        request.app[DB_POOL],
-        webhook_id,
-        request.app[SECRET_BOX].encrypt(secret),
-        settings.secret_rotation_grace_seconds,
-    )
-    if row is None:
-        raise webhook_not_found(webhook_id)
-    log.info("secret_rotated", webhook_id=str(webhook_id))
-    rotation = SecretRotation(
-        id=row["id"], secret=secret, previous_secret_expires_at=row["previous_secret_expires_at"]
-    )
-    return respond(rotation, "Secret rotated")
+    rotated = await rotate(request, webhook_id)
+    return respond(SecretRotation.model_validate(rotated), "Secret rotated")

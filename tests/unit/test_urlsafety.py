@@ -35,13 +35,26 @@ from services.common.urlsafety import (
         "255.255.255.255",
         "::",
         "ff02::1",
+        # IPv6 forms that carry a private IPv4 address to its host.
+        "::127.0.0.1",
+        "::10.0.0.1",
+        "::169.254.169.254",
+        "64:ff9b::10.0.0.1",
+        "64:ff9b::127.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::",
+        "2002:a00:1::1",
+        "64:ff9b:1::a00:1",
     ],
 )
 def test_is_forbidden_address_refuses_non_public(address: str) -> None:
     assert is_forbidden_address(ipaddress.ip_address(address)) is True
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "93.184.216.34", "2606:4700::1111"])
+@pytest.mark.parametrize(
+    "address",
+    ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "64:ff9b::8.8.8.8", "2002:808:808::"],
+)
 def test_is_forbidden_address_allows_public(address: str) -> None:
     assert is_forbidden_address(ipaddress.ip_address(address)) is False
 
@@ -56,6 +69,8 @@ def test_is_forbidden_address_allows_public(address: str) -> None:
         "[::1]",
         "fe80::1%eth0",
         "::ffff:127.0.0.1",
+        "[::127.0.0.1]",
+        "[64:ff9b::10.0.0.1]",
         "localhost",
         "LOCALHOST",
         "localhost.",

@@ -1,0 +1,46 @@
+"""services/common/auth.py: what a user key, an admin key and AUTH_MODE=none may act for."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from services.common.auth import (
+    CALLER,
+    Caller,
+    Forbidden,
+    acting_user,
+    current_user,
+    is_admin,
+    require_admin,
+)
+
+
+def request_of(caller: Caller | None) -> web.Request:
+    request = make_mocked_request("GET", "/webhook")
+    if caller is not None:
+        request[CALLER] = caller
+    return request
+
+
+def test_a_user_key_acts_only_for_its_user() -> None:
+    request = request_of(Caller(user_id=7))
+    assert current_user(request) == 7
+    assert acting_user(request, None) == 7
+    assert acting_user(request, 7) == 7
+    with pytest.raises(Forbidden, match="user_id 8"):
+        acting_user(request, 8)
+    assert is_admin(request) is False
+    with pytest.raises(Forbidden, match="admin"):
+        require_admin(request)
+
+
+@pytest.mark.parametrize("caller", [Caller(user_id=None, admin=True), None])
+def test_an_admin_key_and_auth_off_act_for_whoever_is_named(caller: Caller | None) -> None:
+    request = request_of(caller)
+    assert current_user(request) is None
+    assert acting_user(request, 8) == 8
+    assert acting_user(request, None) is None  # the handler must ask which user
+    assert is_admin(request) is True
+    require_admin(request)
