@@ -139,11 +139,19 @@ async def make_owner(stack: Stack, receiver: Receiver, key: str, user_id: int) -
         upload_id = (await resp.json())["data"]["upload_id"]
     delivery = await stack.delivery_for_upload(upload_id)
     await stack.wait_for_status(delivery["id"], "succeeded")
+    # A type of its own: the admin's documented PATCH (which archives) must not reach the
+    # seeded upload type that the other tests of the session register for.
+    name = f"access.{uuid.uuid4().hex[:8]}"
+    event_type_id = await stack.pool.fetchval(
+        "INSERT INTO event_types (name, description, event_name) VALUES ($1, $1, $1) "
+        "RETURNING id",
+        name,
+    )
     ids = {
         "webhook_id": webhook_id,
         "delivery_id": str(delivery["id"]),
         "event_id": str(delivery["event_id"]),
-        "event_type_id": UPLOAD_EVENT_TYPE_ID,
+        "event_type_id": str(event_type_id),
     }
     return Owner(user_id, ids)
 
