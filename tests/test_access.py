@@ -143,8 +143,7 @@ async def make_owner(stack: Stack, receiver: Receiver, key: str, user_id: int) -
     # seeded upload type that the other tests of the session register for.
     name = f"access.{uuid.uuid4().hex[:8]}"
     event_type_id = await stack.pool.fetchval(
-        "INSERT INTO event_types (name, description, event_name) VALUES ($1, $1, $1) "
-        "RETURNING id",
+        "INSERT INTO event_types (name, description, event_name) VALUES ($1, $1, $1) RETURNING id",
         name,
     )
     ids = {

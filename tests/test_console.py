@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook
 
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions
+from services.registration.commands import revoke_api_key
 from tests.test_console_api import new_event_type
 from tests.test_management import unique_user
 from tests.test_security import create_key
@@ -279,7 +280,8 @@ async def test_with_api_keys_a_key_sees_only_its_users_webhooks(
 
     # A key revoked meanwhile: the next call answers 401 and the console asks again, saying why.
     await page.goto(f"{stack.gateway_url}/console#/")
-    await stack.pool.execute("UPDATE api_keys SET revoked_at = now() WHERE user_id = $1", alice)
+    async with stack.pool.acquire() as conn:  # as revoke-api-key does: with its NOTIFY
+        await revoke_api_key(conn, alice_key)
     await page.reload()
     await expect(page.get_by_label("API key", exact=True)).to_be_visible()
     await expect(page.get_by_role("status")).to_contain_text("unknown or revoked")

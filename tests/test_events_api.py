@@ -465,8 +465,16 @@ async def test_with_api_keys_an_event_is_the_keys_users(stack: Stack) -> None:
             hash_api_key(key), user, key[:10],
         )  # fmt: skip
         keys[user] = {"Authorization": f"Bearer {key}"}
+    new_type = {"name": f"t.{uuid.uuid4().hex[:8]}"}
+    status, answer, _ = await call(stack, "POST", "/event_type", new_type, keys[41])
+    assert status == 403 and "admin" in answer["message"]  # event types are global
+    admin = new_api_key()
+    await stack.pool.execute(
+        "INSERT INTO api_keys (key_hash, user_id, prefix, admin) VALUES ($1, NULL, $2, true)",
+        hash_api_key(admin), admin[:10],
+    )  # fmt: skip
     status, answer, _ = await call(
-        stack, "POST", "/event_type", {"name": f"t.{uuid.uuid4().hex[:8]}"}, keys[41]
+        stack, "POST", "/event_type", new_type, {"Authorization": f"Bearer {admin}"}
     )
     assert status == 201, answer
     name = answer["data"]["name"]
