@@ -1,0 +1,146 @@
+"""Two replicas of every service behind the real gateway: load spreads, nothing is sent twice,
+and kill -9 of a dispatcher and of an upload replica mid-stream loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from harness.procstack import ProcessStack, process_stack
+from harness.receiver import Receiver, Reply
+
+CLIENTS = 8
+UPLOADS_PER_PHASE = 150
+# What a real client retries: the gateway's 503 (a replica went away mid-request), a refused
+# or reset connection. The same Idempotency-Key makes a retry of an accepted upload
+# answer the same upload instead of making a second one.
+RETRIED_STATUSES = {502, 503}
+
+
+@dataclass
+class Uploads:
+    accepted: set[str] = field(default_factory=set)
+    retries: int = 0
+
+
+async def upload_until_accepted(stack: ProcessStack, webhook_id: str, uploads: Uploads) -> None:
+    key = str(uuid.uuid4())
+    for _ in range(20):
+        try:
+            status, body = await stack.upload(webhook_id, b"replicas", {"Idempotency-Key": key})
+        except (aiohttp.ClientConnectionError, TimeoutError):
+            status, body = 503, {}
+        if status == 200:
+            uploads.accepted.add(body["data"]["upload_id"])
+            return
+        assert status in RETRIED_STATUSES, (status, body)
+        uploads.retries += 1
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"upload {key} never accepted")
+
+
+async def upload_many(stack: ProcessStack, webhook_id: str, count: int, uploads: Uploads) -> None:
+    queue = iter(range(count))
+
+    async def client() -> None:
+        for _ in queue:
+            await upload_until_accepted(stack, webhook_id, uploads)
+
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+
+
+def per_instance(stack: ProcessStack, service: str, event: str) -> collections.Counter[str]:
+    """How many `event` lines each instance of `service` logged."""
+    return collections.Counter(
+        line["instance"]
+        for line in stack.log_lines(service)
+        if line.get("event") == event and line.get("service") == service
+    )
+
+
+def arrivals(receiver: Receiver) -> dict[str, list[float]]:
+    """Arrival times of every delivery, by webhook-id (one delivery, one id)."""
+    times: dict[str, list[float]] = collections.defaultdict(list)
+    for request in receiver.received:
+        times[request.headers["webhook-id"]].append(request.at)
+    return times
+
+
+def delivered_uploads(receiver: Receiver) -> set[str]:
+    return {request.json()["data"]["upload_id"] for request in receiver.received}
+
+
+async def wait_delivered(receiver: Receiver, uploads: Uploads, timeout: float = 90) -> None:
+    async with asyncio.timeout(timeout):
+        while missing := uploads.accepted - delivered_uploads(receiver):
+            print(f"waiting for {len(missing)} deliveries")
+            await asyncio.sleep(0.5)
+
+
+async def test_two_replicas_of_each_share_the_load_and_kill_9_loses_nothing(
+    database_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    receiver = await Receiver([Reply(200, delay=0.05)]).start()
+    steady, stormy = Uploads(), Uploads()
+    try:
+        async with process_stack(database_url, amqp_url, tmp_path, replicas=2) as stack:
+            webhook = await stack.register(receiver.url)
+            for _ in range(10):
+                async with stack.http.get(f"{stack.gateway_url}/webhook/{webhook['id']}") as resp:
+                    assert resp.status == 200
+
+            # Steady: every replica alive, so every delivery is sent exactly once.
+            await upload_many(stack, webhook["id"], UPLOADS_PER_PHASE, steady)
+            await wait_delivered(receiver, steady)
+            steady_sent = arrivals(receiver)
+            registration = per_instance(stack, "registration", "http_request")
+            upload = per_instance(stack, "upload", "http_request")
+            dispatcher = per_instance(stack, "dispatcher", "delivery_attempt")
+
+            # Stormy: one dispatcher and one upload replica die mid-stream.
+            await upload_many(stack, webhook["id"], UPLOADS_PER_PHASE // 3, stormy)
+            uploading = asyncio.create_task(
+                upload_many(stack, webhook["id"], UPLOADS_PER_PHASE - len(stormy.accepted), stormy)
+            )
+            await asyncio.sleep(0.3)
+            await asyncio.gather(stack.kill9("dispatcher.2"), stack.kill9("upload.2"))
+            killed_at = time.monotonic()
+            await uploading
+            await wait_delivered(receiver, stormy)
+            after_kill = per_instance(stack, "upload", "http_request")
+            # What the killed dispatcher had claimed is sent again once its lease ends.
+            deadline = time.monotonic() + 90
+            while (statuses := await stack.delivery_statuses(webhook["id"])).get("pending"):
+                assert time.monotonic() < deadline, statuses
+                await asyncio.sleep(0.5)
+    finally:
+        await receiver.stop()
+
+    print(f"registration requests per instance: {dict(registration)}")
+    print(f"upload requests per instance: {dict(upload)}")
+    print(f"delivery attempts per dispatcher: {dict(dispatcher)}")
+    print(f"stormy phase: {len(stormy.accepted)} accepted, {stormy.retries} retries")
+    # Requests reached both replicas of each service, deliveries both dispatchers.
+    for counts in (registration, upload, dispatcher):
+        assert len(counts) == 2 and min(counts.values()) > 0, counts
+    assert sum(dispatcher.values()) == UPLOADS_PER_PHASE
+    # Steady: one request per delivery.
+    assert len(steady.accepted) == UPLOADS_PER_PHASE
+    assert all(len(times) == 1 for times in steady_sent.values())
+    assert len(steady_sent) == UPLOADS_PER_PHASE
+    # Stormy: every accepted upload delivered, and the survivors took over.
+    assert len(stormy.accepted) == UPLOADS_PER_PHASE
+    assert stormy.accepted <= delivered_uploads(receiver)
+    assert sum(after_kill.values()) > sum(upload.values())
+    # A delivery arrives twice only if the killed dispatcher had sent it before it died.
+    sent = arrivals(receiver)
+    twice = {delivery: times for delivery, times in sent.items() if len(times) > 1}
+    print(f"stormy phase: {len(twice)} deliveries sent twice, all claimed before the kill")
+    assert all(min(times) < killed_at for times in twice.values()), twice
+    assert statuses == {"succeeded": 2 * UPLOADS_PER_PHASE}
