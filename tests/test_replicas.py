@@ -144,3 +144,74 @@ async def test_two_replicas_of_each_share_the_load_and_kill_9_loses_nothing(
     print(f"stormy phase: {len(twice)} deliveries sent twice, all claimed before the kill")
     assert all(min(times) < killed_at for times in twice.values()), twice
     assert statuses == {"succeeded": 2 * UPLOADS_PER_PHASE}
+
+
+def logged_counts(stack: ProcessStack, service: str, event: str) -> collections.Counter[str]:
+    """The `count` fields of `event` lines, summed per instance of `service`."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in stack.log_lines(service):
+        if line.get("event") == event:
+            counts[line["instance"]] += line["count"]
+    return counts
+
+
+async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_once(
+    database_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    """Both upload replicas relay the same outbox and both dispatchers sweep the same stalled
+    deliveries, at once and often: each row is published by one relay (SKIP LOCKED), each
+    stalled delivery republished by one sweeper (advisory lock), and each sent once."""
+    receiver = await Receiver().start()
+    relayed, swept = Uploads(), Uploads()
+    try:
+        async with process_stack(
+            database_url,
+            amqp_url,
+            tmp_path,
+            replicas=2,
+            OUTBOX_RELAY_INTERVAL_SECONDS="0.1",
+            SWEEP_INTERVAL_SECONDS="0.2",
+        ) as stack:
+            webhook = await stack.register(receiver.url)
+
+            # The broker away: uploads are accepted into the outbox, which both relays
+            # then drain together when it is back.
+            stack.broker_proxy.cut()
+            await upload_many(stack, webhook["id"], 60, relayed)
+            in_outbox = await stack.pool.fetchval("SELECT count(*) FROM outbox")
+            stack.broker_proxy.restore()
+            await wait_delivered(receiver, relayed)
+
+            # Messages lost between recording and publishing: pending deliveries long past
+            # due with no message anywhere, which both sweepers find at the same moment.
+            stack.broker_proxy.cut()
+            await upload_many(stack, webhook["id"], 40, swept)
+            async with stack.pool.acquire() as conn, conn.transaction():
+                await conn.execute("DELETE FROM outbox")
+                stalled = await conn.fetchval(
+                    """
+                    WITH made AS (
+                        UPDATE deliveries SET next_retry_at = now() - interval '1 hour'
+                        WHERE webhook_id = $1 AND status = 'pending' RETURNING 1
+                    ) SELECT count(*) FROM made
+                    """,
+                    uuid.UUID(webhook["id"]),
+                )
+            stack.broker_proxy.restore()
+            await wait_delivered(receiver, swept)
+            relay_counts = logged_counts(stack, "upload", "outbox_relayed")
+            sweep_counts = logged_counts(stack, "dispatcher", "stalled_deliveries_republished")
+            attempts = per_instance(stack, "dispatcher", "delivery_attempt")
+    finally:
+        await receiver.stop()
+
+    print(f"relayed per upload replica: {dict(relay_counts)} of {in_outbox} outbox rows")
+    print(f"republished per dispatcher: {dict(sweep_counts)} of {stalled} stalled deliveries")
+    assert in_outbox == len(relayed.accepted) == 60
+    assert sum(relay_counts.values()) == in_outbox
+    assert stalled == len(swept.accepted) == 40
+    assert sum(sweep_counts.values()) == stalled
+    # One request per delivery, one attempt per upload: nothing was sent twice.
+    sent = arrivals(receiver)
+    assert len(sent) == 100 and all(len(times) == 1 for times in sent.values())
+    assert sum(attempts.values()) == 100
