@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
+from dnslib import QTYPE, RR, A, DNSRecord
+from dnslib.server import DNSServer
 
 from harness.procstack import ProcessStack, process_stack
 from harness.receiver import Receiver, Reply
+from harness.stack import Gateway, free_port
+from tests.test_deployment_static import environment, load_compose
 
 CLIENTS = 8
 UPLOADS_PER_PHASE = 150
@@ -21,6 +28,7 @@ UPLOADS_PER_PHASE = 150
 # or reset connection. The same Idempotency-Key makes a retry of an accepted upload
 # answer the same upload instead of making a second one.
 RETRIED_STATUSES = {502, 503}
+RESOLVER_VALID_SECONDS = 1
 
 
 @dataclass
@@ -215,3 +223,101 @@ async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_o
     sent = arrivals(receiver)
     assert len(sent) == 100 and all(len(times) == 1 for times in sent.values())
     assert sum(attempts.values()) == 100
+
+
+class Names:
+    """A DNS server on 127.0.0.1 (as Docker's is at 127.0.0.11) answering each name with the
+    addresses a test sets, as Docker's DNS answers a compose service with its replicas."""
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, list[str]] = {}
+        self.port = free_udp_port()
+        self.server = DNSServer(self, address="127.0.0.1", port=self.port)
+
+    def close(self) -> None:
+        self.server.stop()
+        self.server.server.server_close()  # stop() leaves the socket open
+
+    def resolve(self, request: DNSRecord, _handler: object) -> DNSRecord:
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".")
+        if request.q.qtype == QTYPE.A:
+            for address in self.addresses.get(name, []):
+                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=0))
+        return reply
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def replica(address: str, port: int) -> web.AppRunner:
+    """A stand-in registration replica that answers with its own address."""
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.json_response({"replica": address})
+
+    app = web.Application()
+    app.router.add_get("/event_type", answer)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, address, port).start()
+    return runner
+
+
+async def answered_by(http: aiohttp.ClientSession, gateway: str, requests: int) -> set[str]:
+    replicas = set()
+    for _ in range(requests):
+        async with http.get(f"{gateway}/event_type") as resp:
+            assert resp.status == 200, await resp.text()
+            replicas.add((await resp.json())["replica"])
+    return replicas
+
+
+async def test_the_compose_gateway_follows_replicas_by_name_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    """compose's rendering of the gateway, with its resolver pointed at a DNS server of ours:
+    replicas that appear get traffic, and one that disappears costs no failed request."""
+    port = free_port()
+    names = Names()
+    names.server.start_thread()
+    values = environment(load_compose()["services"]["gateway"])
+    assert values["REGISTRATION_BACKEND"].startswith("registration:")
+    # Compose's resolver line, pointed at our server and made quicker.
+    dns = f"127.0.0.1:{names.port}"
+    discovery = values["SERVICE_DISCOVERY"].replace("127.0.0.11", dns)
+    discovery = re.sub(r"valid=\d+s", f"valid={RESOLVER_VALID_SECONDS}s", discovery)
+    assert dns in discovery
+    values.update(
+        GATEWAY_PORT=str(free_port()),
+        SERVICE_DISCOVERY=discovery,
+        REGISTRATION_BACKEND=f"registration:{port}",
+    )
+    addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    names.addresses["registration"] = addresses[:2]
+    replicas = {address: await replica(address, port) for address in addresses}
+    gateway = Gateway(tmp_path / "gateway", {}, values=values)
+    await gateway.start()
+    try:
+        url = f"http://127.0.0.1:{gateway.port}"
+        async with aiohttp.ClientSession() as http:
+            assert await answered_by(http, url, 20) == set(addresses[:2])
+            # `docker compose up --scale registration=3`: the new name is asked for again.
+            names.addresses["registration"] = addresses
+            await asyncio.sleep(RESOLVER_VALID_SECONDS + 0.5)
+            assert await answered_by(http, url, 30) == set(addresses)
+            # One replica stops before DNS forgets it: nginx skips it, no request fails.
+            await replicas.pop(addresses[0]).cleanup()
+            assert await answered_by(http, url, 30) == set(addresses[1:])
+            names.addresses["registration"] = addresses[1:]
+            await asyncio.sleep(RESOLVER_VALID_SECONDS + 0.5)
+            assert await answered_by(http, url, 30) == set(addresses[1:])
+        assert gateway.process is not None and gateway.process.poll() is None
+    finally:
+        await gateway.stop()
+        for runner in replicas.values():
+            await runner.cleanup()
+        names.close()
