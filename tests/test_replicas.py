@@ -17,9 +17,15 @@ from aiohttp import web
 from dnslib import QTYPE, RR, A, DNSRecord
 from dnslib.server import DNSServer
 
+from harness.events import create_event_type, insert_webhooks, new_event, new_secret
 from harness.procstack import ProcessStack, process_stack
 from harness.receiver import Receiver, Reply
-from harness.stack import Gateway, free_port
+from harness.stack import Gateway, free_port, purge_queues
+from services.common import events, outbox
+from services.common.broker import Broker
+from services.common.db import create_pool
+from services.upload.fanout import FanoutWorker
+from services.upload.outbox_cleanup import OutboxCleanup
 from tests.test_deployment_static import environment, load_compose
 
 CLIENTS = 8
@@ -321,3 +327,39 @@ async def test_the_compose_gateway_follows_replicas_by_name_without_a_restart(
         for runner in replicas.values():
             await runner.cleanup()
         names.close()
+
+
+async def test_two_fan_out_workers_on_one_event_make_each_delivery_once(
+    database_url: str, amqp_url: str
+) -> None:
+    """The fan-out sweep of every upload replica may ask for the same event again, so two
+    workers can fan it out at once: each delivery is made, and announced, by one of them."""
+    webhooks = 1200  # three batches of the fan-out, so that the workers interleave
+    pools = [await create_pool(database_url) for _ in range(2)]
+    broker = Broker(amqp_url)
+    await broker.start()
+    try:
+        await broker.wait_ready(10)
+        type_id, name = await create_event_type(pools[0])
+        await insert_webhooks(pools[0], webhooks, 77, type_id, "http://127.0.0.1:9/", new_secret())
+        async with pools[0].acquire() as conn:
+            accepted = await events.accept(conn, new_event(type_id, name, 77, {"n": 1}))
+        assert isinstance(accepted, events.AcceptedEvent) and accepted.outbox_id is not None
+        await outbox.delete(pools[0], [accepted.outbox_id])  # the sweep's copy stands in
+        workers = [FanoutWorker(pool, broker, OutboxCleanup(pool), 5.0) for pool in pools]
+        created = await asyncio.gather(*(worker.fan_out(accepted.id) for worker in workers))
+        made = await pools[0].fetchval(
+            "SELECT count(*) FROM deliveries WHERE event_id = $1", accepted.id
+        )
+        # Nobody is to send these (the receiver does not exist); no later test may either.
+        await pools[0].execute(
+            "UPDATE deliveries SET status = 'cancelled' WHERE event_id = $1", accepted.id
+        )
+    finally:
+        await broker.close()
+        for pool in pools:
+            await pool.close()
+        await purge_queues(amqp_url)
+    print(f"fan-out of one event by two workers at once: {created} deliveries made")
+    assert made == webhooks
+    assert sum(created) == webhooks
