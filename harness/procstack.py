@@ -136,19 +136,20 @@ async def process_stack(
     ).start()
     names = replica_names(replicas)
     ports = {name: free_port() for name in names}
-    env = service_env(
-        DATABASE_URL=via_proxy(database_url, database_proxy.port),
-        AMQP_URL=via_proxy(amqp_url, broker_proxy.port),
-        UPLOAD_DIR=str(workdir / "uploads"),
-        ALLOW_PRIVATE_URLS="true",
-        RETRY_SCHEDULE="1,1,2,2,5",
-        DELIVERY_TIMEOUT_SECONDS="5",
-        SHUTDOWN_GRACE_SECONDS="10",
-        REGISTRATION_PORT=str(ports["registration"]),
-        UPLOAD_PORT=str(ports["upload"]),
-        DISPATCHER_PORT=str(ports["dispatcher"]),
-        **env_overrides,
-    )
+    settings = {
+        "DATABASE_URL": via_proxy(database_url, database_proxy.port),
+        "AMQP_URL": via_proxy(amqp_url, broker_proxy.port),
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        "ALLOW_PRIVATE_URLS": "true",
+        "RETRY_SCHEDULE": "1,1,2,2,5",
+        "DELIVERY_TIMEOUT_SECONDS": "5",
+        "SHUTDOWN_GRACE_SECONDS": "10",
+        "REGISTRATION_PORT": str(ports["registration"]),
+        "UPLOAD_PORT": str(ports["upload"]),
+        "DISPATCHER_PORT": str(ports["dispatcher"]),
+    }
+    # A test's overrides win over these defaults.
+    env = service_env(**{**settings, **env_overrides})
     gateway = Gateway(
         workdir / "gateway",
         {

@@ -35,6 +35,11 @@ UPLOADS_PER_PHASE = 150
 # answer the same upload instead of making a second one.
 RETRIED_STATUSES = {502, 503}
 RESOLVER_VALID_SECONDS = 1
+# A resend after a timed-out attempt is at-least-once working as meant, not what these tests
+# look for: on a busy 2-core machine the attempt timeout is kept out of reach. (A killed
+# dispatcher's claims are taken over when their lease, the timeout and a margin, ends.)
+SLOW_MACHINE = {"DELIVERY_TIMEOUT_SECONDS": "30"}
+KILLED_LEASE = {"DELIVERY_TIMEOUT_SECONDS": "10"}
 
 
 @dataclass
@@ -78,6 +83,15 @@ def per_instance(stack: ProcessStack, service: str, event: str) -> collections.C
     )
 
 
+async def wait_none_pending(stack: ProcessStack, webhook_id: str) -> dict[str, int]:
+    """The webhook's delivery statuses once none is pending (its outcome recorded)."""
+    deadline = time.monotonic() + 90
+    while (statuses := await stack.delivery_statuses(webhook_id)).get("pending"):
+        assert time.monotonic() < deadline, statuses
+        await asyncio.sleep(0.2)
+    return statuses
+
+
 def arrivals(receiver: Receiver) -> dict[str, list[float]]:
     """Arrival times of every delivery, by webhook-id (one delivery, one id)."""
     times: dict[str, list[float]] = collections.defaultdict(list)
@@ -103,7 +117,9 @@ async def test_two_replicas_of_each_share_the_load_and_kill_9_loses_nothing(
     receiver = await Receiver([Reply(200, delay=0.05)]).start()
     steady, stormy = Uploads(), Uploads()
     try:
-        async with process_stack(database_url, amqp_url, tmp_path, replicas=2) as stack:
+        async with process_stack(
+            database_url, amqp_url, tmp_path, replicas=2, **KILLED_LEASE
+        ) as stack:
             webhook = await stack.register(receiver.url)
             for _ in range(10):
                 async with stack.http.get(f"{stack.gateway_url}/webhook/{webhook['id']}") as resp:
@@ -129,10 +145,7 @@ async def test_two_replicas_of_each_share_the_load_and_kill_9_loses_nothing(
             await wait_delivered(receiver, stormy)
             after_kill = per_instance(stack, "upload", "http_request")
             # What the killed dispatcher had claimed is sent again once its lease ends.
-            deadline = time.monotonic() + 90
-            while (statuses := await stack.delivery_statuses(webhook["id"])).get("pending"):
-                assert time.monotonic() < deadline, statuses
-                await asyncio.sleep(0.5)
+            statuses = await wait_none_pending(stack, webhook["id"])
     finally:
         await receiver.stop()
 
@@ -185,6 +198,7 @@ async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_o
             replicas=2,
             OUTBOX_RELAY_INTERVAL_SECONDS="0.1",
             SWEEP_INTERVAL_SECONDS="0.2",
+            **SLOW_MACHINE,
         ) as stack:
             webhook = await stack.register(receiver.url)
 
@@ -195,6 +209,7 @@ async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_o
             in_outbox = await stack.pool.fetchval("SELECT count(*) FROM outbox")
             stack.broker_proxy.restore()
             await wait_delivered(receiver, relayed)
+            await wait_none_pending(stack, webhook["id"])
 
             # Messages lost between recording and publishing: pending deliveries long past
             # due with no message anywhere, which both sweepers find at the same moment.
@@ -216,6 +231,11 @@ async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_o
             relay_counts = logged_counts(stack, "upload", "outbox_relayed")
             sweep_counts = logged_counts(stack, "dispatcher", "stalled_deliveries_republished")
             attempts = per_instance(stack, "dispatcher", "delivery_attempt")
+            outcomes = collections.Counter(
+                (line.get("outcome"), line.get("error"))
+                for line in stack.log_lines("dispatcher")
+                if line.get("event") == "delivery_attempt"
+            )
     finally:
         await receiver.stop()
 
@@ -227,8 +247,9 @@ async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_o
     assert sum(sweep_counts.values()) == stalled
     # One request per delivery, one attempt per upload: nothing was sent twice.
     sent = arrivals(receiver)
-    assert len(sent) == 100 and all(len(times) == 1 for times in sent.values())
-    assert sum(attempts.values()) == 100
+    twice = {delivery: len(times) for delivery, times in sent.items() if len(times) > 1}
+    assert len(sent) == 100 and not twice, (twice, outcomes)
+    assert sum(attempts.values()) == 100, outcomes
 
 
 class Names:
@@ -282,6 +303,14 @@ async def answered_by(http: aiohttp.ClientSession, gateway: str, requests: int) 
     return replicas
 
 
+async def until_answered_by(http: aiohttp.ClientSession, gateway: str, replicas: set[str]) -> None:
+    """Requests until every one of `replicas` answers: the cached name expires after
+    `valid=` (counted in whole seconds, so up to twice that), then nginx asks again."""
+    deadline = time.monotonic() + 10 * RESOLVER_VALID_SECONDS
+    while (answered := await answered_by(http, gateway, 10)) != replicas:
+        assert time.monotonic() < deadline, f"only {answered} answer, after 10 x valid="
+
+
 async def test_the_compose_gateway_follows_replicas_by_name_without_a_restart(
     tmp_path: Path,
 ) -> None:
@@ -313,13 +342,12 @@ async def test_the_compose_gateway_follows_replicas_by_name_without_a_restart(
             assert await answered_by(http, url, 20) == set(addresses[:2])
             # `docker compose up --scale registration=3`: the new name is asked for again.
             names.addresses["registration"] = addresses
-            await asyncio.sleep(RESOLVER_VALID_SECONDS + 0.5)
-            assert await answered_by(http, url, 30) == set(addresses)
+            await until_answered_by(http, url, set(addresses))
             # One replica stops before DNS forgets it: nginx skips it, no request fails.
             await replicas.pop(addresses[0]).cleanup()
             assert await answered_by(http, url, 30) == set(addresses[1:])
             names.addresses["registration"] = addresses[1:]
-            await asyncio.sleep(RESOLVER_VALID_SECONDS + 0.5)
+            await asyncio.sleep(RESOLVER_VALID_SECONDS * 2)
             assert await answered_by(http, url, 30) == set(addresses[1:])
         assert gateway.process is not None and gateway.process.poll() is None
     finally:
