@@ -6,6 +6,7 @@ PYTHON ?= python3
 
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+export SCALE
 
 .PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key revoke-api-key cluster-test
 
@@ -22,6 +23,8 @@ migrate: venv
 
 # deploy/local/run.py runs deploy/local/Procfile with honcho and exits 0 after a clean
 # Ctrl-C. honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
+# SCALE="dispatcher=3 upload=2 registration=2" runs replicas, each on its own port
+# (deploy/local/scale.py), and the gateway balances over them.
 run: venv
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m services.common.migrate

@@ -56,9 +56,11 @@ class ProcessStack:
         return self.workdir / f"{service}.{self.generation.get(service, 0)}.log"
 
     async def start(self, service: str, wait: bool = True, **overrides: str) -> None:
+        """Start `service`, or one more replica of it named like `upload.2`."""
         self.generation[service] = self.generation.get(service, -1) + 1
-        env = {**self.env, **overrides}
-        self.processes[service] = start_service(service, env, self.log_path(service))
+        module = service.split(".")[0]
+        env = {**self.env, f"{module.upper()}_PORT": str(self.ports[service]), **overrides}
+        self.processes[service] = start_service(module, env, self.log_path(service))
         if wait:
             await wait_http_ok(f"{self.url(service)}/readyz", timeout=30)
 
@@ -109,10 +111,20 @@ class ProcessStack:
         return {row["status"]: row["n"] for row in rows}
 
 
+def replica_names(replicas: int) -> list[str]:
+    """Every service's processes: the first named for its service, the others `upload.2`…"""
+    return [
+        service if n == 1 else f"{service}.{n}"
+        for service in SERVICES
+        for n in range(1, replicas + 1)
+    ]
+
+
 @contextlib.asynccontextmanager
 async def process_stack(
-    database_url: str, amqp_url: str, workdir: Path, **env_overrides: str
+    database_url: str, amqp_url: str, workdir: Path, replicas: int = 1, **env_overrides: str
 ) -> AsyncIterator[ProcessStack]:
+    """The services as processes (`replicas` of each) behind the real gateway."""
     await purge_queues(amqp_url)
     db_target = urlsplit(database_url)
     amqp_target = urlsplit(amqp_url)
@@ -122,20 +134,22 @@ async def process_stack(
     broker_proxy = await TcpProxy(
         amqp_target.hostname or "127.0.0.1", amqp_target.port or 5672
     ).start()
-    ports = {service: free_port() for service in SERVICES}
-    env = service_env(
-        DATABASE_URL=via_proxy(database_url, database_proxy.port),
-        AMQP_URL=via_proxy(amqp_url, broker_proxy.port),
-        UPLOAD_DIR=str(workdir / "uploads"),
-        ALLOW_PRIVATE_URLS="true",
-        RETRY_SCHEDULE="1,1,2,2,5",
-        DELIVERY_TIMEOUT_SECONDS="5",
-        SHUTDOWN_GRACE_SECONDS="10",
-        REGISTRATION_PORT=str(ports["registration"]),
-        UPLOAD_PORT=str(ports["upload"]),
-        DISPATCHER_PORT=str(ports["dispatcher"]),
-        **env_overrides,
-    )
+    names = replica_names(replicas)
+    ports = {name: free_port() for name in names}
+    settings = {
+        "DATABASE_URL": via_proxy(database_url, database_proxy.port),
+        "AMQP_URL": via_proxy(amqp_url, broker_proxy.port),
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        "ALLOW_PRIVATE_URLS": "true",
+        "RETRY_SCHEDULE": "1,1,2,2,5",
+        "DELIVERY_TIMEOUT_SECONDS": "5",
+        "SHUTDOWN_GRACE_SECONDS": "10",
+        "REGISTRATION_PORT": str(ports["registration"]),
+        "UPLOAD_PORT": str(ports["upload"]),
+        "DISPATCHER_PORT": str(ports["dispatcher"]),
+    }
+    # A test's overrides win over these defaults.
+    env = service_env(**{**settings, **env_overrides})
     gateway = Gateway(
         workdir / "gateway",
         {
@@ -143,13 +157,17 @@ async def process_stack(
             "REGISTRATION_PORT": str(ports["registration"]),
             "UPLOAD_PORT": str(ports["upload"]),
         },
+        {
+            service: [port for name, port in ports.items() if name.split(".")[0] == service]
+            for service in ("registration", "upload")
+        },
     )
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     http = aiohttp.ClientSession()
     stack = ProcessStack(workdir, env, database_proxy, broker_proxy, pool, http, gateway, ports)
     try:
-        for service in SERVICES:
-            await stack.start(service)
+        for name in names:
+            await stack.start(name)
         await gateway.start()
         yield stack
     finally:

@@ -105,10 +105,20 @@ async def dead_letters(amqp_url: str) -> list[bytes]:
 class Gateway:
     """nginx with the rendered production template, pointed at the in-process services."""
 
-    def __init__(self, runtime_dir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        runtime_dir: Path,
+        env: dict[str, str],
+        replicas: dict[str, list[int]] | None = None,
+        values: dict[str, str] | None = None,
+    ) -> None:
         self.runtime_dir = runtime_dir
         self.env = env
-        self.port = int(env["GATEWAY_PORT"])
+        # Each service's replica ports; by default the one port its *_PORT names.
+        self.replicas = replicas
+        # The template's values as they are, instead of those of `env` and `replicas`.
+        self.values = values
+        self.port = int((values or env)["GATEWAY_PORT"])
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
@@ -120,7 +130,8 @@ class Gateway:
         logs = self.runtime_dir / "logs"
         logs.mkdir(exist_ok=True)
         config = self.runtime_dir / "nginx.conf"
-        config.write_text(render_local_config(template_values(self.env), self.runtime_dir, logs))
+        values = self.values or template_values(self.env, self.replicas)
+        config.write_text(render_local_config(values, self.runtime_dir, logs))
         self.process = subprocess.Popen(
             [nginx, "-p", str(self.runtime_dir), "-c", str(config), "-e", "stderr"],
             stdout=subprocess.DEVNULL,

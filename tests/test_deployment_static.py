@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from deploy.gateway.render import PLACEHOLDER, TEMP_DIRS, TEMPLATE, template_values
+from deploy.gateway.render import (
+    PLACEHOLDER,
+    TEMP_DIRS,
+    TEMPLATE,
+    render_local_config,
+    template_values,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -145,6 +151,18 @@ def envsubst(text: str, environ: Mapping[str, str]) -> str:
         return environ.get(name, match.group(0))
 
     return re.sub(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))", substitute, text)
+
+
+def nginx_test(main: Path, prefix: Path) -> None:
+    """`nginx -t` on a whole config, with the nginx installed here (Debian 12: 1.22)."""
+    result = subprocess.run(
+        [nginx_binary(), "-t", "-p", str(prefix), "-c", str(main), "-e", str(prefix / "error.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def nginx_binary() -> str:
@@ -342,14 +360,21 @@ def test_gateway_environment_fills_every_placeholder(services: dict[str, dict[st
 
 
 def test_gateway_values_match_the_services(services: dict[str, dict[str, Any]]) -> None:
-    """The compose gateway gets what render.py would compute from the services' settings."""
+    """The compose gateway gets what render.py would compute from the services' settings,
+    except how it finds the replicas: by name through Docker's DNS, asked again every 5 s."""
     gateway_env = environment(services["gateway"])
     expected = template_values(environment(services["upload"]))
-    for name in ("REGISTRATION_UPSTREAM", "UPLOAD_UPSTREAM"):
-        service = name.removesuffix("_UPSTREAM").lower()
-        port = expected[name].rsplit(":", 1)[1]
-        expected[name] = f"{service}:{port}"
-    assert {name: gateway_env[name] for name in expected} == expected
+    discovery = {"SERVICE_DISCOVERY", "REGISTRATION_BACKEND", "UPLOAD_BACKEND"}
+    assert {name: gateway_env[name] for name in expected.keys() - discovery} == {
+        name: value for name, value in expected.items() if name not in discovery
+    }
+    for service in ("registration", "upload"):
+        port = environment(services[service])[PORT_VARIABLES[service]]
+        assert gateway_env[f"{service.upper()}_BACKEND"] == f"{service}:{port}"
+    # Docker's embedded DNS server, with a short validity so new replicas are seen.
+    assert re.fullmatch(
+        r"resolver 127\.0\.0\.11 valid=[1-9]s( ipv6=off)?;", gateway_env["SERVICE_DISCOVERY"]
+    )
 
 
 def test_envsubst_leaves_nginx_variables_alone(services: dict[str, dict[str, Any]]) -> None:
@@ -362,13 +387,12 @@ def test_nginx_accepts_the_compose_rendered_config(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     """Render as the nginx image does and run `nginx -t` on its conf.d layout."""
-    nginx = nginx_binary()
     gateway_env = environment(services["gateway"])
-    # Compose DNS names do not resolve here, and nginx resolves upstreams at load time.
-    for name in ("REGISTRATION_UPSTREAM", "UPLOAD_UPSTREAM"):
-        host, port = gateway_env[name].rsplit(":", 1)
+    # The backends are compose services' names, which do not resolve here: nginx -t passes
+    # only because nothing is resolved at load time (no upstream group names them).
+    for name in ("REGISTRATION_BACKEND", "UPLOAD_BACKEND"):
+        host, _ = gateway_env[name].rsplit(":", 1)
         assert host in services, f"{name} names {host!r}, which is not a compose service"
-        gateway_env[name] = f"127.0.0.1:{port}"
 
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -387,6 +411,9 @@ def test_nginx_accepts_the_compose_rendered_config(
             text = host_path(source).read_text()
             (conf_d / target.name).write_text(text.replace(str(log_mount), str(log_dir)))
 
+    rendered = (conf_d / "default.conf").read_text()
+    assert not re.search(r"^\s*upstream\s", rendered, re.M), "compose must not resolve at start"
+    assert "proxy_pass http://$" in rendered and "proxy_pass http://registration" not in rendered
     temp_paths = "\n".join(f"    {name}_temp_path {tmp_path / name};" for name in TEMP_DIRS)
     # The shape of the image's /etc/nginx/nginx.conf: conf.d included inside http.
     main = tmp_path / "nginx.conf"
@@ -405,16 +432,23 @@ http {{
 }}
 """
     )
-    result = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(main), "-e", str(tmp_path / "error.log")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    nginx_test(main, tmp_path)
     assert (log_dir / "access.log").exists(), "the JSON access log does not go to ./logs"
     assert (log_dir / "error.log").exists(), "the error log does not go to ./logs"
+
+
+def test_nginx_accepts_the_make_run_config_with_replicas(tmp_path: Path) -> None:
+    """`make run SCALE=…`'s rendering of the same template: static groups, every replica."""
+    for name in TEMP_DIRS:
+        (tmp_path / name).mkdir()
+    values = template_values({"SCALE": "dispatcher=3 upload=2 registration=2"})
+    main = tmp_path / "nginx.conf"
+    main.write_text(render_local_config(values, tmp_path, tmp_path))
+    rendered = main.read_text()
+    for port in (8082, 8085, 8083, 8086):
+        assert f"server 127.0.0.1:{port} " in rendered
+    assert not re.search(r"^\s*resolver\s", rendered, re.M)
+    nginx_test(main, tmp_path)
 
 
 # ---------------------------------------------------------------- image

@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deploy.gateway.render import UPSTREAM_GROUPS, upstream_groups
 from services.common.amqp_cluster import parse_broker_urls
 from services.common.messages import DISPATCH_QUEUE
 
@@ -284,8 +285,12 @@ def test_the_gateway_renders_the_shared_template_and_answers_its_probes() -> Non
     env = {item["name"]: item["value"] for item in box["env"]}
     placeholders = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", shared.read_text()))
     assert placeholders <= set(env), placeholders - set(env)
-    assert env["REGISTRATION_UPSTREAM"] == "registration:8082"
-    assert env["UPLOAD_UPSTREAM"] == "upload:8083"
+    # Static groups naming the Services (their addresses never change), as render.py writes.
+    assert env["SERVICE_DISCOVERY"] == upstream_groups(
+        {"registration": ["registration:8082"], "upload": ["upload:8083"]}
+    )
+    assert env["REGISTRATION_BACKEND"] == UPSTREAM_GROUPS["registration"]
+    assert env["UPLOAD_BACKEND"] == UPSTREAM_GROUPS["upload"]
     templates = next(
         m for n, m in objects("base", "ConfigMap").items() if n.startswith("webhooks-gateway")
     )

@@ -8,7 +8,7 @@ import subprocess
 import asyncpg
 
 from deploy.local.prereqs import unreachable_message
-from deploy.local.run import exit_status
+from deploy.local.run import exit_status, replica_env
 from harness.processes import REPO, service_env
 from services.common.auth import hash_api_key
 
@@ -22,6 +22,14 @@ def test_a_crash_or_a_cut_drain_keeps_honchos_code() -> None:
     assert exit_status(130, [0, -9, 0]) == 130  # killed after honcho's 5 s
     assert exit_status(1, [1, 0]) == 1  # a process died on its own
     assert exit_status(None, []) == 1
+
+
+def test_each_replica_gets_its_own_port_and_the_gateway_none() -> None:
+    ports = {"registration": [8082], "upload": [8083, 8086], "dispatcher": [8084, 8087, 8090]}
+    assert replica_env("upload.2", ports) == {"UPLOAD_PORT": "8086"}
+    assert replica_env("dispatcher.3", ports) == {"DISPATCHER_PORT": "8090"}
+    assert replica_env("registration.1", ports) == {"REGISTRATION_PORT": "8082"}
+    assert replica_env("gateway.1", ports) == {}
 
 
 def test_the_start_up_check_names_what_to_start_and_how() -> None:

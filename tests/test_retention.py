@@ -292,3 +292,13 @@ def test_make_prune_runs_the_command() -> None:
         ["make", "-n", "prune"], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
     )
     assert "-m services.common.retention" in done.stdout
+
+
+async def test_two_prunes_at_once_share_the_work(stack: Stack, tmp_path: Path) -> None:
+    """Retention scheduled beside every replica: two runs at once skip each other's rows
+    (SKIP LOCKED) and folders, and together leave what one run leaves."""
+    scene = await build_scene(stack, tmp_path)
+    await asyncio.gather(
+        *(prune(stack.pool, stack.upload_dir, retention_days=30, batch_size=1) for _ in range(2))
+    )
+    await assert_pruned(stack, scene)

@@ -1,14 +1,19 @@
-"""Render the gateway's nginx config for a host run (make run, tests) from the shared template."""
+"""Render the gateway's nginx config for a host run (make run, tests) from the shared template.
+
+A host run knows every replica's port at start (deploy/local/scale.py), so the services are
+static upstream groups here: Debian 12's nginx 1.22 resolves upstream servers only at start.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.local.scale import replica_ports
 from services.common.settings import ConfigError, Env
 from services.registration.settings import RegistrationSettings
 from services.upload.settings import UploadSettings
@@ -18,6 +23,10 @@ PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 # Room for multipart boundaries and part headers on top of the file itself.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+# The services behind the gateway (the dispatcher has no public route), by upstream group.
+UPSTREAM_GROUPS = {"registration": "registration_service", "upload": "upload_service"}
+# A replica that failed is left alone this long before nginx tries it again.
+FAIL_TIMEOUT = "5s"
 
 
 @dataclass(frozen=True)
@@ -37,16 +46,34 @@ class GatewaySettings:
         )
 
 
-def template_values(environ: Mapping[str, str]) -> dict[str, str]:
-    """The template's values from the same variables, and defaults, the services read."""
+def upstream_groups(servers: Mapping[str, Sequence[str]]) -> str:
+    """One upstream group per service behind the gateway, a `server` line per address."""
+    blocks = []
+    for service, group in UPSTREAM_GROUPS.items():
+        lines = [
+            f"    server {address} fail_timeout={FAIL_TIMEOUT};" for address in servers[service]
+        ]
+        blocks.append(f"upstream {group} {{\n" + "\n".join(lines) + "\n    keepalive 32;\n}")
+    return "\n".join(blocks)
+
+
+def template_values(
+    environ: Mapping[str, str], replicas: Mapping[str, Sequence[int]] | None = None
+) -> dict[str, str]:
+    """The template's values from the same variables, and defaults, the services read.
+
+    `replicas` gives each service's ports on 127.0.0.1; by default those of SCALE."""
     env = Env(environ)
     gateway = GatewaySettings.from_env(env)
     registration = RegistrationSettings.from_env(env)
     upload = UploadSettings.from_env(env)
+    ports = replica_ports(environ) if replicas is None else replicas
+    servers = {service: [f"127.0.0.1:{port}" for port in ports[service]] for service in ports}
     return {
         "GATEWAY_PORT": str(gateway.port),
-        "REGISTRATION_UPSTREAM": f"127.0.0.1:{registration.port}",
-        "UPLOAD_UPSTREAM": f"127.0.0.1:{upload.port}",
+        "SERVICE_DISCOVERY": upstream_groups(servers),
+        "REGISTRATION_BACKEND": UPSTREAM_GROUPS["registration"],
+        "UPLOAD_BACKEND": UPSTREAM_GROUPS["upload"],
         "MAX_JSON_BYTES": str(registration.max_json_bytes),
         "MAX_UPLOAD_BODY_BYTES": str(upload.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
         "GATEWAY_RATE_PER_SECOND": str(gateway.rate_per_second),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -49,10 +51,37 @@ def add_trace_ids(
     return event_dict
 
 
+def json_text(obj: Any, **kwargs: Any) -> str:
+    return orjson.dumps(obj, **kwargs).decode()
+
+
+def instance_name() -> str:
+    """This replica among the service's others: host and pid, unique under any runner
+    (honcho, compose, Kubernetes), where a container's host name is its own."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class ReplicaIdentity:
+    """Stamps `service` and `instance` on every line, threads and library loggers included
+    (a context variable bound at start would not reach a thread's lines)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.instance = instance_name()
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict["service"] = self.service
+        event_dict["instance"] = self.instance
+        return event_dict
+
+
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
     """Configure structlog and route the standard library's loggers through it."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        ReplicaIdentity(service),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_sensitive,
@@ -82,9 +111,9 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(service=service)
 
-    # Libraries (aio-pika, asyncpg, aiohttp) log through the standard library.
+    # Libraries (aio-pika, asyncpg, aiohttp) log through the standard library, whose
+    # formatter must return text: orjson's bytes would be written as their repr.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -92,7 +121,9 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
-                renderer,
+                renderer
+                if fmt == "console"
+                else structlog.processors.JSONRenderer(serializer=json_text),
             ],
         )
     )
