@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from services.common.api.edge import refuse, validated
-from services.common.api.json_values import NO_NUL, contains_nul
+from services.common.api.json_values import NO_NUL, contains_nul, nullable_object
 from services.common.event_schemas import MAX_SCHEMA_BYTES, SchemaError, check_schema
 from services.common.web import BadRequest
 
@@ -36,25 +36,16 @@ def check_event_schema(value: Any) -> Any:
         raise refuse(str(exc)) from None
 
 
+# The example the document shows for a type's schema.
+SCHEMA_EXAMPLE = {
+    "type": "object",
+    "required": ["invoice_id", "amount"],
+    "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 0}},
+}
 EventSchema = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_event_schema),
-    WithJsonSchema(
-        {
-            "type": ["object", "null"],
-            "description": SCHEMA_HELP,
-            "examples": [
-                {
-                    "type": "object",
-                    "required": ["invoice_id", "amount"],
-                    "properties": {
-                        "invoice_id": {"type": "string"},
-                        "amount": {"type": "integer", "minimum": 0},
-                    },
-                }
-            ],
-        }
-    ),
+    WithJsonSchema(nullable_object(SCHEMA_HELP, SCHEMA_EXAMPLE)),
 ]
 Description = Annotated[str, Field(strict=True, max_length=MAX_DESCRIPTION_CHARS, pattern=NO_NUL)]
 

@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from services.common.api.edge import refuse, validated, validated_as
-from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul
+from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul, nullable_object
 from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
@@ -188,33 +188,31 @@ CustomHeaders = Annotated[
     dict[str, str] | None,
     BeforeValidator(check_custom_headers),
     WithJsonSchema(
-        {
-            "type": ["object", "null"],
-            "description": "Sent with every delivery; null is none. Names are RFC 9110 tokens "
-            f"and may not be {', '.join(RESERVED_HEADERS)} or start with `webhook-` (any case); "
-            "values may not contain CR, LF or NUL.",
-            "maxProperties": MAX_CUSTOM_HEADERS,
-            "propertyNames": {
+        nullable_object(
+            "Sent with every delivery; null is none. Names are RFC 9110 tokens and may not be "
+            f"{', '.join(RESERVED_HEADERS)} or start with `webhook-` (any case); values may not "
+            "contain CR, LF or NUL.",
+            {"Authorization": "Bearer 3f9c"},
+            maxProperties=MAX_CUSTOM_HEADERS,
+            propertyNames={
                 "pattern": HEADER_NAME_PATTERN,
                 "not": {"pattern": _RESERVED_HEADER_PATTERN},
             },
-            "additionalProperties": {"type": "string", "pattern": "^[^\\r\\n\\x00]*$"},
-            "examples": [{"Authorization": "Bearer 3f9c"}],
-        }
+            additionalProperties={"type": "string", "pattern": "^[^\\r\\n\\x00]*$"},
+        )
     ),
 ]
 CustomPayload = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_custom_payload),
     WithJsonSchema(
-        {
-            "type": ["object", "null"],
-            "description": "Merged into every delivery's JSON body; null is none. May not use "
-            f"the reserved keys {', '.join(RESERVED_PAYLOAD_KEYS)}; no NUL in any string.",
-            "propertyNames": {"pattern": NO_NUL, "not": {"enum": list(RESERVED_PAYLOAD_KEYS)}},
-            "additionalProperties": JSON_VALUE,
-            "examples": [{"key1": "value1"}],
-        }
+        nullable_object(
+            "Merged into every delivery's JSON body; null is none. May not use the reserved keys "
+            f"{', '.join(RESERVED_PAYLOAD_KEYS)}; no NUL in any string.",
+            {"key1": "value1"},
+            propertyNames={"pattern": NO_NUL, "not": {"enum": list(RESERVED_PAYLOAD_KEYS)}},
+            additionalProperties=JSON_VALUE,
+        )
     ),
 ]
 

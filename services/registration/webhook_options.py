@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from services.common.api.edge import refuse
-from services.common.api.json_values import contains_nul, integral_number
+from services.common.api.json_values import contains_nul, integral_number, nullable_object
 from services.common.filters import (
     MAX_CONDITIONS,
     MAX_DEPTH,
@@ -48,11 +48,9 @@ EventFilter = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_filter),
     WithJsonSchema(
-        {
-            "type": ["object", "null"],
-            "description": FILTER_HELP,
-            "examples": [{"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}}],
-        }
+        nullable_object(
+            FILTER_HELP, {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}}
+        )
     ),
 ]
 RetryDelay = Annotated[

@@ -53,3 +53,8 @@ def integral_number(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def nullable_object(description: str, example: dict[str, Any], **schema: Any) -> dict[str, Any]:
+    """The document's schema of an optional JSON object field (null is none)."""
+    return {"type": ["object", "null"], "description": description, **schema, "examples": [example]}
