@@ -4,6 +4,7 @@ real stack through the gateway with both its async and its sync client."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import inspect
 import secrets
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from harness.receiver import Receiver
@@ -32,6 +34,7 @@ from webhooks_publisher import (
     AsyncWebhooksClient,
     BadRequest,
     Conflict,
+    Forbidden,
     NotFound,
     RateLimited,
     Unauthorized,
@@ -42,8 +45,8 @@ from webhooks_publisher import (
 from webhooks_publisher.operations import ROUTES
 
 Answer = TypeVar("Answer")
-# Documentation of the API, not API: the SDK has no method for them.
-META_PATHS = {"/openapi.json", "/docs"}
+# Documentation of the API and the web console, not API: the SDK has no method for them.
+META_PATHS = {"/openapi.json", "/docs", "/console"}
 # SDK parameters that the document spells another way: the multipart `file` part's name and type.
 SDK_ONLY = {("POST", "/upload_file/webhook_id/{webhook_id}"): {"filename", "content_type"}}
 INVOICE_SCHEMA = {
@@ -294,6 +297,18 @@ async def test_async_client_publishes_and_manages_webhooks(
         attempts = await client.get_delivery(delivery_id)
         assert_shape(attempts, models.DeliveryWithAttempts)
         assert [a["status_code"] for a in attempts["attempts"]] == [200]
+        stats = await client.get_webhook_stats(webhook["id"], hours=1)
+        assert_shape(stats, models.DeliveryStats)
+        assert (stats["webhook_id"], stats["hours"]) == (webhook["id"], 1)
+        assert stats["totals"] == {
+            "pending": 0,
+            "succeeded": 1,
+            "failed": 0,
+            "not_attempted": 0,
+            "cancelled": 0,
+        }
+        assert (stats["attempted"], stats["success_rate"]) == (1, 1.0)
+        assert sum(hour["succeeded"] for hour in stats["buckets"]) == 1
 
         redelivered = await client.redeliver(delivery_id)
         assert_shape(redelivered, models.Delivery)
@@ -335,6 +350,52 @@ async def test_async_client_publishes_and_manages_webhooks(
         with pytest.raises(NotFound) as missing:
             await client.get_webhook(webhook["id"])
         assert missing.value.status == 404
+
+
+def verifies_with_ed25519(public_key: str, body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the delivery's `v1a` signature verifies with the `whpk_` key (the
+    cryptography package directly, not the service's code)."""
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    [signature] = headers["webhook-signature"].split(" ")
+    version, _, encoded = signature.partition(",")
+    assert version == "v1a"
+    key.verify(base64.b64decode(encoded), signed)  # raises InvalidSignature otherwise
+    return True
+
+
+async def test_an_ed25519_webhook_gets_a_public_key_and_signatures_it_verifies(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user_id = new_user_id()
+    async with AsyncWebhooksClient(stack.gateway_url) as client:
+        assert await client.get_auth_mode() == {"auth_mode": "none"}
+        event_type = await client.create_event_type(new_type_name(), schema=INVOICE_SCHEMA)
+        webhook = await client.register_webhook(
+            event_type["id"], receiver.url, user_id=user_id, signature_scheme="ed25519"
+        )
+        assert_shape(webhook, models.RegisteredWebhook)
+        assert webhook["signature_scheme"] == "ed25519"
+        assert webhook["secret"].startswith("whpk_")
+
+        sample = await client.get_sample_event(webhook["id"])
+        assert_shape(sample, models.SampleEvent)
+        assert (sample["event_type_id"], sample["user_id"]) == (event_type["id"], user_id)
+        await client.publish_event(
+            sample["event_type"], payload=sample["payload"], user_id=sample["user_id"]
+        )
+        [received] = await receiver.wait_for(1)
+        assert verifies_with_ed25519(webhook["secret"], received.body, received.headers)
+        body = await client.get_delivery_body(received.headers["webhook-id"])
+        assert_shape(body, models.DeliveryBody)
+        assert body["body"].encode() == received.body
+
+        # Back to hmac: the PATCH answer carries the new key, the old one signs for a while.
+        changed = await client.update_webhook(webhook["id"], signature_scheme="hmac")
+        assert_shape(changed, models.UpdatedWebhook)
+        assert changed["signature_scheme"] == "hmac"
+        assert changed["secret"].startswith("whsec_")
+        assert (await client.get_webhook(webhook["id"]))["signature_scheme"] == "hmac"
 
 
 async def test_error_answers_are_typed_exceptions(stack: Stack) -> None:
@@ -427,12 +488,18 @@ async def test_the_api_key_is_sent_as_a_bearer_token(stack: Stack, receiver: Rec
     user_id = new_user_id()
     async with stack.pool.acquire() as conn:
         key = await create_api_key(conn, user_id)
+        admin_key = await create_api_key(conn, None)  # event types are written by admins only
     async with AsyncWebhooksClient(stack.gateway_url) as anonymous:
         with pytest.raises(Unauthorized) as refused:
             await anonymous.list_webhooks()
         assert refused.value.status == 401
+        assert await anonymous.get_auth_mode() == {"auth_mode": "api_key"}  # needs no key
+    async with AsyncWebhooksClient(stack.gateway_url, api_key=admin_key) as admin:
+        event_type = await admin.create_event_type(new_type_name())
     async with AsyncWebhooksClient(stack.gateway_url, api_key=key) as client:
-        event_type = await client.create_event_type(new_type_name())
+        with pytest.raises(Forbidden) as not_admin:
+            await client.create_event_type(new_type_name())
+        assert not_admin.value.status == 403
         webhook = await client.register_webhook(event_type["id"], receiver.url)  # the key's user
         assert webhook["user_id"] == user_id
         accepted = await client.publish_event(event_type["name"], payload={"n": 1})

@@ -17,7 +17,10 @@ from . import operations as op
 from .errors import api_error
 from .models import (
     AcceptedEvent,
+    AuthMode,
     Delivery,
+    DeliveryBody,
+    DeliveryStats,
     DeliveryStatus,
     DeliveryWithAttempts,
     Event,
@@ -26,7 +29,10 @@ from .models import (
     Page,
     Recovering,
     RegisteredWebhook,
+    SampleEvent,
     SecretRotation,
+    SignatureScheme,
+    UpdatedWebhook,
     Upload,
     Webhook,
 )
@@ -199,6 +205,7 @@ class AsyncWebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
+        signature_scheme: SignatureScheme | Unset = UNSET,
     ) -> RegisteredWebhook:
         return await self.send(
             op.register_webhook(
@@ -210,6 +217,7 @@ class AsyncWebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                signature_scheme=signature_scheme,
             )
         )
 
@@ -232,7 +240,8 @@ class AsyncWebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
-    ) -> Webhook:
+        signature_scheme: SignatureScheme | Unset = UNSET,
+    ) -> UpdatedWebhook:
         return await self.send(
             op.update_webhook(
                 webhook_id,
@@ -243,6 +252,7 @@ class AsyncWebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                signature_scheme=signature_scheme,
             )
         )
 
@@ -261,6 +271,12 @@ class AsyncWebhooksClient:
             op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
         )
 
+    async def get_webhook_stats(self, webhook_id: Id, *, hours: int | None = None) -> DeliveryStats:
+        return await self.send(op.get_webhook_stats(webhook_id, hours=hours))
+
+    async def get_sample_event(self, webhook_id: Id) -> SampleEvent:
+        return await self.send(op.get_sample_event(webhook_id))
+
     async def recover_webhook(self, webhook_id: Id, since: datetime | str) -> Recovering:
         return await self.send(op.recover_webhook(webhook_id, since))
 
@@ -270,8 +286,14 @@ class AsyncWebhooksClient:
     async def get_delivery(self, delivery_id: Id) -> DeliveryWithAttempts:
         return await self.send(op.get_delivery(delivery_id))
 
+    async def get_delivery_body(self, delivery_id: Id) -> DeliveryBody:
+        return await self.send(op.get_delivery_body(delivery_id))
+
     async def redeliver(self, delivery_id: Id) -> Delivery:
         return await self.send(op.redeliver(delivery_id))
+
+    async def get_auth_mode(self) -> AuthMode:
+        return await self.send(op.get_auth_mode())
 
     async def upload_file(
         self,
@@ -429,6 +451,7 @@ class WebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
+        signature_scheme: SignatureScheme | Unset = UNSET,
     ) -> RegisteredWebhook:
         return self.send(
             op.register_webhook(
@@ -440,6 +463,7 @@ class WebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                signature_scheme=signature_scheme,
             )
         )
 
@@ -462,7 +486,8 @@ class WebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
-    ) -> Webhook:
+        signature_scheme: SignatureScheme | Unset = UNSET,
+    ) -> UpdatedWebhook:
         return self.send(
             op.update_webhook(
                 webhook_id,
@@ -473,6 +498,7 @@ class WebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                signature_scheme=signature_scheme,
             )
         )
 
@@ -491,6 +517,12 @@ class WebhooksClient:
             op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
         )
 
+    def get_webhook_stats(self, webhook_id: Id, *, hours: int | None = None) -> DeliveryStats:
+        return self.send(op.get_webhook_stats(webhook_id, hours=hours))
+
+    def get_sample_event(self, webhook_id: Id) -> SampleEvent:
+        return self.send(op.get_sample_event(webhook_id))
+
     def recover_webhook(self, webhook_id: Id, since: datetime | str) -> Recovering:
         return self.send(op.recover_webhook(webhook_id, since))
 
@@ -500,8 +532,14 @@ class WebhooksClient:
     def get_delivery(self, delivery_id: Id) -> DeliveryWithAttempts:
         return self.send(op.get_delivery(delivery_id))
 
+    def get_delivery_body(self, delivery_id: Id) -> DeliveryBody:
+        return self.send(op.get_delivery_body(delivery_id))
+
     def redeliver(self, delivery_id: Id) -> Delivery:
         return self.send(op.redeliver(delivery_id))
+
+    def get_auth_mode(self) -> AuthMode:
+        return self.send(op.get_auth_mode())
 
     def upload_file(
         self,

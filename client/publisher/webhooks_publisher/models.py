@@ -12,6 +12,10 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 JsonObject = dict[str, Any]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
+# `hmac`: a shared `whsec_` secret signs (`v1,`); `ed25519`: the service keeps the private key
+# and the endpoint verifies `v1a,` signatures with the `whpk_` public key.
+SignatureScheme = Literal["hmac", "ed25519"]
+AuthModeName = Literal["none", "api_key"]
 Item = TypeVar("Item")
 
 
@@ -57,10 +61,20 @@ class Webhook(TypedDict):
     filter: JsonObject | None
     retry_schedule: list[int] | None
     timeout_seconds: int | None
+    signature_scheme: SignatureScheme
     created_at: str
     updated_at: str
     disabled: bool
     disabled_reason: str | None
+
+
+# total=False rather than NotRequired[...]: Python 3.11 cannot see NotRequired in the string
+# annotations of `from __future__ import annotations`, and would count these keys as required.
+class UpdatedWebhook(Webhook, total=False):
+    """The answer to a PATCH: with the new key only when the PATCH changed `signature_scheme`."""
+
+    secret: str
+    previous_secret_expires_at: str
 
 
 class RegisteredWebhook(TypedDict):
@@ -75,6 +89,7 @@ class RegisteredWebhook(TypedDict):
     filter: JsonObject | None
     retry_schedule: list[int] | None
     timeout_seconds: int | None
+    signature_scheme: SignatureScheme
     created_at: str
     updated_at: str
     secret: str
@@ -82,6 +97,7 @@ class RegisteredWebhook(TypedDict):
 
 class SecretRotation(TypedDict):
     id: str
+    signature_scheme: SignatureScheme
     secret: str
     previous_secret_expires_at: str
 
@@ -124,6 +140,51 @@ class Upload(TypedDict):
     size: int
     sha256: str
     content_type: str
+
+
+class DeliveryBody(TypedDict):
+    """The JSON text a delivery's request carries, byte for byte."""
+
+    id: str
+    body: str
+
+
+class OutcomeCounts(TypedDict):
+    pending: int
+    succeeded: int
+    failed: int
+    not_attempted: int
+    cancelled: int
+
+
+class HourOfDeliveries(OutcomeCounts):
+    start: str
+
+
+class DeliveryStats(TypedDict):
+    """A webhook's deliveries of the last `hours` by status; `success_rate` None: none tried."""
+
+    webhook_id: str
+    hours: int
+    since: str
+    until: str
+    totals: OutcomeCounts
+    attempted: int
+    success_rate: float | None
+    buckets: list[HourOfDeliveries]
+
+
+class SampleEvent(TypedDict):
+    """A body for `publish_event` with a test event of the webhook's type (not yet published)."""
+
+    event_type_id: str
+    event_type: str
+    user_id: int
+    payload: JsonObject
+
+
+class AuthMode(TypedDict):
+    auth_mode: AuthModeName
 
 
 @dataclass(frozen=True)

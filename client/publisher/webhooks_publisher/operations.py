@@ -17,7 +17,10 @@ from uuid import UUID
 
 from .models import (
     AcceptedEvent,
+    AuthMode,
     Delivery,
+    DeliveryBody,
+    DeliveryStats,
     DeliveryStatus,
     DeliveryWithAttempts,
     Event,
@@ -25,7 +28,10 @@ from .models import (
     JsonObject,
     Recovering,
     RegisteredWebhook,
+    SampleEvent,
     SecretRotation,
+    SignatureScheme,
+    UpdatedWebhook,
     Upload,
     Webhook,
 )
@@ -176,8 +182,13 @@ def register_webhook(
     filter: JsonObject | Unset | None = UNSET,
     retry_schedule: Sequence[int] | Unset | None = UNSET,
     timeout_seconds: int | Unset | None = UNSET,
+    signature_scheme: SignatureScheme | Unset = UNSET,
 ) -> Call[RegisteredWebhook]:
-    """Register `url` for events of a type; the answer is the only one with the secret."""
+    """Register `url` for events of a type; the answer is the only one with the secret.
+
+    `signature_scheme="ed25519"` makes the answer's `secret` the `whpk_` public key that
+    verifies the deliveries (the service keeps the private key); the default is `hmac`.
+    """
     body = given(
         event_type_id=str(event_type_id),
         url=url,
@@ -186,6 +197,7 @@ def register_webhook(
         filter=filter,
         retry_schedule=plain(retry_schedule),
         timeout_seconds=timeout_seconds,
+        signature_scheme=signature_scheme,
     )
     if user_id is not None:
         body["user_id"] = user_id
@@ -205,7 +217,7 @@ def get_webhook(webhook_id: Id) -> Call[Webhook]:
     return Call("GET", f"/webhook/{segment(webhook_id)}")
 
 
-@route("PATCH", "/webhook/{webhook_id}", Webhook)
+@route("PATCH", "/webhook/{webhook_id}", UpdatedWebhook)
 def update_webhook(
     webhook_id: Id,
     *,
@@ -216,8 +228,13 @@ def update_webhook(
     filter: JsonObject | Unset | None = UNSET,
     retry_schedule: Sequence[int] | Unset | None = UNSET,
     timeout_seconds: int | Unset | None = UNSET,
-) -> Call[Webhook]:
-    """Change what is given; headers and payload are replaced whole, None clears them."""
+    signature_scheme: SignatureScheme | Unset = UNSET,
+) -> Call[UpdatedWebhook]:
+    """Change what is given; headers and payload are replaced whole, None clears them.
+
+    A different `signature_scheme` rotates the key into it: the answer then carries the new
+    `secret` and `previous_secret_expires_at` (the old key signs too until then).
+    """
     body = given(
         url=url,
         custom_headers=plain(custom_headers),
@@ -226,6 +243,7 @@ def update_webhook(
         filter=filter,
         retry_schedule=plain(retry_schedule),
         timeout_seconds=timeout_seconds,
+        signature_scheme=signature_scheme,
     )
     return Call("PATCH", f"/webhook/{segment(webhook_id)}", json=body)
 
@@ -249,6 +267,18 @@ def list_deliveries(
     return Call("GET", f"/webhook/{segment(webhook_id)}/deliveries", params=params)
 
 
+@route("GET", "/webhook/{webhook_id}/stats", DeliveryStats)
+def get_webhook_stats(webhook_id: Id, *, hours: int | None = None) -> Call[DeliveryStats]:
+    """The webhook's deliveries of the last `hours` (default 24, at most 168) by status."""
+    return Call("GET", f"/webhook/{segment(webhook_id)}/stats", params=query(hours=hours))
+
+
+@route("GET", "/webhook/{webhook_id}/sample_event", SampleEvent)
+def get_sample_event(webhook_id: Id) -> Call[SampleEvent]:
+    """A test event of the webhook's type for its user; nothing is published until you do."""
+    return Call("GET", f"/webhook/{segment(webhook_id)}/sample_event")
+
+
 @route("POST", "/webhook/{webhook_id}/recover", Recovering)
 def recover_webhook(webhook_id: Id, since: datetime | str) -> Call[Recovering]:
     """Send again every failed or not attempted delivery created since then (naive is UTC)."""
@@ -266,6 +296,12 @@ def rotate_secret(webhook_id: Id) -> Call[SecretRotation]:
 def get_delivery(delivery_id: Id) -> Call[DeliveryWithAttempts]:
     """A delivery (its id is the `webhook-id` header) with its attempts."""
     return Call("GET", f"/delivery/{segment(delivery_id)}")
+
+
+@route("GET", "/delivery/{delivery_id}/body", DeliveryBody)
+def get_delivery_body(delivery_id: Id) -> Call[DeliveryBody]:
+    """The JSON text the delivery's next attempt sends, byte for byte."""
+    return Call("GET", f"/delivery/{segment(delivery_id)}/body")
 
 
 @route("POST", "/delivery/{delivery_id}/redeliver", Delivery)
@@ -290,6 +326,12 @@ def upload_file(
         headers=idempotency(idempotency_key),
         files={"file": (filename, file, content_type)},
     )
+
+
+@route("GET", "/auth_mode", AuthMode)
+def get_auth_mode() -> Call[AuthMode]:
+    """Whether the service wants an API key (`api_key`) or a `user_id` (`none`); needs no key."""
+    return Call("GET", "/auth_mode")
 
 
 def plain(value: Mapping[str, str] | Sequence[int] | Unset | None) -> Any:
