@@ -271,6 +271,125 @@ async def test_an_event_published_later_by_the_outbox_relay_keeps_its_trace(
     assert producers, "the relay's publish is not in the request's trace"
 
 
+async def event_webhook(traced: TracedRun) -> tuple[str, dict[str, Any]]:
+    """An event type of its own, through the API, and a webhook for it to the receiver."""
+    stack = traced.stack
+    name = f"invoice.paid.{uuid.uuid4().hex[:8]}"
+    async with stack.http.post(
+        f"{stack.gateway_url}/event_type", json={"name": name, "description": "traced"}
+    ) as resp:
+        answer = await resp.json()
+        assert resp.status == 201, answer
+    webhook = await stack.register(
+        f"{traced.receiver.url}?token={traced.query_marker}",
+        event_type_id=answer["data"]["id"],
+        custom_headers={"X-Trace-Marker": traced.marker},
+    )
+    return name, webhook
+
+
+async def publish_event(stack: ProcessStack, name: str) -> str:
+    async with stack.http.post(
+        f"{stack.gateway_url}/event",
+        json={"event_type": name, "user_id": 1, "payload": {"amount": 7}},
+    ) as resp:
+        answer = await resp.json()
+        assert resp.status == 202, answer
+        return str(answer["data"]["event_id"])
+
+
+def event_spans(spans: list[ReceivedSpan], event_id: str) -> tuple[ReceivedSpan, ReceivedSpan]:
+    """The POST /event server span and the fan-out's consumer span of the event."""
+    (server,) = [
+        s for s in spans if s.kind == SERVER and s.attributes.get("webhooks.event_id") == event_id
+    ]
+    (fanout,) = [
+        s for s in spans if s.kind == CONSUMER and s.attributes.get("webhooks.event_id") == event_id
+    ]
+    return server, fanout
+
+
+async def test_one_trace_from_an_event_through_its_fan_out_to_each_attempt(
+    traced: TracedRun,
+) -> None:
+    stack, collector, receiver = traced.stack, traced.collector, traced.receiver
+    name, webhook = await event_webhook(traced)
+    event_id = await publish_event(stack, name)
+    received = await receiver.wait_for(2, timeout=30)
+    delivery_id = received[0].headers["webhook-id"]
+    await collector.wait_for(
+        "successful attempt span",
+        lambda spans: any(
+            s.attributes.get("http.response.status_code") == 200
+            for s in attempt_spans(spans, delivery_id)
+        ),
+    )
+
+    server, fanout = event_spans(collector.spans, event_id)
+    assert (server.service, server.name) == ("upload", "POST /event")
+    assert server.attributes["http.response.status_code"] == 202
+    assert server.attributes["webhooks.event_type"] == name
+    assert fanout.service == "upload"
+    assert fanout.trace_id == server.trace_id
+    assert fanout.attributes["webhooks.deliveries"] == 1
+    trace = [s for s in collector.spans if s.trace_id == server.trace_id]
+    assert {"upload", "dispatcher"} <= {s.service for s in trace}
+
+    # Request → (publish) → fan-out → (publish) → the first attempt's consume.
+    producers = {s.span_id: s for s in trace if s.service == "upload" and s.kind == PRODUCER}
+    assert fanout.parent_id in producers
+    consumers = [s for s in trace if s.service == "dispatcher" and s.kind == CONSUMER]
+    first = [c for c in consumers if c.attributes.get("webhooks.attempt") == 1]
+    assert first and first[0].parent_id in producers
+    assert producers[first[0].parent_id].parent_id == fanout.span_id
+
+    failed, succeeded = attempt_spans(trace, delivery_id)
+    assert [failed.service, succeeded.service] == ["dispatcher", "dispatcher"]
+    assert failed.attributes["url.full"] == succeeded.attributes["url.full"] == receiver.url
+    assert [failed.attributes["webhooks.attempt"], succeeded.attributes["webhooks.attempt"]] == [
+        1,
+        2,
+    ]
+    assert failed.attributes["http.response.status_code"] == 500
+    assert succeeded.attributes["http.response.status_code"] == 200
+
+    signatures = [r.headers["webhook-signature"] for r in received]
+    secrets_absent(
+        collector.spans,
+        [traced.marker, traced.query_marker, webhook["secret"], "whsec_", *signatures],
+    )
+    fanned_out = [
+        line for line in stack.log_lines("upload") if line.get("event") == "event_fanned_out"
+    ]
+    assert [line.get("trace_id") for line in fanned_out] == [server.trace_id]
+    dispatched = [line for line in stack.log_lines("dispatcher") if line.get("trace_id")]
+    assert any(line["trace_id"] == server.trace_id for line in dispatched)
+
+
+async def test_an_event_fanned_out_after_a_broker_outage_keeps_its_trace(
+    traced: TracedRun,
+) -> None:
+    stack, collector = traced.stack, traced.collector
+    traced.receiver.replies = [Reply(200)]
+    name, _ = await event_webhook(traced)
+    stack.broker_proxy.cut()
+    await wait_status(stack, "upload", 503)
+    event_id = await publish_event(stack, name)
+    stack.broker_proxy.restore()
+    received = await traced.receiver.wait_for(1, timeout=60)
+    delivery_id = received[0].headers["webhook-id"]
+    await collector.wait_for(
+        "relayed attempt span", lambda spans: bool(attempt_spans(spans, delivery_id))
+    )
+
+    # The relay published the fan-out message in the request's trace, however late.
+    server, fanout = event_spans(collector.spans, event_id)
+    assert fanout.trace_id == server.trace_id
+    assert fanout.attributes["webhooks.deliveries"] == 1
+    (attempt,) = attempt_spans(collector.spans, delivery_id)
+    assert attempt.trace_id == server.trace_id
+
+
 async def wait_status(stack: ProcessStack, service: str, status: int) -> None:
     deadline = time.monotonic() + 20
     while True:

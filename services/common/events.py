@@ -43,13 +43,15 @@ def insert_from(source: str, *, fanned_out: bool = False) -> str:
     """
 
 
-def accept_from(source: str, name: str = "accepted") -> str:
+def accept_from(source: str, name: str = "accepted", trace_context: str = "NULL::jsonb") -> str:
     """CTEs for a statement's WITH list: `name` inserts an event per row of `source`
     (SOURCE_COLUMNS; a row whose Idempotency-Key is live is skipped) returning `id` and
     `payload`; `{name}_fanout` inserts each one's fan-out message into the outbox,
-    returning `outbox_id` and `event_id`."""
+    returning `outbox_id` and `event_id`. `trace_context` (SQL, jsonb) is the W3C context
+    the relay publishes those messages in."""
     fanout_select = (
-        f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('id')}, request_id, NULL::jsonb FROM {name}"
+        f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('id')}, request_id, {trace_context}"
+        f" FROM {name}"
     )
     return f"""
         {name} AS (
@@ -94,6 +96,8 @@ class NewEvent:
     idempotency_key: str | None
     request_id: str | None
     created_at: datetime
+    # The W3C context of the span that accepted it: the relay's publish joins that trace.
+    trace_context: dict[str, str] | None = None
 
 
 def webhook_disabled(
@@ -103,6 +107,7 @@ def webhook_disabled(
     user_id: int,
     disabled_at: datetime,
     request_id: str | None,
+    trace_context: dict[str, str] | None = None,
 ) -> NewEvent:
     """The operational event announcing that the system disabled a webhook."""
     return NewEvent(
@@ -119,6 +124,7 @@ def webhook_disabled(
         idempotency_key=None,
         request_id=request_id,
         created_at=disabled_at,
+        trace_context=trace_context,
     )
 
 
@@ -161,7 +167,7 @@ ACCEPT = f"""
         SELECT $1::uuid AS event_id, $2::uuid AS event_type_id, $3::bigint AS user_id,
                $4::jsonb AS payload, $5::text AS idempotency_key, $6::text AS request_id,
                $7::timestamptz AS created_at
-    ), {accept_from("source")}
+    ), {accept_from("source", trace_context="$8::jsonb")}
     SELECT outbox_id FROM accepted_fanout
 """
 
@@ -197,6 +203,7 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
         event.idempotency_key,
         event.request_id,
         event.created_at,
+        event.trace_context,
     )
     if event.idempotency_key is None:
         return accepted(event, await conn.fetchval(ACCEPT, *params))

@@ -50,7 +50,7 @@ async def disable_webhook(
                    $6::jsonb AS payload, NULL::text AS idempotency_key, $7::text AS request_id,
                    $8::timestamptz AS created_at
             FROM disabled WHERE $3::uuid IS NOT NULL
-        ), {events.accept_from("source")}
+        ), {events.accept_from("source", trace_context="$9::jsonb")}
         SELECT outbox_id FROM accepted_fanout
         """,
         webhook_id,
@@ -61,5 +61,6 @@ async def disable_webhook(
         announcement and announcement.payload,
         announcement and announcement.request_id,
         announcement and announcement.created_at,
+        announcement and announcement.trace_context,
     )
     return outbox_id

@@ -24,7 +24,7 @@ from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequ
 from services.common.delivery_body import request_body
 from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
-from services.common.tracing import annotate_span, attempt_span
+from services.common.tracing import annotate_span, attempt_span, current_carrier
 from services.common.urlsafety import UnsafeDestination
 
 from . import db
@@ -248,6 +248,7 @@ class Dispatcher:
                 delivery.user_id,
                 datetime.now(UTC),
                 delivery.request_id,
+                current_carrier(),  # the failing attempt's trace, for the relay's publish
             )
         outbox_id = await self.persist(
             lambda: db.disable_webhook(self.pool, delivery.webhook_id, reason, announcement)

@@ -338,10 +338,12 @@ async def create_fanout_deliveries(
     event: events.EventToFanOut,
     batch: list[FanoutDelivery],
     last: bool,
+    trace_context: dict[str, str] | None = None,
 ) -> list[tuple[int, DeliveryEvent]]:
     """One statement: the batch's deliveries (skipping those a crashed run made), the
-    outbox rows of those just made pending, and, for the `last` batch, the event marked
-    fanned out. Each new outbox row's id and message."""
+    outbox rows of those just made pending (with the fan-out's `trace_context`, for the
+    relay), and, for the `last` batch, the event marked fanned out. Each new outbox row's
+    id and message."""
     rows = await pool.fetch(
         FANOUT_BATCH,
         *(columns(batch) if batch else [[], [], [], []]),
@@ -351,6 +353,7 @@ async def create_fanout_deliveries(
         event.payload,
         event.request_id,
         last,
+        trace_context,
     )
     return [
         (row["id"], DeliveryEvent.from_outbox(row["payload"], event.event_type, event.request_id))
@@ -369,7 +372,7 @@ FANOUT_BATCH = f"""
         RETURNING id, status
     ), announced AS ({
     outbox.insert_from(
-        "SELECT $6, s.message, s.request_id, NULL::jsonb FROM created c"
+        "SELECT $6, s.message, s.request_id, $11::jsonb FROM created c"
         " JOIN source s ON s.delivery_id = c.id WHERE c.status = 'pending'"
     )
 }), done AS ({events.mark_fanned_out("$5", "$10::bool")})

@@ -21,6 +21,7 @@ from services.common.cache import TtlCache
 from services.common.db import DB_POOL
 from services.common.event_schemas import PayloadInvalid, payload_validator
 from services.common.idempotency import IdempotencyContention
+from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -114,6 +115,7 @@ async def publish_event(request: web.Request) -> web.Response:
         idempotency_key=idempotency_key,
         request_id=request.headers.get(REQUEST_ID_HEADER),
         created_at=datetime.now(UTC),
+        trace_context=current_carrier(),
     )
     try:
         async with app[DB_POOL].acquire() as conn:

@@ -30,6 +30,7 @@ from services.common.messages import (
     RecordedMessage,
 )
 from services.common.periodic import Periodic
+from services.common.tracing import annotate_span, current_carrier
 
 from . import db
 from .keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
@@ -83,7 +84,7 @@ class FanoutWorker:
             event_id=str(msg.event_id), request_id=msg.request_id
         )
         try:
-            await self.fan_out(msg.event_id)
+            created = await self.fan_out(msg.event_id)
         except Exception as exc:
             # An outage (or a bug): hand the message back after a pause, so that it
             # does not spin; the next run skips the deliveries this one made.
@@ -92,6 +93,7 @@ class FanoutWorker:
             with contextlib.suppress(*BROKER_ERRORS):
                 await message.nack(requeue=True)
             return
+        annotate_span({"event_id": str(msg.event_id), "deliveries": created})
         with contextlib.suppress(*BROKER_ERRORS):
             await message.ack()
 
@@ -105,6 +107,8 @@ class FanoutWorker:
             # Done before (a copy of the message): any delivery not yet published
             # is in the outbox, which the relay publishes.
             return 0
+        # The consumer span's context: the relay publishes what this run leaves in its trace.
+        trace_context = current_carrier()
         created, after = 0, None
         while True:
             webhooks = await db.subscribers(self.pool, event, after, BATCH_SIZE)
@@ -114,7 +118,9 @@ class FanoutWorker:
                 for webhook in webhooks
                 if self.filters.matcher(webhook)(event.payload)
             ]
-            announced = await db.create_fanout_deliveries(self.pool, event, batch, last)
+            announced = await db.create_fanout_deliveries(
+                self.pool, event, batch, last, trace_context
+            )
             created += len(announced)
             await self.publish(announced)
             if last:
