@@ -9,15 +9,18 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from dnslib import QTYPE, RR, A, DNSRecord
 from dnslib.server import DNSServer
 
 from harness.events import create_event_type, insert_webhooks, new_event, new_secret
+from harness.infra import create_database, drop_database, unique_name
 from harness.procstack import ProcessStack, process_stack
 from harness.receiver import Receiver, Reply
 from harness.stack import Gateway, free_port, purge_queues
@@ -182,12 +185,22 @@ def logged_counts(stack: ProcessStack, service: str, event: str) -> collections.
     return counts
 
 
+@pytest.fixture
+def own_database_url() -> Iterator[str]:
+    """A database of this test's own: the sweepers republish every stalled delivery they
+    find, and other tests of the session leave some behind in the shared one."""
+    name = unique_name("webhooks_replicas")
+    yield create_database(name)
+    drop_database(name)
+
+
 async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_once(
-    database_url: str, amqp_url: str, tmp_path: Path
+    own_database_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
     """Both upload replicas relay the same outbox and both dispatchers sweep the same stalled
     deliveries, at once and often: each row is published by one relay (SKIP LOCKED), each
     stalled delivery republished by one sweeper (advisory lock), and each sent once."""
+    database_url = own_database_url
     receiver = await Receiver().start()
     relayed, swept = Uploads(), Uploads()
     try:
@@ -335,8 +348,8 @@ async def test_the_compose_gateway_follows_replicas_by_name_without_a_restart(
     names.addresses["registration"] = addresses[:2]
     replicas = {address: await replica(address, port) for address in addresses}
     gateway = Gateway(tmp_path / "gateway", {}, values=values)
-    await gateway.start()
     try:
+        await gateway.start()
         url = f"http://127.0.0.1:{gateway.port}"
         async with aiohttp.ClientSession() as http:
             assert await answered_by(http, url, 20) == set(addresses[:2])
