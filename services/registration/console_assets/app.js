@@ -36,7 +36,12 @@ function show(...content) {
   main.replaceChildren(...content);
 }
 
+// Why the console last signed out by itself: kept for the tab, so a reload still says it.
+const SIGNED_OUT_REASON = "webhooks.console.signed_out_reason";
+
 function signInScreen(reason) {
+  if (reason) sessionStorage.setItem(SIGNED_OUT_REASON, reason);
+  else reason = sessionStorage.getItem(SIGNED_OUT_REASON);
   const apiKeys = mode === "api_key";
   const label = apiKeys ? "API key" : "User id";
   const field = h("input", {
@@ -87,6 +92,7 @@ async function submitSignIn(event, field, problem) {
     if (!/^[1-9][0-9]{0,18}$/.test(value)) return say(problem, "User id must be a positive whole number.", true);
     signIn({ userId: value });
   }
+  sessionStorage.removeItem(SIGNED_OUT_REASON);
   if (location.hash && location.hash !== "#/") route();
   else location.hash = "#/";
 }
@@ -100,7 +106,7 @@ function sessionBar() {
   const who = current.userId ? `User ${current.userId}` : "Signed in with an API key";
   session.replaceChildren(
     h("span", { class: "who" }, who),
-    h("button", { type: "button", class: "link", onclick: () => { signOut(); signInScreen(); } }, "Sign out"),
+    h("button", { type: "button", class: "link", onclick: () => { signOut(); sessionStorage.removeItem(SIGNED_OUT_REASON); signInScreen(); } }, "Sign out"),
   );
 }
 
