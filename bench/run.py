@@ -35,17 +35,18 @@ from harness.infra import (
     drop_database,
     unique_name,
 )
+from bench.config import bench_env, describe
 from harness.processes import (
     REPO,
     curl_upload,
     peak_rss_kib,
     rss_kib,
-    service_env,
     start_service,
     stop_process,
     wait_http_ok,
 )
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Gateway, free_port, register_webhook
+from services.upload.settings import UploadSettings
 
 RESULTS = Path(__file__).with_name("results")
 # Files go where UPLOAD_DIR is by default (./data), not to /tmp: on ext4 without a
@@ -118,12 +119,10 @@ class Bench:
         return f"http://127.0.0.1:{self.gateway.port}"
 
     def env(self) -> dict[str, str]:
-        return service_env(
+        return bench_env(
             DATABASE_URL=self.database_url,
             AMQP_URL=amqp_url_for(self.vhost),
             UPLOAD_DIR=str(self.workdir / "uploads"),
-            ALLOW_PRIVATE_URLS="true",
-            MAX_UPLOAD_BYTES=str(2 * 1024**3),
             REGISTRATION_PORT=str(self.ports["registration"]),
             UPLOAD_PORT=str(self.ports["upload"]),
             DISPATCHER_PORT=str(self.ports["dispatcher"]),
@@ -136,13 +135,7 @@ class Bench:
         for service in SERVICES:
             await self.start_service(service)
         self.gateway = Gateway(
-            self.workdir / "gateway",
-            {
-                "GATEWAY_PORT": str(free_port()),
-                "REGISTRATION_PORT": str(self.ports["registration"]),
-                "UPLOAD_PORT": str(self.ports["upload"]),
-                "MAX_UPLOAD_BYTES": str(2 * 1024**3),
-            },
+            self.workdir / "gateway", {**self.env(), "GATEWAY_PORT": str(free_port())}
         )
         await self.gateway.start()
         self.http = aiohttp.ClientSession(
@@ -506,6 +499,17 @@ def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
         profiler.wait(30)
 
 
+def overrides(args: argparse.Namespace) -> dict[str, str]:
+    """Settings asked for on the command line; none by default (the bench runs the defaults)."""
+    changed = {}
+    if args.log_level != "info":
+        changed["LOG_LEVEL"] = args.log_level
+    big_file_bytes = args.big_file_mib * 1024**2
+    if big_file_bytes > UploadSettings.max_upload_bytes:
+        changed["MAX_UPLOAD_BYTES"] = str(big_file_bytes)
+    return changed
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
@@ -521,9 +525,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     args.work_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-", dir=args.work_parent) as workdir:
-        bench = Bench(Path(workdir), {"LOG_LEVEL": args.log_level})
+        bench = Bench(Path(workdir), overrides(args))
         try:
             await bench.start()
+            results["configuration"] = describe(bench.env())
+            print(results["configuration"], flush=True)
             await bench.receiver("fast")
             await bench.receiver("slow", 1.0)
             await bench.receiver("dead")
@@ -629,7 +635,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--uploads", type=int, default=2000)
-    parser.add_argument("--big-file-mib", type=int, default=1024)
+    parser.add_argument(
+        "--big-file-mib", type=int, default=100, help="above 100, MAX_UPLOAD_BYTES is raised"
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--only", choices=("end-to-end",), help="run one scenario")
     parser.add_argument(
