@@ -172,6 +172,8 @@ def report(results: dict[str, Any]) -> str:
             f"machine CPU during it: {shares['busy']:.0%} busy, {shares['iowait']:.0%} waiting"
             f" on I/O, {shares['idle']:.0%} idle"
         )
+    for name, ms in results.get("dispatcher_metrics", {}).items():
+        lines.append(f"dispatcher (since its last start) {name}: {ms:.1f}")
     lines.append(
         f"creating an upload's folder and file here: {results['folder_cost_ms']:.2f} ms of CPU"
         " (~0.05 when nothing was deleted nearby in the last minutes; see README)"

@@ -114,6 +114,8 @@ class Bench:
         self.receivers: list[Receiver] = []
         self.gateway: Gateway | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.profiling: Path | None = None
+        self.profilers: list[subprocess.Popen[bytes]] = []
 
     @property
     def gateway_url(self) -> str:
@@ -153,6 +155,27 @@ class Bench:
     async def restart_service(self, service: str) -> None:
         await asyncio.to_thread(stop_process, self.processes[service], 30)
         await self.start_service(service)
+        if self.profiling is not None:  # follow the new process
+            process = self.processes[service]
+            self.profilers.append(py_spy(process.pid, self.profiling / f"{service}-{process.pid}"))
+
+    async def dispatcher_metrics(self) -> dict[str, float]:
+        """Means of the dispatcher's timings since it (last) started, in ms."""
+        assert self.http is not None
+        url = f"http://127.0.0.1:{self.ports['dispatcher']}/metrics"
+        async with self.http.get(url) as resp:
+            text = await resp.text()
+        sums: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name.endswith(("_seconds_sum", "_seconds_count")):
+                sums[name] = float(value)
+        means = {}
+        for name in ("webhook_delivery_dispatch", "webhook_delivery_attempt_duration"):
+            count = sums.get(f"{name}_seconds_count", 0.0)
+            if count:
+                means[f"{name}_mean_ms"] = sums[f"{name}_seconds_sum"] / count * 1000
+        return means
 
     async def receiver(self, mode: str, delay: float = 1.0) -> Receiver:
         port = free_port()
@@ -468,34 +491,24 @@ def machine_cpu_shares(before: dict[str, int], after: dict[str, int]) -> dict[st
     }
 
 
+def py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid)]
+    command += ["--format", "speedscope", "--output", f"{output}.speedscope.json", "--rate", "200"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def start_profilers(bench: Bench, folder: Path | None) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each service during the first end-to-end run (speedscope files)."""
+    """py-spy on each service (speedscope files), and on any service restarted meanwhile."""
     if folder is None:
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    py_spy = Path(sys.executable).with_name("py-spy")
-    return [
-        subprocess.Popen(
-            [
-                str(py_spy),
-                "record",
-                "--pid",
-                str(process.pid),
-                "--format",
-                "speedscope",
-                "--output",
-                str(folder / f"{service}.speedscope.json"),
-                "--rate",
-                "200",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for service, process in bench.processes.items()
-    ]
+    bench.profiling = folder
+    bench.profilers = [py_spy(p.pid, folder / service) for service, p in bench.processes.items()]
+    return bench.profilers
 
 
-def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+def stop_profilers(bench: Bench, profilers: list[subprocess.Popen[bytes]]) -> None:
+    bench.profiling = None
     for profiler in profilers:
         profiler.send_signal(2)  # SIGINT: py-spy writes its file and exits
         profiler.wait(30)
@@ -539,7 +552,7 @@ async def end_to_end_runs(bench: Bench, args: argparse.Namespace, results: dict[
         runs.append(await end_to_end(bench, args.uploads, 32))
         machine_after = machine_cpu_ticks()
         cpu_after = cpu_seconds_by_component(bench)
-        stop_profilers(profilers)
+        stop_profilers(bench, profilers)
         if repeat == 0:
             # Whether the machine was busy (CPU-bound) or waiting (on disk, locks).
             results["machine_cpu"] = machine_cpu_shares(machine_before, machine_after)
@@ -631,7 +644,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await direct_ceiling(bench, args.uploads, 32) for _ in range(args.repeats)
                 ]
             results["ceiling_per_s"] = statistics.median(results["ceilings"])
+            # --profile records the end-to-end run, or the one scenario asked for.
+            alone = args.only not in (None, "end-to-end")
+            profilers = start_profilers(bench, args.profile) if alone else []
             await scenario_runs(bench, args, results)
+            stop_profilers(bench, profilers)
+            results["dispatcher_metrics"] = await bench.dispatcher_metrics()
         finally:
             await bench.stop()
     results["load_average_after"] = os.getloadavg()

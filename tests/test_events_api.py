@@ -390,6 +390,10 @@ async def test_a_bad_filter_is_400_naming_it_and_nothing_is_stored(
         ({"timeout_seconds": 0}, "timeout_seconds"),
         ({"timeout_seconds": 61}, "timeout_seconds"),
         ({"timeout_seconds": True}, "timeout_seconds"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": 1001}, "max_concurrency"),
+        ({"max_concurrency": 2.5}, "max_concurrency"),
+        ({"max_concurrency": "8"}, "max_concurrency"),
     ],
 )
 async def test_bad_delivery_settings_are_400_naming_them(
@@ -405,21 +409,30 @@ async def test_settings_are_shown_changed_and_reset_to_the_defaults(stack: Stack
     webhook = await register(
         stack, "http://127.0.0.1:9/x", str(events.UPLOAD_EVENT_TYPE_ID),
         retry_schedule=[10, 60], timeout_seconds=3, filter={"size": {"$gt": 1}},
+        max_concurrency=1000,
     )  # fmt: skip
     assert (webhook["retry_schedule"], webhook["timeout_seconds"]) == ([10, 60], 3)
+    assert webhook["max_concurrency"] == 1000
     assert {"id", "secret", "custom_headers", "custom_payload", "created_at"} <= set(webhook)
     status, patched, _ = await call(
         stack, "PATCH", f"/webhook/{webhook['id']}", {"retry_schedule": [], "url": webhook["url"]}
     )
     assert status == 200, patched
     assert patched["data"]["retry_schedule"] == [] and patched["data"]["timeout_seconds"] == 3
+    assert patched["data"]["max_concurrency"] == 1000
+    status, patched, _ = await call(
+        stack, "PATCH", f"/webhook/{webhook['id']}", {"max_concurrency": 1}
+    )
+    assert status == 200 and patched["data"]["max_concurrency"] == 1, patched
     status, patched, _ = await call(
         stack, "PATCH", f"/webhook/{webhook['id']}",
-        {"retry_schedule": None, "timeout_seconds": None, "filter": None},
+        {"retry_schedule": None, "timeout_seconds": None, "filter": None,
+         "max_concurrency": None},
     )  # fmt: skip
     assert status == 200, patched
     data = patched["data"]
     assert (data["retry_schedule"], data["timeout_seconds"], data["filter"]) == (None, None, None)
+    assert data["max_concurrency"] is None
     status, got, _ = await call(stack, "GET", f"/webhook/{webhook['id']}")
     assert got["data"] == data
 

@@ -15,10 +15,10 @@ import pytest
 from cryptography.fernet import Fernet
 from standardwebhooks.webhooks import Webhook
 
+from deploy.gateway.render import GatewaySettings
 from harness.processes import REPO, service_env
 from harness.receiver import Receiver
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
-from deploy.gateway.render import GatewaySettings
 from services.common.auth import KeyCache, RateLimiter
 from services.common.secrets import ENCRYPTED_PREFIX, SecretBox, SecretUnavailable
 from services.common.settings import CommonSettings

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -31,8 +32,15 @@ from services.common.urlsafety import UnsafeDestination
 
 from . import db
 from .client import check_destination
-from .endpoints import EndpointGate
-from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, ENDPOINT_BUSY, IN_FLIGHT
+from .endpoints import EndpointGate, EndpointLimits
+from .metrics import (
+    ATTEMPT_DURATION,
+    DELIVERIES,
+    DISPATCH_WAIT,
+    END_TO_END,
+    ENDPOINT_BUSY,
+    IN_FLIGHT,
+)
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
 from .signing import signature_header
@@ -50,6 +58,8 @@ OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
 ANNOUNCE_TIMEOUT_SECONDS = 2.0
 
 T = TypeVar("T")
+# When the message being handled (each in a task of its own) arrived, for DISPATCH_WAIT.
+ARRIVED: ContextVar[float] = ContextVar("arrived")
 
 
 def request_body(delivery: ClaimedDelivery) -> bytes:
@@ -97,6 +107,9 @@ class Dispatcher:
         self.endpoints = EndpointGate(
             settings.per_endpoint_concurrency, max_wait_seconds=ENDPOINT_BUSY_DELAY_MS / 1000
         )
+        self.limits = EndpointLimits(
+            settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
+        )
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
@@ -110,6 +123,7 @@ class Dispatcher:
         )
 
     async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> None:
+        ARRIVED.set(time.perf_counter())
         structlog.contextvars.bind_contextvars(
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
         )
@@ -161,7 +175,8 @@ class Dispatcher:
         A slow or dead endpoint may hold only so many deliveries: the rest are parked
         for a moment instead of filling the prefetch window everyone shares.
         """
-        async with self.endpoints.slot(webhook_id) as granted:
+        limit = await self.limits.of(webhook_id)
+        async with self.endpoints.slot(webhook_id, limit) as granted:
             if granted:
                 delivery = claimed or await self.claim(msg)
                 if delivery is not None:
@@ -319,6 +334,7 @@ class Dispatcher:
         retry_after: str | None = None
         error: str | None = None
         IN_FLIGHT.inc()
+        DISPATCH_WAIT.observe(started - ARRIVED.get(started))
         try:
             check_destination(
                 urlsplit(delivery.url).hostname or "", self.settings.allow_private_urls

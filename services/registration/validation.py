@@ -22,7 +22,7 @@ from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
-from .webhook_options import EventFilter, RetrySchedule, TimeoutSeconds
+from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
 
 MAX_URL_LENGTH = 2048
 # RFC 9110 token characters.
@@ -34,7 +34,7 @@ MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
 MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
-WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds")
+WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
@@ -252,6 +252,7 @@ class WebhookRegistration(RequestBody):
     filter: EventFilter = None
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
+    max_concurrency: MaxConcurrency = None
 
 
 # The name the database layer knows a registration by.
@@ -284,12 +285,14 @@ class WebhookPatch(RequestBody):
     filter: EventFilter = None
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
+    max_concurrency: MaxConcurrency = None
 
 
 @dataclass(frozen=True)
 class WebhookUpdate:
     """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
-    retry_schedule and timeout_seconds that were sent, where None means the default."""
+    retry_schedule, timeout_seconds and max_concurrency that were sent, where None means
+    the default."""
 
     url: str | None = None
     custom_headers: dict[str, str] | None = None

@@ -48,6 +48,9 @@ class _WebhookFields(Shape):
     timeout_seconds: int | None = Field(
         description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS."
     )
+    max_concurrency: int | None = Field(
+        description="Deliveries in flight to it at once; null is DISPATCH_PER_ENDPOINT_CONCURRENCY."
+    )
     created_at: ApiTime
     updated_at: ApiTime
 
