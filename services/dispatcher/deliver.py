@@ -22,6 +22,7 @@ from services.common import deliveries, events, outbox
 from services.common.backoff import Backoff, retry
 from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
+from services.common.consuming import Outcome
 from services.common.db import DATABASE_ERRORS
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
 from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
@@ -122,7 +123,8 @@ class Dispatcher:
             key=lambda record: record.delivery_id,
         )
 
-    async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> None:
+    async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> Outcome:
+        """ACK once the outcome is recorded; REQUEUE (after a pause) if it could not be."""
         ARRIVED.set(time.perf_counter())
         structlog.contextvars.bind_contextvars(
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
@@ -135,25 +137,14 @@ class Dispatcher:
             # Database (or broker) trouble: back off before handing the message back,
             # so an outage does not spin through redeliveries.
             log.warning("delivery_postponed", error=repr(exc))
-            await self.requeue(message)
-            return
+            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+            return Outcome.REQUEUE
         except Exception:
             log.exception("delivery_crashed")
-            await self.requeue(message)
-            return
-        try:
-            await message.ack()
-        except BROKER_ERRORS as exc:
-            # The channel died: the broker redelivers, and the claim turns the copy away.
-            log.warning("ack_failed", error=repr(exc))
-
-    async def requeue(self, message: AbstractIncomingMessage) -> None:
-        """Hand the message back after a pause, so an outage does not spin redeliveries."""
-        await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
-        try:
-            await message.nack(requeue=True)
-        except BROKER_ERRORS as exc:
-            log.warning("nack_failed", error=repr(exc))
+            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+            return Outcome.REQUEUE
+        # A lost ack (the channel died) is redelivered; the claim turns the copy away.
+        return Outcome.ACK
 
     async def process(self, msg: DeliveryMessage) -> None:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:

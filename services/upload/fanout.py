@@ -9,7 +9,6 @@ batch. A crash re-runs the fan-out from the start; see docs/events.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -21,7 +20,7 @@ from aiohttp import web
 
 from services.common import events
 from services.common.broker import BROKER, BROKER_ERRORS, Broker
-from services.common.consuming import Consumer
+from services.common.consuming import Consumer, Outcome
 from services.common.db import DATABASE_ERRORS, DB_POOL
 from services.common.messages import (
     FANOUT_QUEUE,
@@ -41,7 +40,7 @@ log = structlog.get_logger(__name__)
 # Webhooks per statement: bounded work and locks per round trip, whatever the fan-out.
 BATCH_SIZE = 500
 # Events fanned out at once by one worker.
-PREFETCH = 4
+PREFETCH = 64
 OUTAGE_BACKOFF_SECONDS = 2.0
 # An event still not fanned out this long after acceptance lost its message: ask again.
 SWEEP_AFTER_SECONDS = 300.0
@@ -78,7 +77,7 @@ class FanoutWorker:
         self.publish_timeout = publish_timeout
         self.filters = FilterCache()
 
-    async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> None:
+    async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> Outcome:
         structlog.contextvars.bind_contextvars(
             event_id=str(msg.event_id), request_id=msg.request_id
         )
@@ -89,11 +88,8 @@ class FanoutWorker:
             # does not spin; the next run skips the deliveries this one made.
             log.warning("fanout_postponed", error=repr(exc), outage=isinstance(exc, OUTAGE_ERRORS))
             await asyncio.sleep(OUTAGE_BACKOFF_SECONDS)
-            with contextlib.suppress(*BROKER_ERRORS):
-                await message.nack(requeue=True)
-            return
-        with contextlib.suppress(*BROKER_ERRORS):
-            await message.ack()
+            return Outcome.REQUEUE
+        return Outcome.ACK
 
     async def fan_out(self, event_id: uuid.UUID) -> int:
         """Create and publish the event's missing deliveries; how many were created."""
