@@ -39,6 +39,9 @@ log = structlog.get_logger(__name__)
 
 # Webhooks per statement: bounded work and locks per round trip, whatever the fan-out.
 BATCH_SIZE = 500
+# At most this many webhooks: POST /event fans out itself, before its answer, rather than
+# through the worker (most events go to a webhook or two; the hop costs more than that).
+INLINE_WEBHOOKS = 32
 # Events fanned out at once by one worker.
 PREFETCH = 64
 OUTAGE_BACKOFF_SECONDS = 2.0
@@ -117,6 +120,23 @@ class FanoutWorker:
                 log.info("event_fanned_out", deliveries=created)
                 return created
             after = webhooks[-1].id
+
+    async def fan_out_inline(self, event: events.EventToFanOut) -> bool:
+        """The whole fan-out of an event with at most INLINE_WEBHOOKS webhooks, in the
+        request that accepted it: one query and one statement, as the worker's last batch.
+        False (nothing done) if it has more: the worker fans it out, so the request's work
+        stays bounded however many webhooks there are."""
+        webhooks = await db.subscribers(self.pool, event, None, INLINE_WEBHOOKS + 1)
+        if len(webhooks) > INLINE_WEBHOOKS:
+            return False
+        batch = [
+            self.new_delivery(event, webhook)
+            for webhook in webhooks
+            if self.filters.matcher(webhook)(event.payload)
+        ]
+        announced = await db.create_fanout_deliveries(self.pool, event, batch, True)
+        await self.publish(announced)
+        return True
 
     def new_delivery(
         self, event: events.EventToFanOut, webhook: db.Subscriber
