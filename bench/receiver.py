@@ -1,8 +1,9 @@
 """A webhook receiver for the benchmark, in its own process so it never shares the load
 client's CPU time: `python -m bench.receiver --port N --mode fast|slow|dead`.
 
-It records when each upload's delivery first arrived, counts duplicates and the most
-requests open at once, and serves those figures on GET /stats (POST /reset clears them).
+It records when each delivery first arrived (an upload's by its upload id, any other
+event's by its delivery id), counts duplicates and the most requests open at once, and
+serves those figures on GET /stats (POST /reset clears them).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Tally:
         self.duplicates = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.last_arrival: float | None = None
 
 
 def build_app(mode: str, delay: float) -> web.Application:
@@ -41,16 +43,20 @@ def build_app(mode: str, delay: float) -> web.Application:
         tally.max_in_flight = max(tally.max_in_flight, tally.in_flight)
         try:
             try:
-                data = orjson.loads(body)["data"]
-                upload_id = data["upload_id"]
-                uploaded_at = datetime.fromisoformat(data["uploaded_at"].replace("Z", "+00:00"))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                event = orjson.loads(body)
+                # An upload's delivery counts by its upload, any other by its delivery id;
+                # latency runs from the upload's (or event's) time on the server's clock.
+                upload_id = event["data"].get("upload_id") or request.headers["webhook-id"]
+                origin = event["data"].get("uploaded_at") or event["timestamp"]
+                uploaded_at = datetime.fromisoformat(origin.replace("Z", "+00:00"))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 upload_id = None  # the direct-POST ceiling sends multipart, not events
             if upload_id is not None:
                 if upload_id in tally.arrivals:
                     tally.duplicates += 1
                 else:
                     tally.arrivals[upload_id] = now
+                    tally.last_arrival = now
                     # Upload recorded (server clock) to delivery received, same machine.
                     tally.latencies[upload_id] = (now - uploaded_at.timestamp()) * 1000
             if mode == "slow":
@@ -61,20 +67,19 @@ def build_app(mode: str, delay: float) -> web.Application:
         finally:
             tally.in_flight -= 1
 
-    async def stats(_request: web.Request) -> web.Response:
-        return web.Response(
-            body=orjson.dumps(
-                {
-                    "requests": tally.requests,
-                    "duplicates": tally.duplicates,
-                    "max_in_flight": tally.max_in_flight,
-                    "in_flight": tally.in_flight,
-                    "arrivals": tally.arrivals,
-                    "latencies_ms": tally.latencies,
-                }
-            ),
-            content_type="application/json",
-        )
+    async def stats(request: web.Request) -> web.Response:
+        figures: dict[str, object] = {
+            "requests": tally.requests,
+            "duplicates": tally.duplicates,
+            "max_in_flight": tally.max_in_flight,
+            "in_flight": tally.in_flight,
+            "delivered": len(tally.arrivals),
+            "last_arrival": tally.last_arrival,
+        }
+        # ?summary=1 while polling: the counts, without a figure per delivery.
+        if "summary" not in request.query:
+            figures.update(arrivals=tally.arrivals, latencies_ms=tally.latencies)
+        return web.Response(body=orjson.dumps(figures), content_type="application/json")
 
     async def reset(_request: web.Request) -> web.Response:
         tally.reset()

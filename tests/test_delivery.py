@@ -306,6 +306,19 @@ async def test_success_clears_failing_since(stack: Stack) -> None:
     assert cleared is None
 
 
+async def test_a_webhooks_own_max_concurrency_caps_it(stack: Stack) -> None:
+    """max_concurrency set on the webhook replaces DISPATCH_PER_ENDPOINT_CONCURRENCY (32)."""
+    slow = await Receiver([Reply(200, delay=0.5)]).start()
+    try:
+        hook = await stack.register(slow.url, max_concurrency=3)
+        for _ in range(9):
+            await stack.upload(hook["id"])
+        await slow.wait_for(9, timeout=30)
+    finally:
+        await slow.stop()
+    assert slow.max_in_flight == 3
+
+
 @pytest.mark.parametrize("stack_options", [StackOptions(per_endpoint_concurrency=2)])
 async def test_a_slow_endpoint_holds_only_its_share(stack: Stack) -> None:
     """A flooded slow endpoint gets at most its limit in flight; others are not held up."""

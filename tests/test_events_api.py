@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from harness import events as harness_events
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions
 from services.common import events
 from services.common.auth import hash_api_key, new_api_key
+from services.upload.fanout import INLINE_WEBHOOKS
 
 INVOICE_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -193,6 +195,49 @@ async def test_an_event_reaches_exactly_the_matching_webhooks_of_its_user_and_ty
     delivery_id = listed["data"][0]["id"]
     status, one, _ = await call(stack, "GET", f"/delivery/{delivery_id}")
     assert one["data"]["event_id"] == accepted["event_id"]
+
+
+async def test_few_webhooks_are_fanned_out_by_the_request_many_by_the_worker(
+    stack: Stack,
+) -> None:
+    """Up to INLINE_WEBHOOKS: the deliveries exist when the 202 arrives and the fan-out
+    message is never needed; one more: the worker makes them all, after the answer."""
+    few, many = await create_type(stack), await create_type(stack)
+    await insert_webhooks(stack, few["id"], 41, 2, filter={"amount": {"$gt": 5}})
+    await insert_webhooks(stack, few["id"], 41, 1)  # unfiltered
+    await insert_webhooks(stack, many["id"], 42, INLINE_WEBHOOKS + 1)
+    status, answer, _ = await publish(
+        stack, {"event_type": few["name"], "user_id": 41, "payload": {"amount": 1}}
+    )
+    assert status == 202, answer
+    event_id = uuid.UUID(answer["data"]["event_id"])
+    made = await stack.pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1", event_id
+    )
+    assert made == 1  # the filtered pair did not match
+    assert await stack.pool.fetchval("SELECT fanned_out_at FROM events WHERE id = $1", event_id)
+    status, answer, _ = await publish(
+        stack, {"event_type": many["name"], "user_id": 42, "payload": {}}
+    )
+    assert status == 202, answer
+    event_id = uuid.UUID(answer["data"]["event_id"])
+    for _ in range(200):
+        made = await stack.pool.fetchval(
+            "SELECT count(*) FROM deliveries WHERE event_id = $1", event_id
+        )
+        if made == INLINE_WEBHOOKS + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert made == INLINE_WEBHOOKS + 1
+
+
+async def insert_webhooks(
+    stack: Stack, type_id: str, user_id: int, count: int, **columns: Any
+) -> None:
+    await harness_events.insert_webhooks(
+        stack.pool, count, user_id, uuid.UUID(type_id), "http://127.0.0.1:9/x", "whsec_"
+        + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", **columns,
+    )  # fmt: skip
 
 
 async def test_an_event_type_id_works_as_well_as_its_name(stack: Stack, receiver: Receiver) -> None:
@@ -390,6 +435,10 @@ async def test_a_bad_filter_is_400_naming_it_and_nothing_is_stored(
         ({"timeout_seconds": 0}, "timeout_seconds"),
         ({"timeout_seconds": 61}, "timeout_seconds"),
         ({"timeout_seconds": True}, "timeout_seconds"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": 1001}, "max_concurrency"),
+        ({"max_concurrency": 2.5}, "max_concurrency"),
+        ({"max_concurrency": "8"}, "max_concurrency"),
     ],
 )
 async def test_bad_delivery_settings_are_400_naming_them(
@@ -405,21 +454,30 @@ async def test_settings_are_shown_changed_and_reset_to_the_defaults(stack: Stack
     webhook = await register(
         stack, "http://127.0.0.1:9/x", str(events.UPLOAD_EVENT_TYPE_ID),
         retry_schedule=[10, 60], timeout_seconds=3, filter={"size": {"$gt": 1}},
+        max_concurrency=1000,
     )  # fmt: skip
     assert (webhook["retry_schedule"], webhook["timeout_seconds"]) == ([10, 60], 3)
+    assert webhook["max_concurrency"] == 1000
     assert {"id", "secret", "custom_headers", "custom_payload", "created_at"} <= set(webhook)
     status, patched, _ = await call(
         stack, "PATCH", f"/webhook/{webhook['id']}", {"retry_schedule": [], "url": webhook["url"]}
     )
     assert status == 200, patched
     assert patched["data"]["retry_schedule"] == [] and patched["data"]["timeout_seconds"] == 3
+    assert patched["data"]["max_concurrency"] == 1000
+    status, patched, _ = await call(
+        stack, "PATCH", f"/webhook/{webhook['id']}", {"max_concurrency": 1}
+    )
+    assert status == 200 and patched["data"]["max_concurrency"] == 1, patched
     status, patched, _ = await call(
         stack, "PATCH", f"/webhook/{webhook['id']}",
-        {"retry_schedule": None, "timeout_seconds": None, "filter": None},
+        {"retry_schedule": None, "timeout_seconds": None, "filter": None,
+         "max_concurrency": None},
     )  # fmt: skip
     assert status == 200, patched
     data = patched["data"]
     assert (data["retry_schedule"], data["timeout_seconds"], data["filter"]) == (None, None, None)
+    assert data["max_concurrency"] is None
     status, got, _ = await call(stack, "GET", f"/webhook/{webhook['id']}")
     assert got["data"] == data
 

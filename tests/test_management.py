@@ -138,6 +138,7 @@ async def test_get_webhook_shows_everything_but_the_secret(stack: Stack) -> None
         "retry_schedule": None,
         "timeout_seconds": None,
         "signature_scheme": "hmac",
+        "max_concurrency": None,
         "created_at": registered["created_at"],
         "updated_at": registered["updated_at"],
     }

@@ -267,6 +267,8 @@ def test_event_idempotency_keys_are_unique_per_user(events_db: str) -> None:
     [
         ("timeout_seconds", 0),
         ("timeout_seconds", 61),
+        ("max_concurrency", 0),
+        ("max_concurrency", 1001),
         ("retry_schedule", [0]),
         ("retry_schedule", [1, 604801]),
         ("retry_schedule", [1] * 21),
@@ -291,6 +293,7 @@ def test_webhook_delivery_settings_are_bounded(events_db: str, column: str, valu
 def test_webhook_delivery_settings_in_range_are_stored(events_db: str) -> None:
     settings = {
         "timeout_seconds": 60,
+        "max_concurrency": 1000,
         "retry_schedule": [1, 60, 604800],
         "filter": Jsonb({"customer.country": {"$in": ["NL"]}}),
     }
@@ -298,11 +301,11 @@ def test_webhook_delivery_settings_in_range_are_stored(events_db: str) -> None:
         webhook_id = new_webhook(conn, 10, **settings)
         empty_schedule = new_webhook(conn, 10, retry_schedule=[], timeout_seconds=1)
         row = conn.execute(
-            "SELECT timeout_seconds, retry_schedule, filter FROM webhook_registrations "
-            "WHERE id = %s",
+            "SELECT timeout_seconds, max_concurrency, retry_schedule, filter"
+            " FROM webhook_registrations WHERE id = %s",
             (webhook_id,),
         ).fetchone()
-        assert row == (60, [1, 60, 604800], {"customer.country": {"$in": ["NL"]}})
+        assert row == (60, 1000, [1, 60, 604800], {"customer.country": {"$in": ["NL"]}})
         assert empty_schedule != webhook_id
         # The fan-out's query can use the subscribers index (forced: the table is tiny).
         conn.execute("SET enable_seqscan = off")

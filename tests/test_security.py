@@ -15,11 +15,13 @@ import pytest
 from cryptography.fernet import Fernet
 from standardwebhooks.webhooks import Webhook
 
+from deploy.gateway.render import GatewaySettings
 from harness.processes import REPO, service_env
 from harness.receiver import Receiver
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from services.common.auth import KeyCache, RateLimiter
 from services.common.secrets import ENCRYPTED_PREFIX, SecretBox, SecretUnavailable
+from services.common.settings import CommonSettings
 
 # Keys made once per run; the same two throughout, so rows any test left stay readable.
 OLD_SECRETS_KEY = Fernet.generate_key().decode()
@@ -456,6 +458,19 @@ def test_token_bucket_allows_bursts_of_twice_the_rate_then_refills() -> None:
     assert limiter.retry_after("b") is None  # callers are counted apart
     now[0] += 0.5
     assert limiter.retry_after("a") is None
+
+
+def test_the_default_rate_limits_never_meet_one_producer_at_the_readme_figures() -> None:
+    """SPEC section 13: a burst of 2,000 uploads, then the busiest README rate (GET
+    /event_type, ~5,500/s) for a minute, from one caller, through the default limits."""
+    now = [0.0]
+    limiter = RateLimiter(CommonSettings.rate_limit_per_second, clock=lambda: now[0])
+    assert all(limiter.retry_after("producer") is None for _ in range(2000))
+    for _ in range(60 * 5500):
+        now[0] += 1 / 5500
+        assert limiter.retry_after("producer") is None
+    gateway = GatewaySettings()
+    assert gateway.rate_per_second >= 5500 and gateway.rate_burst >= 2000
 
 
 def test_key_cache_forgets_after_its_ttl() -> None:

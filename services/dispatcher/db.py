@@ -1,6 +1,6 @@
 """SQL of the dispatcher beyond a delivery's transitions (services.common.deliveries):
-a delivery's state as a stale message sees it, and disabling a failing webhook (and
-announcing it: services.common.events)."""
+a delivery's state as a stale message sees it, webhooks' concurrency caps, and disabling
+a failing webhook (and announcing it: services.common.events)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,16 @@ async def delivery_state(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> Delivery
         delivery_id,
     )
     return None if row is None else DeliveryState(**dict(row))
+
+
+async def max_concurrency_of(pool: asyncpg.Pool, webhook_ids: list[uuid.UUID]) -> list[int | None]:
+    """Each webhook's max_concurrency, in the order asked (None: unset, or no such webhook)."""
+    rows = await pool.fetch(
+        "SELECT id, max_concurrency FROM webhook_registrations WHERE id = ANY($1::uuid[])",
+        webhook_ids,
+    )
+    found = {row["id"]: row["max_concurrency"] for row in rows}
+    return [found.get(webhook_id) for webhook_id in webhook_ids]
 
 
 async def disable_webhook(

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -19,6 +20,7 @@ from services.common import deliveries, events, outbox
 from services.common.backoff import Backoff, retry
 from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
+from services.common.consuming import Outcome
 from services.common.db import DATABASE_ERRORS
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
 from services.common.delivery_body import request_body
@@ -29,8 +31,15 @@ from services.common.urlsafety import UnsafeDestination
 
 from . import db
 from .client import check_destination
-from .endpoints import EndpointGate
-from .metrics import ATTEMPT_DURATION, DELIVERIES, END_TO_END, ENDPOINT_BUSY, IN_FLIGHT
+from .endpoints import EndpointGate, EndpointLimits
+from .metrics import (
+    ATTEMPT_DURATION,
+    DELIVERIES,
+    DISPATCH_WAIT,
+    END_TO_END,
+    ENDPOINT_BUSY,
+    IN_FLIGHT,
+)
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
 from .signing import signature_header
@@ -48,6 +57,8 @@ OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
 ANNOUNCE_TIMEOUT_SECONDS = 2.0
 
 T = TypeVar("T")
+# When the message being handled (each in a task of its own) arrived, for DISPATCH_WAIT.
+ARRIVED: ContextVar[float] = ContextVar("arrived")
 
 
 def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
@@ -83,6 +94,9 @@ class Dispatcher:
         self.endpoints = EndpointGate(
             settings.per_endpoint_concurrency, max_wait_seconds=ENDPOINT_BUSY_DELAY_MS / 1000
         )
+        self.limits = EndpointLimits(
+            settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
+        )
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
@@ -95,7 +109,9 @@ class Dispatcher:
             key=lambda record: record.delivery_id,
         )
 
-    async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> None:
+    async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> Outcome:
+        """ACK once the outcome is recorded; REQUEUE (after a pause) if it could not be."""
+        ARRIVED.set(time.perf_counter())
         structlog.contextvars.bind_contextvars(
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
         )
@@ -107,25 +123,14 @@ class Dispatcher:
             # Database (or broker) trouble: back off before handing the message back,
             # so an outage does not spin through redeliveries.
             log.warning("delivery_postponed", error=repr(exc))
-            await self.requeue(message)
-            return
+            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+            return Outcome.REQUEUE
         except Exception:
             log.exception("delivery_crashed")
-            await self.requeue(message)
-            return
-        try:
-            await message.ack()
-        except BROKER_ERRORS as exc:
-            # The channel died: the broker redelivers, and the claim turns the copy away.
-            log.warning("ack_failed", error=repr(exc))
-
-    async def requeue(self, message: AbstractIncomingMessage) -> None:
-        """Hand the message back after a pause, so an outage does not spin redeliveries."""
-        await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
-        try:
-            await message.nack(requeue=True)
-        except BROKER_ERRORS as exc:
-            log.warning("nack_failed", error=repr(exc))
+            await asyncio.sleep(DB_ERROR_BACKOFF_SECONDS)
+            return Outcome.REQUEUE
+        # A lost ack (the channel died) is redelivered; the claim turns the copy away.
+        return Outcome.ACK
 
     async def process(self, msg: DeliveryMessage) -> None:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
@@ -147,7 +152,8 @@ class Dispatcher:
         A slow or dead endpoint may hold only so many deliveries: the rest are parked
         for a moment instead of filling the prefetch window everyone shares.
         """
-        async with self.endpoints.slot(webhook_id) as granted:
+        limit = await self.limits.of(webhook_id)
+        async with self.endpoints.slot(webhook_id, limit) as granted:
             if granted:
                 delivery = claimed or await self.claim(msg)
                 if delivery is not None:
@@ -308,6 +314,7 @@ class Dispatcher:
         retry_after: str | None = None
         error: str | None = None
         IN_FLIGHT.inc()
+        DISPATCH_WAIT.observe(started - ARRIVED.get(started))
         try:
             await check_destination(
                 delivery.url,

@@ -1,5 +1,6 @@
-"""Per-endpoint concurrency: how many deliveries one webhook may have in flight, and
-whether a delivery beyond that should wait for a slot or be parked."""
+"""Per-endpoint concurrency: how many deliveries one webhook may have in flight (its own
+max_concurrency, else the default), and whether a delivery beyond that should wait for a
+slot or be parked."""
 
 from __future__ import annotations
 
@@ -8,11 +9,46 @@ import collections
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+from services.common.batch import Batcher
+from services.common.cache import TtlCache
 
 # Weight of the newest delivery in an endpoint's running average of slot hold time.
 HOLD_WEIGHT = 0.2
 MAX_TRACKED_ENDPOINTS = 10_000
+# How long a webhook's max_concurrency is trusted: a PATCH reaches the dispatcher within this.
+LIMIT_CACHE_SECONDS = 5.0
+
+
+class EndpointLimits:
+    """Each webhook's cap: its max_concurrency, else `default`. Read at most every
+    LIMIT_CACHE_SECONDS per webhook; the lookups of many webhooks at one moment share one
+    query, and many messages of one webhook share its lookup."""
+
+    def __init__(
+        self, default: int, lookup: Callable[[list[uuid.UUID]], Awaitable[list[int | None]]]
+    ) -> None:
+        self.default = default
+        self.cache: TtlCache[uuid.UUID, int | None] = TtlCache(LIMIT_CACHE_SECONDS)
+        self.lookups: Batcher[uuid.UUID, int | None] = Batcher(lookup, key=lambda w: w)
+        self.pending: dict[uuid.UUID, asyncio.Future[int | None]] = {}
+
+    async def of(self, webhook_id: uuid.UUID) -> int:
+        found, limit = self.cache.get(webhook_id)
+        if not found:
+            pending = self.pending.get(webhook_id)
+            if pending is None:
+                pending = asyncio.ensure_future(self.lookups(webhook_id))
+                self.pending[webhook_id] = pending
+                pending.add_done_callback(lambda done: self.learnt(webhook_id, done))
+            limit = await asyncio.shield(pending)
+        return limit or self.default
+
+    def learnt(self, webhook_id: uuid.UUID, done: asyncio.Future[int | None]) -> None:
+        del self.pending[webhook_id]
+        if not done.cancelled() and done.exception() is None:
+            self.cache.put(webhook_id, done.result())
 
 
 class EndpointGate:
@@ -27,7 +63,7 @@ class EndpointGate:
         self.waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
         self.hold_seconds: dict[uuid.UUID, float] = {}  # running averages
 
-    async def reserve(self, webhook_id: uuid.UUID) -> bool:
+    async def reserve(self, webhook_id: uuid.UUID, limit: int | None = None) -> bool:
         """A slot of the endpoint's concurrency; wait for one, or give up (and park).
 
         The wait is worth it when a slot should come free sooner than a park would
@@ -36,18 +72,20 @@ class EndpointGate:
         times that. A fast endpoint's burst is then served in order, not a second
         late; a slow or dead one's messages are parked at once rather than hold places
         in the prefetch window that other endpoints need. Until an endpoint has
-        answered once, at most `limit` messages wait for it.
+        answered once, at most `limit` messages wait for it. `limit` is the webhook's own
+        (EndpointLimits), else the gate's default.
         """
+        limit = limit or self.limit
         load = self.load.get(webhook_id, 0)
-        if load < self.limit:
+        if load < limit:
             self.load[webhook_id] = load + 1
             return True
         waiting = len(self.waiters.get(webhook_id, ())) + 1
         held = self.hold_seconds.get(webhook_id)
         if held is None:
-            if waiting > self.limit:
+            if waiting > limit:
                 return False
-        elif waiting * held / self.limit > self.max_wait_seconds:
+        elif waiting * held / limit > self.max_wait_seconds:
             return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(webhook_id, collections.deque()).append(waiter)
@@ -65,10 +103,10 @@ class EndpointGate:
         return False
 
     @contextlib.asynccontextmanager
-    async def slot(self, webhook_id: uuid.UUID) -> AsyncIterator[bool]:
-        """`async with gate.slot(endpoint) as granted`: inside, the endpoint's slot is
-        held if `granted` (released, its hold timed, on leaving); else none came soon."""
-        if not await self.reserve(webhook_id):
+    async def slot(self, webhook_id: uuid.UUID, limit: int | None = None) -> AsyncIterator[bool]:
+        """`async with gate.slot(endpoint, limit) as granted`: inside, the endpoint's slot
+        is held if `granted` (released, its hold timed, on leaving); else none came soon."""
+        if not await self.reserve(webhook_id, limit):
             yield False
             return
         with self.held(webhook_id):

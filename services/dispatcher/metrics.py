@@ -22,3 +22,9 @@ ENDPOINT_BUSY = Counter(
     "webhook_deliveries_deferred_total",
     "Deliveries parked for a moment because their endpoint had its limit in flight.",
 )
+DISPATCH_WAIT = Histogram(
+    "webhook_delivery_dispatch_seconds",
+    "Time from a delivery message's arrival in the dispatcher to its request being sent "
+    "(endpoint slot, claim, signing), for messages due on arrival or after a wait.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

@@ -13,9 +13,9 @@ class DispatcherSettings(CommonSettings):
     delivery_timeout_seconds: float = 10.0
     retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     allow_private_urls: bool = False
-    prefetch: int = 256
+    prefetch: int = 4096
     per_endpoint_concurrency: int = 32
-    max_connections: int = 512
+    max_connections: int = 4096
     response_body_bytes: int = 4096
     sweep_interval_seconds: float = 30.0
     disable_after_seconds: float = 5 * 86400.0

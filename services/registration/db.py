@@ -80,10 +80,10 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         WITH registration AS (
             INSERT INTO webhook_registrations
                 (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds,
-                 signature_scheme)
-            VALUES ($1, $2, $3, $4, $7, $8, $9, $10)
+                 signature_scheme, max_concurrency)
+            VALUES ($1, $2, $3, $4, $7, $8, $9, $10, $11)
             RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
-                      timeout_seconds, signature_scheme, created_at, updated_at
+                      timeout_seconds, signature_scheme, max_concurrency, created_at, updated_at
         ), configuration AS (
             INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
             SELECT id, $5, $6 FROM registration
@@ -100,6 +100,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         new.retry_schedule,
         new.timeout_seconds,
         new.signature_scheme,
+        new.max_concurrency,
     )
     return {
         **dict(registration),
@@ -113,7 +114,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
 
 WEBHOOK_COLUMNS = """
     w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
-    w.filter, w.retry_schedule, w.timeout_seconds, w.signature_scheme,
+    w.filter, w.retry_schedule, w.timeout_seconds, w.signature_scheme, w.max_concurrency,
     w.created_at, w.updated_at, c.custom_headers, c.custom_payload
 """
 
@@ -184,6 +185,7 @@ async def update_webhook(
                 filter = CASE WHEN $4 THEN $5::jsonb ELSE filter END,
                 retry_schedule = CASE WHEN $6 THEN $7::integer[] ELSE retry_schedule END,
                 timeout_seconds = CASE WHEN $8 THEN $9::integer ELSE timeout_seconds END,
+                max_concurrency = CASE WHEN $10 THEN $11::integer ELSE max_concurrency END,
                 updated_at = now()
             WHERE id = $1 AND deleted_at IS NULL
             RETURNING id
@@ -197,6 +199,8 @@ async def update_webhook(
             update.options.get("retry_schedule"),
             "timeout_seconds" in update.options,
             update.options.get("timeout_seconds"),
+            "max_concurrency" in update.options,
+            update.options.get("max_concurrency"),
         )
         if found is None:
             return None

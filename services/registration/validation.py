@@ -23,7 +23,7 @@ from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
-from .webhook_options import EventFilter, RetrySchedule, TimeoutSeconds
+from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
 
 MAX_URL_LENGTH = 2048
 # RFC 9110 token characters.
@@ -35,7 +35,7 @@ MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
 MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
-WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds")
+WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
@@ -252,6 +252,7 @@ class WebhookRegistration(RequestBody):
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
+    max_concurrency: MaxConcurrency = None
 
 
 # The name the database layer knows a registration by.
@@ -284,12 +285,14 @@ class WebhookPatch(RequestBody):
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
+    max_concurrency: MaxConcurrency = None
 
 
 @dataclass(frozen=True)
 class WebhookUpdate:
     """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
-    retry_schedule and timeout_seconds that were sent, where None means the default."""
+    retry_schedule, timeout_seconds and max_concurrency that were sent, where None means
+    the default."""
 
     url: str | None = None
     custom_headers: dict[str, str] | None = None

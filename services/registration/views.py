@@ -53,6 +53,9 @@ class _WebhookFields(Shape):
     signature_scheme: SignatureScheme = Field(
         description="`hmac`: `webhook-signature: v1,…`; `ed25519`: `v1a,…` (SECURITY.md)."
     )
+    max_concurrency: int | None = Field(
+        description="Deliveries in flight to it at once; null is DISPATCH_PER_ENDPOINT_CONCURRENCY."
+    )
     created_at: ApiTime
     updated_at: ApiTime
 

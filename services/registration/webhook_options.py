@@ -19,6 +19,7 @@ from services.common.filters import (
 MAX_RETRY_DELAYS = 20
 MAX_RETRY_DELAY_SECONDS = 604800
 MAX_TIMEOUT_SECONDS = 60
+MAX_CONCURRENCY = 1000
 FILTER_HELP = (
     "Matched against each event's `data`; null or {} matches every event. A key is a "
     "dotted path (`customer.country`) whose value is a literal (equality) or an object of "
@@ -76,6 +77,18 @@ TimeoutSeconds = Annotated[
         le=MAX_TIMEOUT_SECONDS,
         description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS.",
         examples=[5],
+    ),
+    BeforeValidator(integral_number),
+]
+MaxConcurrency = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description="Deliveries in flight to this webhook at once (1 to "
+        f"{MAX_CONCURRENCY}); null is DISPATCH_PER_ENDPOINT_CONCURRENCY.",
+        examples=[8],
     ),
     BeforeValidator(integral_number),
 ]

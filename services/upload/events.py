@@ -32,8 +32,9 @@ from services.common.web import (
 )
 
 from . import db
+from .fanout import OUTAGE_ERRORS
 from .handlers import REPLAYED_HEADER, UnprocessableContent, parse_idempotency_key
-from .keys import EVENT_TYPES, SETTINGS
+from .keys import EVENT_TYPES, FANOUT, OUTBOX_CLEANUP, SETTINGS
 from .publishing import publish_now
 
 log = structlog.get_logger(__name__)
@@ -100,6 +101,30 @@ def parse_event(request: web.Request, body: dict[str, Any]) -> EventRequest:
     return parsed
 
 
+async def fan_out(
+    app: web.Application, new: events.NewEvent, event_name: str, accepted: events.AcceptedEvent
+) -> None:
+    """Fan a just-accepted event out here if it has few webhooks, else ask the worker.
+
+    Either way the event is durable already, with its fan-out message in the outbox: if
+    this fails part-way, the relay publishes that message and the worker completes the
+    fan-out (each delivery is made once, see docs/events.md)."""
+    assert accepted.outbox_id is not None
+    event = events.EventToFanOut(
+        new.id, new.event_type_id, event_name, new.user_id, new.payload, new.request_id,
+        new.created_at, None,
+    )  # fmt: skip
+    try:
+        done = await app[FANOUT].fan_out_inline(event)
+    except OUTAGE_ERRORS as exc:
+        log.warning("inline_fanout_deferred", event_id=str(new.id), error=repr(exc))
+        done = False
+    if done:
+        app[OUTBOX_CLEANUP].add(accepted.outbox_id)  # its fan-out message is not needed
+    else:
+        await publish_now(app, accepted.outbox_id, accepted.fanout)
+
+
 async def publish_event(request: web.Request) -> web.Response:
     app = request.app
     idempotency_key = parse_idempotency_key(request)
@@ -126,7 +151,7 @@ async def publish_event(request: web.Request) -> web.Response:
         raise UnprocessableContent(accepted.message)
     annotate(request, event_id=str(accepted.id), event_type=accepted.event_type)
     if accepted.outbox_id is not None:
-        await publish_now(app, accepted.outbox_id, accepted.fanout)
+        await fan_out(app, new, event_type.event_name, accepted)
     answer = AcceptedEvent(
         event_id=accepted.id,
         event_type=accepted.event_type,

@@ -9,7 +9,6 @@ batch. A crash re-runs the fan-out from the start; see docs/events.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -21,7 +20,7 @@ from aiohttp import web
 
 from services.common import events
 from services.common.broker import BROKER, BROKER_ERRORS, Broker
-from services.common.consuming import Consumer
+from services.common.consuming import Consumer, Outcome
 from services.common.db import DATABASE_ERRORS, DB_POOL
 from services.common.messages import (
     FANOUT_QUEUE,
@@ -41,8 +40,11 @@ log = structlog.get_logger(__name__)
 
 # Webhooks per statement: bounded work and locks per round trip, whatever the fan-out.
 BATCH_SIZE = 500
+# At most this many webhooks: POST /event fans out itself, before its answer, rather than
+# through the worker (most events go to a webhook or two; the hop costs more than that).
+INLINE_WEBHOOKS = 32
 # Events fanned out at once by one worker.
-PREFETCH = 4
+PREFETCH = 64
 OUTAGE_BACKOFF_SECONDS = 2.0
 # An event still not fanned out this long after acceptance lost its message: ask again.
 SWEEP_AFTER_SECONDS = 300.0
@@ -79,7 +81,7 @@ class FanoutWorker:
         self.publish_timeout = publish_timeout
         self.filters = FilterCache()
 
-    async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> None:
+    async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> Outcome:
         structlog.contextvars.bind_contextvars(
             event_id=str(msg.event_id), request_id=msg.request_id
         )
@@ -90,12 +92,9 @@ class FanoutWorker:
             # does not spin; the next run skips the deliveries this one made.
             log.warning("fanout_postponed", error=repr(exc), outage=isinstance(exc, OUTAGE_ERRORS))
             await asyncio.sleep(OUTAGE_BACKOFF_SECONDS)
-            with contextlib.suppress(*BROKER_ERRORS):
-                await message.nack(requeue=True)
-            return
+            return Outcome.REQUEUE
         annotate_span({"event_id": str(msg.event_id), "deliveries": created})
-        with contextlib.suppress(*BROKER_ERRORS):
-            await message.ack()
+        return Outcome.ACK
 
     async def fan_out(self, event_id: uuid.UUID) -> int:
         """Create and publish the event's missing deliveries; how many were created."""
@@ -127,6 +126,23 @@ class FanoutWorker:
                 log.info("event_fanned_out", deliveries=created)
                 return created
             after = webhooks[-1].id
+
+    async def fan_out_inline(self, event: events.EventToFanOut) -> bool:
+        """The whole fan-out of an event with at most INLINE_WEBHOOKS webhooks, in the
+        request that accepted it: one query and one statement, as the worker's last batch.
+        False (nothing done) if it has more: the worker fans it out, so the request's work
+        stays bounded however many webhooks there are."""
+        webhooks = await db.subscribers(self.pool, event, None, INLINE_WEBHOOKS + 1)
+        if len(webhooks) > INLINE_WEBHOOKS:
+            return False
+        batch = [
+            self.new_delivery(event, webhook)
+            for webhook in webhooks
+            if self.filters.matcher(webhook)(event.payload)
+        ]
+        announced = await db.create_fanout_deliveries(self.pool, event, batch, True)
+        await self.publish(announced)
+        return True
 
     def new_delivery(
         self, event: events.EventToFanOut, webhook: db.Subscriber

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.dispatcher.endpoints import EndpointGate
+from services.dispatcher.endpoints import EndpointGate, EndpointLimits
 
 
 async def test_a_fast_endpoint_serves_its_burst_in_order_without_parking() -> None:
@@ -87,3 +87,27 @@ async def test_an_error_inside_the_slot_still_releases_it() -> None:
             assert granted
             raise OSError("database down")
     assert gate.load == {}
+
+
+async def test_a_webhooks_own_limit_replaces_the_default() -> None:
+    gate, endpoint = EndpointGate(1, max_wait_seconds=0.05), uuid.uuid4()
+    assert [await gate.reserve(endpoint, 3) for _ in range(3)] == [True] * 3
+    gate.note_hold(endpoint, 10.0)
+    assert await gate.reserve(endpoint, 3) is False
+    assert gate.load == {endpoint: 3}
+
+
+async def test_limits_are_looked_up_once_per_webhook_and_cached() -> None:
+    asked: list[list[uuid.UUID]] = []
+    capped, unset = uuid.uuid4(), uuid.uuid4()
+
+    async def lookup(ids: list[uuid.UUID]) -> list[int | None]:
+        asked.append(ids)
+        return [5 if webhook_id == capped else None for webhook_id in ids]
+
+    limits = EndpointLimits(32, lookup)
+    # Many messages of two webhooks at one moment: one query, one entry per webhook.
+    found = await asyncio.gather(*(limits.of(w) for w in [capped, unset] * 50))
+    assert found == [5, 32] * 50
+    assert [sorted(ids) for ids in asked] == [sorted([capped, unset])]
+    assert await limits.of(capped) == 5 and len(asked) == 1

@@ -1,0 +1,1 @@
+ALTER TABLE webhook_registrations DROP COLUMN max_concurrency;
