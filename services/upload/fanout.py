@@ -140,8 +140,13 @@ class FanoutWorker:
             for webhook in webhooks
             if self.filters.matcher(webhook)(event.payload)
         ]
-        announced = await db.create_fanout_deliveries(self.pool, event, batch, True)
+        # The request's context: the relay publishes what this leaves in the request's trace.
+        announced = await db.create_fanout_deliveries(
+            self.pool, event, batch, True, current_carrier()
+        )
         await self.publish(announced)
+        annotate_span({"deliveries": len(announced)})
+        log.info("event_fanned_out", deliveries=len(announced), inline=True)
         return True
 
     def new_delivery(

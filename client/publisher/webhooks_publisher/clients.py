@@ -205,6 +205,7 @@ class AsyncWebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
+        max_concurrency: int | Unset | None = UNSET,
         signature_scheme: SignatureScheme | Unset = UNSET,
     ) -> RegisteredWebhook:
         return await self.send(
@@ -217,6 +218,7 @@ class AsyncWebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                max_concurrency=max_concurrency,
                 signature_scheme=signature_scheme,
             )
         )
@@ -240,6 +242,7 @@ class AsyncWebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
+        max_concurrency: int | Unset | None = UNSET,
         signature_scheme: SignatureScheme | Unset = UNSET,
     ) -> UpdatedWebhook:
         return await self.send(
@@ -252,6 +255,7 @@ class AsyncWebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                max_concurrency=max_concurrency,
                 signature_scheme=signature_scheme,
             )
         )
@@ -451,6 +455,7 @@ class WebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
+        max_concurrency: int | Unset | None = UNSET,
         signature_scheme: SignatureScheme | Unset = UNSET,
     ) -> RegisteredWebhook:
         return self.send(
@@ -463,6 +468,7 @@ class WebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                max_concurrency=max_concurrency,
                 signature_scheme=signature_scheme,
             )
         )
@@ -486,6 +492,7 @@ class WebhooksClient:
         filter: JsonObject | Unset | None = UNSET,
         retry_schedule: Sequence[int] | Unset | None = UNSET,
         timeout_seconds: int | Unset | None = UNSET,
+        max_concurrency: int | Unset | None = UNSET,
         signature_scheme: SignatureScheme | Unset = UNSET,
     ) -> UpdatedWebhook:
         return self.send(
@@ -498,6 +505,7 @@ class WebhooksClient:
                 filter=filter,
                 retry_schedule=retry_schedule,
                 timeout_seconds=timeout_seconds,
+                max_concurrency=max_concurrency,
                 signature_scheme=signature_scheme,
             )
         )

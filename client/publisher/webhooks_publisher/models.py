@@ -61,6 +61,7 @@ class Webhook(TypedDict):
     filter: JsonObject | None
     retry_schedule: list[int] | None
     timeout_seconds: int | None
+    max_concurrency: int | None
     signature_scheme: SignatureScheme
     created_at: str
     updated_at: str
@@ -89,6 +90,7 @@ class RegisteredWebhook(TypedDict):
     filter: JsonObject | None
     retry_schedule: list[int] | None
     timeout_seconds: int | None
+    max_concurrency: int | None
     signature_scheme: SignatureScheme
     created_at: str
     updated_at: str

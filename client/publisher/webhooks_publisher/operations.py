@@ -182,6 +182,7 @@ def register_webhook(
     filter: JsonObject | Unset | None = UNSET,
     retry_schedule: Sequence[int] | Unset | None = UNSET,
     timeout_seconds: int | Unset | None = UNSET,
+    max_concurrency: int | Unset | None = UNSET,
     signature_scheme: SignatureScheme | Unset = UNSET,
 ) -> Call[RegisteredWebhook]:
     """Register `url` for events of a type; the answer is the only one with the secret.
@@ -197,6 +198,7 @@ def register_webhook(
         filter=filter,
         retry_schedule=plain(retry_schedule),
         timeout_seconds=timeout_seconds,
+        max_concurrency=max_concurrency,
         signature_scheme=signature_scheme,
     )
     if user_id is not None:
@@ -228,6 +230,7 @@ def update_webhook(
     filter: JsonObject | Unset | None = UNSET,
     retry_schedule: Sequence[int] | Unset | None = UNSET,
     timeout_seconds: int | Unset | None = UNSET,
+    max_concurrency: int | Unset | None = UNSET,
     signature_scheme: SignatureScheme | Unset = UNSET,
 ) -> Call[UpdatedWebhook]:
     """Change what is given; headers and payload are replaced whole, None clears them.
@@ -243,6 +246,7 @@ def update_webhook(
         filter=filter,
         retry_schedule=plain(retry_schedule),
         timeout_seconds=timeout_seconds,
+        max_concurrency=max_concurrency,
         signature_scheme=signature_scheme,
     )
     return Call("PATCH", f"/webhook/{segment(webhook_id)}", json=body)
