@@ -454,14 +454,19 @@ def sync_flow(gateway_url: str, receiver_url: str, user_id: int) -> dict[str, An
         assert upload["size"] == 5
         listed = [w["id"] for w in client.iter_webhooks(user_id, limit=1)]
         assert listed == [extra["id"], webhook["id"]]
-        client.delete_webhook(extra["id"])
-        with pytest.raises(NotFound):
-            client.get_webhook(extra["id"])
         return {
             "accepted": accepted,
             "webhook": webhook,
+            "extra": extra,
             "client": client.get_webhook(webhook["id"]),
         }
+
+
+def sync_delete(gateway_url: str, webhook_id: str) -> None:
+    with WebhooksClient(gateway_url) as client:
+        client.delete_webhook(webhook_id)
+        with pytest.raises(NotFound):
+            client.get_webhook(webhook_id)
 
 
 async def test_sync_client_does_the_same_from_a_thread(stack: Stack, receiver: Receiver) -> None:
@@ -471,6 +476,8 @@ async def test_sync_client_does_the_same_from_a_thread(stack: Stack, receiver: R
     received = await receiver.wait_for(3)  # the event to both webhooks, then the upload
     types_ = sorted(r.json()["type"] for r in received)
     assert types_ == sorted([result["accepted"]["event_type"]] * 2 + ["upload.completed"])
+    # Deleted only now: a delete cancels the webhook's deliveries still pending.
+    await asyncio.to_thread(sync_delete, stack.gateway_url, result["extra"]["id"])
 
 
 @pytest.mark.parametrize("stack_options", [StackOptions(rate_limit_per_second=1)])
