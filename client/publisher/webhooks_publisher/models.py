@@ -51,7 +51,9 @@ class Event(TypedDict):
     deliveries: list[EventDelivery]
 
 
-class Webhook(TypedDict):
+class _WebhookFields(TypedDict):
+    """What every answer about a webhook carries (as the service's views declare it)."""
+
     id: str
     user_id: int
     url: str
@@ -65,6 +67,9 @@ class Webhook(TypedDict):
     signature_scheme: SignatureScheme
     created_at: str
     updated_at: str
+
+
+class Webhook(_WebhookFields):
     disabled: bool
     disabled_reason: str | None
 
@@ -78,22 +83,9 @@ class UpdatedWebhook(Webhook, total=False):
     previous_secret_expires_at: str
 
 
-class RegisteredWebhook(TypedDict):
+class RegisteredWebhook(_WebhookFields):
     """The answer to a registration: the only time the secret comes with the webhook."""
 
-    id: str
-    user_id: int
-    url: str
-    event_type_id: str
-    custom_headers: dict[str, str]
-    custom_payload: JsonObject
-    filter: JsonObject | None
-    retry_schedule: list[int] | None
-    timeout_seconds: int | None
-    max_concurrency: int | None
-    signature_scheme: SignatureScheme
-    created_at: str
-    updated_at: str
     secret: str
 
 
