@@ -16,18 +16,22 @@ def rate_row(name: str, rate: float, ceiling: float, target: str) -> Row:
     return (name, f"{rate:,.0f}", ratio(rate, ceiling), target)
 
 
+def latency_row(name: str, e: dict[str, Any], target: str) -> Row:
+    figures = f"{e['latency_p50_ms']:.0f} / {e['latency_p95_ms']:.0f} / {e['latency_p99_ms']:.0f}"
+    return (f"{name} p50 / p95 / p99 ms", figures, "", target)
+
+
+def loss_row(name: str, e: dict[str, Any]) -> Row:
+    return (f"{name} lost / duplicates", f"{e['lost']:.0f} / {e['duplicates']:.0f}", "", "0")
+
+
 def end_to_end_rows(r: dict[str, Any], c: float) -> list[Row]:
     e = r["end_to_end"]
     return [
         rate_row("uploads accepted /s (2,000 x 1 KiB, c=32)", e["uploads_per_s"], c, "≥ 570"),
         rate_row("deliveries /s end to end", e["deliveries_per_s"], c, "≥ 1,000 or ≥ 12 %"),
-        (
-            "upload→delivery p50 / p95 / p99 ms",
-            f"{e['latency_p50_ms']:.0f} / {e['latency_p95_ms']:.0f} / {e['latency_p99_ms']:.0f}",
-            "",
-            "p99 ≤ 250",
-        ),
-        ("uploads lost / duplicates", f"{e['lost']:.0f} / {e['duplicates']:.0f}", "", "0"),
+        latency_row("upload→delivery", e, "p99 ≤ 250"),
+        loss_row("uploads", e),
     ]
 
 
@@ -36,13 +40,8 @@ def events_rows(r: dict[str, Any], c: float) -> list[Row]:
     return [
         rate_row("events accepted /s (POST /event, 1 KiB, c=32)", e["events_per_s"], c, ""),
         rate_row("event deliveries /s end to end", e["deliveries_per_s"], c, "≥ 1,500 or ≥ 20 %"),
-        (
-            "event→delivery p50 / p95 / p99 ms",
-            f"{e['latency_p50_ms']:.0f} / {e['latency_p95_ms']:.0f} / {e['latency_p99_ms']:.0f}",
-            "",
-            "",
-        ),
-        ("events lost / duplicates", f"{e['lost']:.0f} / {e['duplicates']:.0f}", "", "0"),
+        latency_row("event→delivery", e, ""),
+        loss_row("events", e),
     ]
 
 
