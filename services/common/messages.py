@@ -29,6 +29,12 @@ EVERY_EVENT_TYPE = "#"
 # made of several hops because per-message TTL only expires at the head of a queue.
 DELAY_BUCKETS_MS: tuple[int, ...] = tuple(250 * 2**k for k in range(18))
 
+# Deliveries announced by one message at most. A message through a quorum queue costs the
+# broker, the publisher and the consumer about as much as a delivery's own database work,
+# so deliveries recorded together (one statement) share one; the bound keeps a message
+# small and what one redelivery repeats short.
+MAX_DELIVERIES_PER_MESSAGE = 64
+
 # Integer milliseconds: pamqp would encode a float header as a 32-bit float.
 DUE_AT_HEADER = "x-due-at-ms"
 REQUEST_ID_HEADER = "x-request-id"
@@ -100,11 +106,20 @@ class DeliveryEvent:
         return cls(UPLOAD_COMPLETED, delivery_id, webhook_id, upload_id, request_id)
 
     def payload(self) -> dict[str, str]:
-        """The body, and what the outbox keeps."""
+        """The body of a message of its own, as outbox rows of earlier versions hold it."""
         body = {"type": self.type, "delivery_id": str(self.delivery_id)}
         if self.upload_id is not None:
             body["upload_id"] = str(self.upload_id)
         body["webhook_id"] = str(self.webhook_id)
+        return body
+
+    def item(self) -> dict[str, str]:
+        """Its entry in a DeliveryBatch's `deliveries` (the batch says the type)."""
+        body = {"delivery_id": str(self.delivery_id), "webhook_id": str(self.webhook_id)}
+        if self.upload_id is not None:
+            body["upload_id"] = str(self.upload_id)
+        if self.request_id:
+            body["request_id"] = self.request_id
         return body
 
     @classmethod
@@ -166,8 +181,61 @@ def fanout_payload_sql(event_id: str) -> str:
     return f"jsonb_build_object('event_id', {event_id})"
 
 
-# What an outbox row holds: a delivery's first attempt, or an event's fan-out.
-RecordedMessage = DeliveryEvent | FanoutMessage
+@dataclass(frozen=True)
+class DeliveryBatch:
+    """Deliveries of one event type recorded by one statement, announced by one message
+    (at most MAX_DELIVERIES_PER_MESSAGE): the dispatcher reads it as attempt 1 of each.
+
+    Its outbox row holds `payload()`, which the producing statement builds in SQL from
+    each delivery's `DeliveryEvent.item()` (see `payload_sql`). Published to the events
+    exchange with the event type as routing key, like a DeliveryEvent of its own.
+    """
+
+    type: str
+    events: tuple[DeliveryEvent, ...]
+
+    def payload(self) -> dict[str, object]:
+        return {"type": self.type, "deliveries": [event.item() for event in self.events]}
+
+    @staticmethod
+    def payload_sql(event_type: str, items: str) -> str:
+        """SQL (an aggregate) building `payload()` from the jsonb column `items`."""
+        return f"jsonb_build_object('type', {event_type}, 'deliveries', jsonb_agg({items}))"
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], routing_key: str) -> DeliveryBatch:
+        try:
+            event_type = str(payload.get("type") or routing_key)
+            events = tuple(
+                DeliveryEvent(
+                    type=event_type,
+                    delivery_id=uuid.UUID(str(item["delivery_id"])),
+                    webhook_id=uuid.UUID(str(item["webhook_id"])),
+                    upload_id=uuid.UUID(str(item["upload_id"])) if item.get("upload_id") else None,
+                    request_id=str(item["request_id"]) if item.get("request_id") else None,
+                )
+                for item in payload["deliveries"]
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedMessage(f"not a batch of deliveries: {exc!r}") from None
+        if not events:
+            raise MalformedMessage("not a batch of deliveries: it announces none")
+        return cls(event_type, events)
+
+    def outgoing(self) -> Outgoing:
+        first = self.events[0]
+        # The header names the request only when every delivery came from that one.
+        shared = first.request_id
+        if any(event.request_id != shared for event in self.events):
+            shared = None
+        message_id = f"deliveries:{first.delivery_id}"
+        message = encode(self.payload(), 0, shared, message_id, self.type)
+        return Outgoing(message, Route(EVENTS_EXCHANGE, self.type))
+
+
+# What an outbox row holds: deliveries' first attempts (a batch; one delivery in rows of
+# earlier versions), or an event's fan-out.
+RecordedMessage = DeliveryBatch | DeliveryEvent | FanoutMessage
 
 
 def from_outbox(
@@ -179,6 +247,8 @@ def from_outbox(
             return FanoutMessage(uuid.UUID(str(payload["event_id"])), request_id)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedMessage(f"not a fan-out message: {exc!r}") from None
+    if isinstance(payload, Mapping) and "deliveries" in payload:
+        return DeliveryBatch.from_payload(payload, routing_key)
     return DeliveryEvent.from_outbox(payload, routing_key, request_id)
 
 
@@ -201,24 +271,40 @@ class DeliveryMessage:
 
     @classmethod
     def decode(cls, message: aio_pika.abc.AbstractIncomingMessage) -> DeliveryMessage:
-        """A delivery message, or a DeliveryEvent read as attempt 1 of its delivery."""
-        try:
-            body = orjson.loads(message.body)
-            delivery_id = uuid.UUID(str(body["delivery_id"]))
-            attempt = int(body.get("attempt", 1))
-            webhook_id = uuid.UUID(str(body["webhook_id"])) if body.get("webhook_id") else None
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise MalformedMessage(f"not a delivery message: {exc!r}") from None
+        """A message asking for one delivery (a batch of several is refused)."""
+        decoded = cls.decode_all(message)
+        if len(decoded) != 1:
+            raise MalformedMessage(f"asks for {len(decoded)} deliveries, not one")
+        return decoded[0]
+
+    @classmethod
+    def decode_all(cls, message: aio_pika.abc.AbstractIncomingMessage) -> list[DeliveryMessage]:
+        """What a consumed message asks for: one delivery message, or attempt 1 of each
+        delivery of a DeliveryBatch (a DeliveryEvent: of its one delivery)."""
         headers = message.headers or {}
         due = headers.get(DUE_AT_HEADER, 0)
-        request_id = headers.get(REQUEST_ID_HEADER)
-        return cls(
-            delivery_id=delivery_id,
-            attempt=max(attempt, 1),
-            due_at_ms=int(due) if isinstance(due, int | float) else 0,
-            request_id=str(request_id) if request_id else None,
-            webhook_id=webhook_id,
-        )
+        due_at_ms = int(due) if isinstance(due, int | float) else 0
+        shared = headers.get(REQUEST_ID_HEADER)
+        try:
+            body = orjson.loads(message.body)
+            items = body.get("deliveries", [body])
+            decoded = [
+                cls(
+                    delivery_id=uuid.UUID(str(item["delivery_id"])),
+                    attempt=max(int(item.get("attempt", 1)), 1),
+                    due_at_ms=due_at_ms,
+                    request_id=str(item.get("request_id") or shared or "") or None,
+                    webhook_id=uuid.UUID(str(item["webhook_id"]))
+                    if item.get("webhook_id")
+                    else None,
+                )
+                for item in items
+            ]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedMessage(f"not a delivery message: {exc!r}") from None
+        if not decoded:
+            raise MalformedMessage("not a delivery message: it asks for no delivery")
+        return decoded
 
     def to_dispatch(self) -> Outgoing:
         """Straight to the dispatch queue: a redeliver, a recover, a stalled delivery."""

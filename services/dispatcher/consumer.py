@@ -24,9 +24,8 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dispatcher = Dispatcher(settings, app[DB_POOL], app[BROKER], app[HTTP_SESSION])
     app[DISPATCHER] = dispatcher
-    consumer = Consumer(
-        app[BROKER], DISPATCH_QUEUE, settings.prefetch, DeliveryMessage.decode, dispatcher.handle
-    )
+    decode = DeliveryMessage.decode_all
+    consumer = Consumer(app[BROKER], DISPATCH_QUEUE, settings.prefetch, decode, dispatcher.handle)
     consumer.start()
     sweeper = Periodic(dispatcher.sweep_stalled, settings.sweep_interval_seconds, "sweep_failed")
     sweeper.start()

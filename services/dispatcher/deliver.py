@@ -98,6 +98,8 @@ class Dispatcher:
             settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
         )
         self.secret_box = SecretBox(settings.secrets_keys)
+        # Deliveries in flight at most (see `handle`).
+        self.places = asyncio.Semaphore(settings.prefetch)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips.
         self.claims: Batcher[ClaimRequest, ClaimedDelivery | None] = Batcher(
@@ -109,9 +111,36 @@ class Dispatcher:
             key=lambda record: record.delivery_id,
         )
 
-    async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> Outcome:
-        """ACK once the outcome is recorded; REQUEUE (after a pause) if it could not be."""
+    async def handle(
+        self, message: AbstractIncomingMessage, msgs: list[DeliveryMessage]
+    ) -> Outcome:
+        """ACK once every delivery the message asks for has its outcome recorded; else
+        REQUEUE the message (the claim turns away the copies of those already done).
+
+        Each delivery runs in a task of its own once one of DISPATCH_PREFETCH places is
+        free: a message may ask for many (a DeliveryBatch), so the prefetch window alone
+        would not bound the deliveries in flight.
+        """
         ARRIVED.set(time.perf_counter())
+        if len(msgs) == 1:
+            async with self.places:
+                return await self.handle_one(msgs[0])
+        tasks: list[asyncio.Task[Outcome]] = []
+        try:
+            for msg in msgs:
+                await self.places.acquire()
+                task = asyncio.create_task(self.handle_one(msg))
+                task.add_done_callback(lambda _: self.places.release())
+                tasks.append(task)
+            outcomes = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # stopping: none may outlive the message
+                task.cancel()
+            raise
+        return Outcome.REQUEUE if Outcome.REQUEUE in outcomes else Outcome.ACK
+
+    async def handle_one(self, msg: DeliveryMessage) -> Outcome:
+        """ACK once the outcome is recorded; REQUEUE (after a pause) if it could not be."""
         structlog.contextvars.bind_contextvars(
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
         )

@@ -9,12 +9,14 @@ from services.common.batch import Batcher
 from services.common.broker import broker_check, broker_ctx
 from services.common.cache import TtlCache
 from services.common.db import DB_POOL, database_check, db_pool_ctx
+from services.common.messages import MAX_DELIVERIES_PER_MESSAGE
 from services.common.web import READINESS_CHECKS, base_app
 
 from . import db, events, handlers
 from .fanout import fanout_ctx
 from .keys import EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .outbox_cleanup import outbox_cleanup_ctx
+from .publishing import ANNOUNCER, Announcer
 from .relay import relay_ctx
 from .settings import UploadSettings
 
@@ -27,10 +29,13 @@ def create_app(settings: UploadSettings) -> web.Application:
     app = base_app(SERVICE)
     app[SETTINGS] = settings
     app[KNOWN_WEBHOOKS] = TtlCache(KNOWN_WEBHOOK_SECONDS)
+    app[ANNOUNCER] = Announcer()
     app[EVENT_TYPES] = events.new_event_type_cache()
     app[RECORDER] = Batcher(
         lambda uploads: db.record_uploads(app[DB_POOL], uploads),
         key=lambda upload: upload.upload_id,
+        # One statement's deliveries are announced by one message.
+        max_batch=MAX_DELIVERIES_PER_MESSAGE,
     )
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))

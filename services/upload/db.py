@@ -29,7 +29,12 @@ from services.common.idempotency import (
 from services.common.idempotency import (
     IdempotencyContention as IdempotencyContention,
 )
-from services.common.messages import UPLOAD_COMPLETED, DeliveryEvent
+from services.common.messages import (
+    MAX_DELIVERIES_PER_MESSAGE,
+    UPLOAD_COMPLETED,
+    DeliveryBatch,
+    DeliveryEvent,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,11 +62,13 @@ def stored_filter(raw: object, webhook_id: uuid.UUID) -> EventMatcher:
 
 @dataclass(frozen=True)
 class RecordedUpload:
-    """`delivery_id` is None when the upload's data did not pass the webhook's filter."""
+    """`delivery_id` is None when the upload's data did not pass the webhook's filter.
+    `outbox_id` and `announcement`: the message announcing its delivery, with those of
+    the uploads recorded by the same statement (None if nothing is to be sent)."""
 
     delivery_id: uuid.UUID | None
     outbox_id: int | None
-    event: DeliveryEvent
+    announcement: DeliveryBatch | None
     created_at: datetime
 
 
@@ -122,9 +129,9 @@ class NewUpload:
             self.delivery_id, self.upload_id, self.webhook_id, self.request_id
         )
 
-    def recorded(self, outbox_id: int | None) -> RecordedUpload:
+    def recorded(self, outbox_id: int | None, announcement: DeliveryBatch | None) -> RecordedUpload:
         delivery_id = self.delivery_id if self.matches else None
-        return RecordedUpload(delivery_id, outbox_id, self.event, self.created_at)
+        return RecordedUpload(delivery_id, outbox_id, announcement, self.created_at)
 
 
 async def record_uploads(
@@ -132,25 +139,36 @@ async def record_uploads(
     uploads: list[NewUpload],
     statement: str | None = None,
 ) -> list[RecordedUpload | None]:
-    """Each upload with its event, its delivery (if its data passes the webhook's filter)
-    and (unless the webhook is disabled) the delivery's outbox event, all in one
-    statement, so one commit serves every upload that arrived together.
+    """Each upload with its event, its delivery (if its data passes the webhook's filter),
+    all in one statement, so one commit serves every upload that arrived together; and
+    one outbox row, a DeliveryBatch announcing every delivery to be sent (not those to
+    disabled webhooks), so one message does too. At most MAX_DELIVERIES_PER_MESSAGE.
 
     The webhook is looked up in that statement, so one deleted since the request began
     is refused (None) even when the caller skipped its own lookup.
     """
+    if len(uploads) > MAX_DELIVERIES_PER_MESSAGE:
+        raise ValueError(f"at most {MAX_DELIVERIES_PER_MESSAGE} uploads per statement")
     rows = await pool.fetch(
         statement or RECORD_UPLOADS,
         *columns(uploads),  # in NewUpload's field order
-        [upload.event.payload() for upload in uploads],
+        [upload.event.item() for upload in uploads],
         events.UPLOAD_EVENT_TYPE_ID,
         UPLOAD_COMPLETED,
     )
-    outbox_ids = {row["upload_id"]: row["outbox_id"] for row in rows}
-    return [
-        upload.recorded(outbox_ids[upload.upload_id]) if upload.upload_id in outbox_ids else None
-        for upload in uploads
-    ]
+    found = {row["upload_id"]: row for row in rows}
+    announced = [u.event for u in uploads if u.upload_id in found and found[u.upload_id]["sent"]]
+    announcement = DeliveryBatch(UPLOAD_COMPLETED, tuple(announced)) if announced else None
+    recorded: list[RecordedUpload | None] = []
+    for upload in uploads:
+        row = found.get(upload.upload_id)
+        if row is None:
+            recorded.append(None)
+        elif row["sent"]:
+            recorded.append(upload.recorded(row["outbox_id"], announcement))
+        else:
+            recorded.append(upload.recorded(None, None))
+    return recorded
 
 
 def record_uploads_sql(insert_uploads: bool) -> str:
@@ -189,12 +207,14 @@ def record_uploads_sql(insert_uploads: bool) -> str:
     ), delivery AS ({deliveries.create_from("(SELECT * FROM target WHERE matches) AS matching")}
     ), announced AS ({
         outbox.insert_from(
-            "SELECT $18, message, request_id, trace_context FROM target "
-            "WHERE matches AND NOT disabled"
+            f"SELECT $18, {DeliveryBatch.payload_sql('$18::text', 'message')}, "
+            "(array_agg(request_id))[1], (array_agg(trace_context))[1] FROM target "
+            "WHERE matches AND NOT disabled HAVING count(*) > 0"
         )
     })
-    SELECT t.upload_id, a.id AS outbox_id
-    FROM target t LEFT JOIN announced a ON (a.payload->>'delivery_id')::uuid = t.delivery_id
+    SELECT t.upload_id, t.matches AND NOT t.disabled AS sent,
+           (SELECT id FROM announced) AS outbox_id
+    FROM target t
 """
 
 
@@ -330,7 +350,7 @@ class FanoutDelivery:
     delivery_id: uuid.UUID
     webhook_id: uuid.UUID
     disabled: bool
-    message: dict[str, str]  # its DeliveryEvent's outbox payload
+    message: dict[str, str]  # its DeliveryEvent's item() in the announcing DeliveryBatch
 
 
 async def create_fanout_deliveries(
@@ -339,11 +359,11 @@ async def create_fanout_deliveries(
     batch: list[FanoutDelivery],
     last: bool,
     trace_context: dict[str, str] | None = None,
-) -> list[tuple[int, DeliveryEvent]]:
+) -> list[tuple[int, DeliveryBatch]]:
     """One statement: the batch's deliveries (skipping those a crashed run made), the
-    outbox rows of those just made pending (with the fan-out's `trace_context`, for the
-    relay), and, for the `last` batch, the event marked fanned out. Each new outbox row's
-    id and message."""
+    outbox rows announcing those just made pending, MAX_DELIVERIES_PER_MESSAGE a row (with
+    the fan-out's `trace_context`, for the relay), and, for the `last` batch, the event
+    marked fanned out. Each new outbox row's id and message."""
     rows = await pool.fetch(
         FANOUT_BATCH,
         *(columns(batch) if batch else [[], [], [], []]),
@@ -356,8 +376,7 @@ async def create_fanout_deliveries(
         trace_context,
     )
     return [
-        (row["id"], DeliveryEvent.from_outbox(row["payload"], event.event_type, event.request_id))
-        for row in rows
+        (row["id"], DeliveryBatch.from_payload(row["payload"], event.event_type)) for row in rows
     ]
 
 
@@ -370,10 +389,13 @@ FANOUT_BATCH = f"""
             AS m(delivery_id, webhook_id, disabled, message)
     ), created AS ({deliveries.create_from("source", once_per_event=True)}
         RETURNING id, status
+    ), pending AS (
+        SELECT s.message, (row_number() OVER () - 1) / {MAX_DELIVERIES_PER_MESSAGE} AS chunk
+        FROM created c JOIN source s ON s.delivery_id = c.id WHERE c.status = 'pending'
     ), announced AS ({
     outbox.insert_from(
-        "SELECT $6, s.message, s.request_id, $11::jsonb FROM created c"
-        " JOIN source s ON s.delivery_id = c.id WHERE c.status = 'pending'"
+        f"SELECT $6, {DeliveryBatch.payload_sql('$6::text', 'message')}, $9, $11::jsonb"
+        " FROM pending GROUP BY chunk"
     )
 }), done AS ({events.mark_fanned_out("$5", "$10::bool")})
     SELECT id, payload FROM announced

@@ -24,6 +24,7 @@ from services.common.consuming import Consumer, Outcome
 from services.common.db import DATABASE_ERRORS, DB_POOL
 from services.common.messages import (
     FANOUT_QUEUE,
+    DeliveryBatch,
     DeliveryEvent,
     FanoutMessage,
     RecordedMessage,
@@ -154,9 +155,9 @@ class FanoutWorker:
     ) -> db.FanoutDelivery:
         delivery_id = uuid.uuid4()
         message = DeliveryEvent(event.event_type, delivery_id, webhook.id, None, event.request_id)
-        return db.FanoutDelivery(delivery_id, webhook.id, webhook.disabled, message.payload())
+        return db.FanoutDelivery(delivery_id, webhook.id, webhook.disabled, message.item())
 
-    async def publish(self, announced: list[tuple[int, DeliveryEvent]]) -> None:
+    async def publish(self, announced: list[tuple[int, DeliveryBatch]]) -> None:
         recorded: list[tuple[int, RecordedMessage]] = list(announced)
         await publish_recorded(self.broker, self.cleanup, recorded, self.publish_timeout, "fanout")
 

@@ -194,6 +194,6 @@ async def upload_file(request: web.Request) -> web.Response:
         delivery_id=recorded.delivery_id and str(recorded.delivery_id),
         size=stored.size,
     )
-    if recorded.outbox_id is not None:
-        await publish_now(request.app, recorded.outbox_id, recorded.event)
+    if recorded.outbox_id is not None and recorded.announcement is not None:
+        await publish_now(request.app, recorded.outbox_id, recorded.announcement)
     return respond(data, "ok")

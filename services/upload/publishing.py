@@ -46,10 +46,34 @@ async def publish_recorded(
     return published
 
 
+class Announcer:
+    """Publishes each outbox row once, however many requests wait for it: the uploads
+    recorded by one statement share one message (a DeliveryBatch), and each request
+    answers once that message is confirmed (or deferred to the relay)."""
+
+    def __init__(self) -> None:
+        self.publishing: dict[int, asyncio.Future[int]] = {}
+
+    async def publish(self, app: web.Application, outbox_id: int, message: RecordedMessage) -> None:
+        publishing = self.publishing.get(outbox_id)
+        if publishing is None:
+            timeout = app[SETTINGS].publish_timeout_seconds
+            publishing = asyncio.ensure_future(
+                publish_recorded(
+                    app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout, "request"
+                )
+            )
+            self.publishing[outbox_id] = publishing
+            publishing.add_done_callback(lambda _: self.publishing.pop(outbox_id, None))
+        # Shielded: a request that goes away does not cancel the others' publish.
+        await asyncio.shield(publishing)
+
+
+ANNOUNCER = web.AppKey("announcer", Announcer)
+
+
 async def publish_now(app: web.Application, outbox_id: int, message: RecordedMessage) -> None:
-    """Publish a request's message right away; if the broker is slow or down the outbox
-    relay publishes it later (the request has its answer either way)."""
-    timeout = app[SETTINGS].publish_timeout_seconds
-    await publish_recorded(
-        app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout, "request"
-    )
+    """Publish a request's message right away (once, if other requests share it); if the
+    broker is slow or down the outbox relay publishes it later (the request has its
+    answer either way)."""
+    await app[ANNOUNCER].publish(app, outbox_id, message)

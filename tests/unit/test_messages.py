@@ -21,12 +21,14 @@ from services.common.messages import (
     EVENTS_EXCHANGE,
     REQUEST_ID_HEADER,
     UPLOAD_COMPLETED,
+    DeliveryBatch,
     DeliveryEvent,
     DeliveryMessage,
     MalformedMessage,
     Route,
     delay_bucket_for,
     delay_queue_name,
+    from_outbox,
     now_ms,
 )
 
@@ -162,3 +164,58 @@ def test_a_delivery_message_without_webhook_id_or_headers_still_decodes() -> Non
     assert msg == DeliveryMessage(DELIVERY, 1, 0, None, None)
     with pytest.raises(MalformedMessage):
         DeliveryMessage.decode(Incoming(b"{not json"))  # type: ignore[arg-type]
+
+
+def batch_of(count: int, request_ids: list[str | None]) -> DeliveryBatch:
+    events = tuple(
+        DeliveryEvent(
+            "order.paid", uuid.uuid4(), uuid.uuid4(), None, request_ids[n % len(request_ids)]
+        )
+        for n in range(count)
+    )
+    return DeliveryBatch("order.paid", events)
+
+
+def test_a_batch_is_read_as_attempt_one_of_each_of_its_deliveries() -> None:
+    batch = batch_of(3, ["req-a", "req-b", None])
+    outgoing = batch.outgoing()
+    assert outgoing.route == Route(EVENTS_EXCHANGE, "order.paid")
+    # Requests differ: no request id in the header, each delivery keeps its own.
+    assert REQUEST_ID_HEADER not in outgoing.message.headers
+    decoded = DeliveryMessage.decode_all(received(outgoing.message))  # type: ignore[arg-type]
+    assert decoded == [
+        DeliveryMessage(event.delivery_id, 1, 0, event.request_id, event.webhook_id)
+        for event in batch.events
+    ]
+    with pytest.raises(MalformedMessage):  # one delivery was asked for, three are announced
+        DeliveryMessage.decode(received(outgoing.message))  # type: ignore[arg-type]
+
+
+def test_a_batch_of_one_request_names_it_in_the_header() -> None:
+    outgoing = batch_of(2, ["req-c"]).outgoing()
+    assert outgoing.message.headers[REQUEST_ID_HEADER] == "req-c"
+
+
+def test_an_outbox_row_of_a_batch_is_read_back_as_the_same_batch() -> None:
+    batch = batch_of(4, ["req-d", None])
+    payload = orjson.loads(orjson.dumps(batch.payload()))
+    assert from_outbox(payload, "order.paid", None) == batch
+    # Rows of earlier versions, one delivery each, still read as before.
+    single = DeliveryEvent.upload_completed(DELIVERY, UPLOAD, WEBHOOK, "req-e")
+    assert from_outbox(single.payload(), UPLOAD_COMPLETED, "req-e") == single
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "x", "deliveries": []},
+        {"type": "x", "deliveries": [{"delivery_id": "nope", "webhook_id": str(WEBHOOK)}]},
+        {"type": "x", "deliveries": "not a list"},
+        {"type": "x", "deliveries": [{"webhook_id": str(WEBHOOK)}]},
+    ],
+)
+def test_a_batch_that_is_not_one_of_ours_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(MalformedMessage):
+        DeliveryMessage.decode_all(Incoming(orjson.dumps(body)))  # type: ignore[arg-type]
+    with pytest.raises(MalformedMessage):
+        from_outbox(body, "x", None)
