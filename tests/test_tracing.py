@@ -244,6 +244,30 @@ async def test_one_trace_from_the_upload_to_each_attempt(traced: TracedRun) -> N
             assert HEX_SPAN_ID.match(line["span_id"]), line
 
 
+async def test_uploads_announced_together_each_keep_their_own_trace(traced: TracedRun) -> None:
+    """Uploads recorded by one statement share one message (a DeliveryBatch), published in
+    one request's trace: each delivery's attempt still joins its own upload's trace."""
+    stack, collector = traced.stack, traced.collector
+    traced.receiver.replies = [Reply(200)]
+    answers = await asyncio.gather(*(stack.upload(traced.webhook["id"]) for _ in range(12)))
+    assert [status for status, _ in answers] == [200] * 12, answers
+    received = await traced.receiver.wait_for(12, timeout=30)
+    delivery_ids = {r.headers["webhook-id"] for r in received}
+    await collector.wait_for(
+        "an attempt span of each delivery",
+        lambda spans: all(attempt_spans(spans, d) for d in delivery_ids),
+    )
+    traces = {
+        upload_server_span(collector.spans, answer["data"]["upload_id"]).trace_id
+        for _, answer in answers
+    }
+    attempts = [attempt_spans(collector.spans, d)[0] for d in delivery_ids]
+    # Each upload's trace holds exactly one attempt: its own delivery's.
+    assert sorted(a.trace_id for a in attempts) == sorted(traces)
+    producers = [s for s in collector.spans if s.service == "upload" and s.kind == PRODUCER]
+    print(f"{len(producers)} messages announced 12 uploads")
+
+
 async def test_an_event_published_later_by_the_outbox_relay_keeps_its_trace(
     traced: TracedRun,
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -94,6 +94,9 @@ class DeliveryEvent:
     webhook_id: uuid.UUID
     upload_id: uuid.UUID | None = None
     request_id: str | None = None
+    # The W3C context of the request that recorded it: its delivery continues that trace
+    # when it travels in a batch published in another request's (DeliveryBatch).
+    trace_context: Mapping[str, str] | None = field(default=None, compare=False)
 
     @classmethod
     def upload_completed(
@@ -102,8 +105,9 @@ class DeliveryEvent:
         upload_id: uuid.UUID,
         webhook_id: uuid.UUID,
         request_id: str | None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> DeliveryEvent:
-        return cls(UPLOAD_COMPLETED, delivery_id, webhook_id, upload_id, request_id)
+        return cls(UPLOAD_COMPLETED, delivery_id, webhook_id, upload_id, request_id, trace_context)
 
     def payload(self) -> dict[str, str]:
         """The body of a message of its own, as outbox rows of earlier versions hold it."""
@@ -113,13 +117,18 @@ class DeliveryEvent:
         body["webhook_id"] = str(self.webhook_id)
         return body
 
-    def item(self) -> dict[str, str]:
+    def item(self) -> dict[str, Any]:
         """Its entry in a DeliveryBatch's `deliveries` (the batch says the type)."""
-        body = {"delivery_id": str(self.delivery_id), "webhook_id": str(self.webhook_id)}
+        body: dict[str, Any] = {
+            "delivery_id": str(self.delivery_id),
+            "webhook_id": str(self.webhook_id),
+        }
         if self.upload_id is not None:
             body["upload_id"] = str(self.upload_id)
         if self.request_id:
             body["request_id"] = self.request_id
+        if self.trace_context:
+            body["trace"] = dict(self.trace_context)
         return body
 
     @classmethod
@@ -213,6 +222,7 @@ class DeliveryBatch:
                     webhook_id=uuid.UUID(str(item["webhook_id"])),
                     upload_id=uuid.UUID(str(item["upload_id"])) if item.get("upload_id") else None,
                     request_id=str(item["request_id"]) if item.get("request_id") else None,
+                    trace_context=carrier_of(item),
                 )
                 for item in payload["deliveries"]
             )
@@ -262,6 +272,9 @@ class DeliveryMessage:
     request_id: str | None = None
     # Lets the dispatcher apply its per-endpoint limit before touching the database.
     webhook_id: uuid.UUID | None = None
+    # Attempt 1 of a delivery in a batch: its request's trace (DeliveryEvent.trace_context).
+    # Not sent on: a retry is published in the attempt's span, so in that trace already.
+    trace_context: Mapping[str, str] | None = field(default=None, compare=False)
 
     def encode(self) -> aio_pika.Message:
         body: dict[str, object] = {"delivery_id": str(self.delivery_id), "attempt": self.attempt}
@@ -297,6 +310,7 @@ class DeliveryMessage:
                     webhook_id=uuid.UUID(str(item["webhook_id"]))
                     if item.get("webhook_id")
                     else None,
+                    trace_context=carrier_of(item),
                 )
                 for item in items
             ]
@@ -318,6 +332,14 @@ class DeliveryMessage:
     def to_dead_letter(self) -> Outgoing:
         """Given up: kept in the dead-letter queue for an operator."""
         return Outgoing(self.encode(), Route(DEFAULT_EXCHANGE, DEAD_LETTER_QUEUE))
+
+
+def carrier_of(item: Mapping[str, Any]) -> dict[str, str] | None:
+    """A batch entry's W3C trace context, if it has a well-formed one."""
+    carrier = item.get("trace")
+    if not isinstance(carrier, dict):
+        return None
+    return {str(key): str(value) for key, value in carrier.items()}
 
 
 def now_ms() -> int:

@@ -192,6 +192,26 @@ def continued(carrier: Mapping[str, str] | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def joined(carrier: Mapping[str, str] | None) -> Iterator[None]:
+    """Run the block in the trace `carrier` names if it is another than the current one:
+    one delivery of a batch that several requests share continues its own request's
+    trace, while a delivery of the trace the message came in keeps the consumer span."""
+    if _active is None or not carrier:
+        yield
+        return
+    extracted = propagate.extract(dict(carrier))
+    theirs = trace.get_current_span(extracted).get_span_context().trace_id
+    if theirs == trace.get_current_span().get_span_context().trace_id:
+        yield
+        return
+    token = context.attach(extracted)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextlib.contextmanager
 def background() -> Iterator[None]:
     """No spans for periodic housekeeping: a poll every few seconds is not a trace."""
     if _active is None:

@@ -26,7 +26,7 @@ from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequ
 from services.common.delivery_body import request_body
 from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
-from services.common.tracing import annotate_span, attempt_span, current_carrier
+from services.common.tracing import annotate_span, attempt_span, current_carrier, joined
 from services.common.urlsafety import UnsafeDestination
 
 from . import db
@@ -147,7 +147,8 @@ class Dispatcher:
         # On the consumer span, so that a delivery's messages can be found by its id.
         annotate_span({"delivery_id": msg.delivery_id, "attempt": msg.attempt})
         try:
-            await self.process(msg)
+            with joined(msg.trace_context):
+                await self.process(msg)
         except OUTAGE_ERRORS as exc:
             # Database (or broker) trouble: back off before handing the message back,
             # so an outage does not spin through redeliveries.

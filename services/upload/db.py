@@ -126,7 +126,7 @@ class NewUpload:
     def event(self) -> DeliveryEvent:
         """The message that asks the dispatcher for the delivery's first attempt."""
         return DeliveryEvent.upload_completed(
-            self.delivery_id, self.upload_id, self.webhook_id, self.request_id
+            self.delivery_id, self.upload_id, self.webhook_id, self.request_id, self.trace_context
         )
 
     def recorded(self, outbox_id: int | None, announcement: DeliveryBatch | None) -> RecordedUpload:

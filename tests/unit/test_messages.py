@@ -219,3 +219,17 @@ def test_a_batch_that_is_not_one_of_ours_is_refused(body: dict[str, Any]) -> Non
         DeliveryMessage.decode_all(Incoming(orjson.dumps(body)))  # type: ignore[arg-type]
     with pytest.raises(MalformedMessage):
         from_outbox(body, "x", None)
+
+
+def test_each_delivery_of_a_batch_carries_its_own_trace_context() -> None:
+    carrier = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+    traced = DeliveryEvent.upload_completed(DELIVERY, UPLOAD, WEBHOOK, "req-f", carrier)
+    untraced = DeliveryEvent.upload_completed(uuid.uuid4(), UPLOAD, WEBHOOK, "req-g")
+    batch = DeliveryBatch(UPLOAD_COMPLETED, (traced, untraced))
+    read = from_outbox(orjson.loads(orjson.dumps(batch.payload())), UPLOAD_COMPLETED, None)
+    assert isinstance(read, DeliveryBatch)
+    assert [event.trace_context for event in read.events] == [carrier, None]
+    decoded = DeliveryMessage.decode_all(received(batch.outgoing().message))  # type: ignore[arg-type]
+    assert [msg.trace_context for msg in decoded] == [carrier, None]
+    # A retry is published in the attempt's span: the context is not sent on.
+    assert b"traceparent" not in decoded[0].encode().body
