@@ -72,6 +72,10 @@ class FilterCache:
         return matcher
 
 
+def announced_deliveries(announced: list[tuple[int, DeliveryBatch]]) -> int:
+    return sum(len(batch.events) for _, batch in announced)
+
+
 class FanoutWorker:
     def __init__(
         self, pool: asyncpg.Pool, broker: Broker, cleanup: OutboxCleanup, publish_timeout: float
@@ -121,7 +125,7 @@ class FanoutWorker:
             announced = await db.create_fanout_deliveries(
                 self.pool, event, batch, last, trace_context
             )
-            created += len(announced)
+            created += announced_deliveries(announced)
             await self.publish(announced)
             if last:
                 log.info("event_fanned_out", deliveries=created)
@@ -146,8 +150,9 @@ class FanoutWorker:
             self.pool, event, batch, True, current_carrier()
         )
         await self.publish(announced)
-        annotate_span({"deliveries": len(announced)})
-        log.info("event_fanned_out", deliveries=len(announced), inline=True)
+        created = announced_deliveries(announced)
+        annotate_span({"deliveries": created})
+        log.info("event_fanned_out", deliveries=created, inline=True)
         return True
 
     def new_delivery(
