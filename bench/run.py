@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -423,6 +424,17 @@ async def api(bench: Bench, seconds: float) -> dict[str, float]:
     }
 
 
+def another_databases_backend(entry: Path, database: str) -> bool:
+    """A PostgreSQL backend serving another database (a shared server: the tests or other
+    benches beside this one); the server's own processes count for everyone."""
+    try:
+        title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, UnicodeDecodeError):
+        return False
+    client = re.search(r"\(\d+\)|\[local\]", title) is not None
+    return client and f" {database} " not in title
+
+
 def cpu_seconds_by_component(bench: Bench) -> dict[str, float]:
     """CPU time (user + system) used so far by each part of the system, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -443,6 +455,8 @@ def cpu_seconds_by_component(bench: Bench) -> dict[str, float]:
         name = owners.get(entry.name)
         if name is None:
             if command.startswith("postgres"):
+                if another_databases_backend(entry, bench.database):
+                    continue
                 name = "postgresql"
             elif command.startswith("beam"):
                 name = "rabbitmq"
