@@ -13,7 +13,7 @@ from services.common.web import READINESS_CHECKS, base_app
 
 from . import db, events, handlers
 from .fanout import fanout_ctx
-from .keys import EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .outbox_cleanup import outbox_cleanup_ctx
 from .relay import relay_ctx
 from .settings import UploadSettings
@@ -31,6 +31,9 @@ def create_app(settings: UploadSettings) -> web.Application:
     app[RECORDER] = Batcher(
         lambda uploads: db.record_uploads(app[DB_POOL], uploads),
         key=lambda upload: upload.upload_id,
+    )
+    app[ACCEPTOR] = Batcher(
+        lambda batch: events.accept_together(app[DB_POOL], batch), key=lambda event: event.id
     )
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))

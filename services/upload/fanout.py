@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
 
 from services.common import events
+from services.common.batch import Batcher
 from services.common.broker import BROKER, BROKER_ERRORS, Broker
 from services.common.consuming import Consumer, Outcome
 from services.common.db import DATABASE_ERRORS, DB_POOL
@@ -31,7 +32,7 @@ from services.common.messages import (
 from services.common.periodic import Periodic
 from services.common.tracing import annotate_span, current_carrier
 
-from . import db
+from . import db, inline_fanouts
 from .keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
 from .outbox_cleanup import OutboxCleanup
 from .publishing import publish_recorded
@@ -80,6 +81,7 @@ class FanoutWorker:
         self.cleanup = cleanup
         self.publish_timeout = publish_timeout
         self.filters = FilterCache()
+        self.small_fanouts = Batcher(self.fan_out_small, key=lambda event: event.id)
 
     async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> Outcome:
         structlog.contextvars.bind_contextvars(
@@ -127,30 +129,60 @@ class FanoutWorker:
                 return created
             after = webhooks[-1].id
 
-    async def fan_out_inline(self, event: events.EventToFanOut) -> bool:
+    async def fan_out_inline(self, event: events.NewEvent) -> bool:
         """The whole fan-out of an event with at most INLINE_WEBHOOKS webhooks, in the
-        request that accepted it: one query and one statement, as the worker's last batch.
-        False (nothing done) if it has more: the worker fans it out, so the request's work
-        stays bounded however many webhooks there are."""
-        webhooks = await db.subscribers(self.pool, event, None, INLINE_WEBHOOKS + 1)
-        if len(webhooks) > INLINE_WEBHOOKS:
+        request that accepted it, together with those of the events accepted beside it
+        (see fan_out_small). False (nothing done) if it has more: the worker fans it
+        out, so the request's work stays bounded however many webhooks there are."""
+        announced = await self.small_fanouts(event)
+        if announced is None:
             return False
-        batch = [
-            self.new_delivery(event, webhook)
-            for webhook in webhooks
-            if self.filters.matcher(webhook)(event.payload)
-        ]
-        # The request's context: the relay publishes what this leaves in the request's trace.
-        announced = await db.create_fanout_deliveries(
-            self.pool, event, batch, True, current_carrier()
-        )
+        # In the request's context: the publish joins the request's trace.
         await self.publish(announced)
         annotate_span({"deliveries": len(announced)})
         log.info("event_fanned_out", deliveries=len(announced), inline=True)
         return True
 
+    async def fan_out_small(
+        self, batch: list[events.NewEvent]
+    ) -> list[inline_fanouts.Announced | None]:
+        """The fan-outs of events accepted together, as the worker's last batch: one
+        query for the subscribers of all, one statement for all their deliveries. For
+        each event its outbox rows, or None if it is the worker's (more webhooks than
+        INLINE_WEBHOOKS, or its filters failed here)."""
+        subscribed = await inline_fanouts.subscribers(self.pool, batch, INLINE_WEBHOOKS + 1)
+        fanned_out: list[events.NewEvent] = []
+        created: list[tuple[uuid.UUID, db.FanoutDelivery]] = []
+        for event in batch:
+            made = self.small_fanout(event, subscribed[inline_fanouts.subscription(event)])
+            if made is not None:
+                fanned_out.append(event)
+                created += [(event.id, delivery) for delivery in made]
+        if not fanned_out:
+            return [None] * len(batch)
+        announced = await inline_fanouts.create_deliveries(self.pool, fanned_out, created)
+        return [announced.get(event.id) for event in batch]
+
+    def small_fanout(
+        self, event: events.NewEvent, subscribed: list[inline_fanouts.Subscribed]
+    ) -> list[db.FanoutDelivery] | None:
+        """The deliveries of `event` to those of `subscribed` (created at or before its
+        acceptance) whose filter it matches; None if the worker must fan it out."""
+        if len(subscribed) > INLINE_WEBHOOKS:
+            return None
+        try:
+            return [
+                self.new_delivery(event, s.webhook)
+                for s in subscribed
+                if s.created_at <= event.created_at
+                and self.filters.matcher(s.webhook)(event.payload)
+            ]
+        except Exception as exc:  # one event's failure is not its batch's
+            log.warning("inline_fanout_failed", event_id=str(event.id), error=repr(exc))
+            return None
+
     def new_delivery(
-        self, event: events.EventToFanOut, webhook: db.Subscriber
+        self, event: events.EventToFanOut | events.NewEvent, webhook: db.Subscriber
     ) -> db.FanoutDelivery:
         delivery_id = uuid.uuid4()
         message = DeliveryEvent(event.event_type, delivery_id, webhook.id, None, event.request_id)
