@@ -170,6 +170,10 @@ def report(results: dict[str, Any]) -> str:
             f"machine CPU during it: {shares['busy']:.0%} busy, {shares['iowait']:.0%} waiting"
             f" on I/O, {shares['idle']:.0%} idle"
         )
+    if "events_cpu_ms_per_delivery" in results:
+        lines.append("\nCPU ms per delivery, by component (events end to end):")
+        ranked = sorted(results["events_cpu_ms_per_delivery"].items(), key=lambda kv: -kv[1])
+        lines += [f"  {name:<20} {ms:7.3f}" for name, ms in ranked]
     for name, ms in results.get("dispatcher_metrics", {}).items():
         lines.append(f"dispatcher (since its last start) {name}: {ms:.1f}")
     lines.append(

@@ -171,6 +171,26 @@ ACCEPT = f"""
     SELECT outbox_id FROM accepted_fanout
 """
 
+# Events without an Idempotency-Key that arrived together: all their rows and fan-out
+# messages in one statement (one commit). With no key there is nothing to skip, so each
+# fan-out message comes from its source row, which carries that event's trace context.
+FANOUT_OF_EACH_SOURCE_ROW = (
+    f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('event_id')}, request_id, trace_context"
+    " FROM source"
+)
+ACCEPT_MANY = f"""
+    WITH source AS (
+        SELECT m.*, NULL::text AS idempotency_key
+        FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::text[],
+                    $6::timestamptz[], $7::jsonb[])
+            AS m(event_id, event_type_id, user_id, payload, request_id, created_at,
+                 trace_context)
+    ), accepted AS ({insert_from("source")}
+    ), fanout AS ({outbox.insert_from(FANOUT_OF_EACH_SOURCE_ROW)}
+    )
+    SELECT id AS outbox_id, (payload->>'event_id')::uuid AS event_id FROM fanout
+"""
+
 RELEASE_EXPIRED_KEY = """
     UPDATE events SET idempotency_key = NULL
     WHERE user_id = $1 AND idempotency_key = $2
@@ -220,6 +240,28 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
                 return replay(event, key, holder)
             # The holder expired or was pruned between our statements: go round again.
     raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
+
+
+async def accept_many(
+    conn: asyncpg.Pool | asyncpg.Connection, batch: list[NewEvent]
+) -> list[AcceptedEvent]:
+    """Record events without an Idempotency-Key, each with its fan-out message, in one
+    statement: one round trip and one commit for every event that arrived together.
+    If one row is refused (its data), the statement records none of them."""
+    if any(event.idempotency_key is not None for event in batch):
+        raise ValueError("accept_many takes events without an Idempotency-Key; see accept")
+    rows = await conn.fetch(
+        ACCEPT_MANY,
+        [event.id for event in batch],
+        [event.event_type_id for event in batch],
+        [event.user_id for event in batch],
+        [event.payload for event in batch],
+        [event.request_id for event in batch],
+        [event.created_at for event in batch],
+        [event.trace_context for event in batch],
+    )
+    outbox_ids = {row["event_id"]: row["outbox_id"] for row in rows}
+    return [accepted(event, outbox_ids[event.id]) for event in batch]
 
 
 def accepted(event: NewEvent, outbox_id: int) -> AcceptedEvent:

@@ -14,7 +14,7 @@ from services.common.web import READINESS_CHECKS, base_app
 
 from . import db, events, handlers
 from .fanout import fanout_ctx
-from .keys import EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .outbox_cleanup import outbox_cleanup_ctx
 from .publishing import ANNOUNCER, Announcer
 from .relay import relay_ctx
@@ -36,6 +36,9 @@ def create_app(settings: UploadSettings) -> web.Application:
         key=lambda upload: upload.upload_id,
         # One statement's deliveries are announced by one message.
         max_batch=MAX_DELIVERIES_PER_MESSAGE,
+    )
+    app[ACCEPTOR] = Batcher(
+        lambda batch: events.accept_together(app[DB_POOL], batch), key=lambda event: event.id
     )
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -34,7 +35,7 @@ from services.common.web import (
 from . import db
 from .fanout import OUTAGE_ERRORS
 from .handlers import REPLAYED_HEADER, UnprocessableContent, parse_idempotency_key
-from .keys import EVENT_TYPES, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from .keys import ACCEPTOR, EVENT_TYPES, FANOUT, OUTBOX_CLEANUP, SETTINGS
 from .publishing import publish_now
 
 log = structlog.get_logger(__name__)
@@ -45,6 +46,10 @@ EVENT_TYPE_CACHE_SECONDS = 5.0
 SYSTEM_EVENT_TYPES = frozenset(
     {events.UPLOAD_EVENT_TYPE_ID, events.WEBHOOK_DISABLED_TYPE_ID, events.DELIVERY_FAILED_TYPE_ID}
 )
+
+# What a statement raises for one row's data (a payload jsonb refuses, say), not for an
+# outage: the events accepted beside that one are tried again, each alone.
+ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 EventTypeKey = tuple[str | None, uuid.UUID | None]
 EventTypeCache = TtlCache[EventTypeKey, db.EventTypeForEvents]
@@ -101,8 +106,49 @@ def parse_event(request: web.Request, body: dict[str, Any]) -> EventRequest:
     return parsed
 
 
+async def accept_together(
+    pool: asyncpg.Pool, batch: list[events.NewEvent]
+) -> list[events.AcceptedEvent | Exception]:
+    """Events without an Idempotency-Key that arrived together, accepted in one statement
+    (the ACCEPTOR's batch). If a row is refused for its data, each is tried alone, so
+    only that event's request fails, with its own error."""
+    try:
+        return [*await events.accept_many(pool, batch)]
+    except ROW_ERRORS:
+        if len(batch) == 1:
+            raise
+    return [await accept_alone(pool, event) for event in batch]
+
+
+async def accept_alone(
+    pool: asyncpg.Pool, event: events.NewEvent
+) -> events.AcceptedEvent | Exception:
+    try:
+        (accepted,) = await events.accept_many(pool, [event])
+    except Exception as exc:  # raised in the event's own request
+        return exc
+    return accepted
+
+
+async def accept(
+    app: web.Application, new: events.NewEvent
+) -> events.AcceptedEvent | events.IdempotencyConflict:
+    """Durable when this returns. Without an Idempotency-Key, together with the events
+    arriving at the same moment; with one, alone (it may replay or conflict)."""
+    if new.idempotency_key is None:
+        accepted = await app[ACCEPTOR](new)
+        if isinstance(accepted, Exception):
+            raise accepted
+        return accepted
+    try:
+        async with app[DB_POOL].acquire() as conn:
+            return await events.accept(conn, new)
+    except IdempotencyContention as exc:
+        raise ServiceUnavailable(str(exc), retry_after=1) from None
+
+
 async def fan_out(
-    app: web.Application, new: events.NewEvent, event_name: str, accepted: events.AcceptedEvent
+    app: web.Application, accepted: events.AcceptedEvent, new: events.NewEvent
 ) -> None:
     """Fan a just-accepted event out here if it has few webhooks, else ask the worker.
 
@@ -110,12 +156,8 @@ async def fan_out(
     this fails part-way, the relay publishes that message and the worker completes the
     fan-out (each delivery is made once, see docs/events.md)."""
     assert accepted.outbox_id is not None
-    event = events.EventToFanOut(
-        new.id, new.event_type_id, event_name, new.user_id, new.payload, new.request_id,
-        new.created_at, None,
-    )  # fmt: skip
     try:
-        done = await app[FANOUT].fan_out_inline(event)
+        done = await app[FANOUT].fan_out_inline(new)
     except OUTAGE_ERRORS as exc:
         log.warning("inline_fanout_deferred", event_id=str(new.id), error=repr(exc))
         done = False
@@ -142,16 +184,12 @@ async def publish_event(request: web.Request) -> web.Response:
         created_at=datetime.now(UTC),
         trace_context=current_carrier(),
     )
-    try:
-        async with app[DB_POOL].acquire() as conn:
-            accepted = await events.accept(conn, new)
-    except IdempotencyContention as exc:
-        raise ServiceUnavailable(str(exc), retry_after=1) from None
+    accepted = await accept(app, new)
     if isinstance(accepted, events.IdempotencyConflict):
         raise UnprocessableContent(accepted.message)
     annotate(request, event_id=str(accepted.id), event_type=accepted.event_type)
     if accepted.outbox_id is not None:
-        await fan_out(app, new, event_type.event_name, accepted)
+        await fan_out(app, accepted, new)
     answer = AcceptedEvent(
         event_id=accepted.id,
         event_type=accepted.event_type,

@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
 
 from services.common import events
+from services.common.batch import Batcher
 from services.common.broker import BROKER, BROKER_ERRORS, Broker
 from services.common.consuming import Consumer, Outcome
 from services.common.db import DATABASE_ERRORS, DB_POOL
@@ -32,10 +33,10 @@ from services.common.messages import (
 from services.common.periodic import Periodic
 from services.common.tracing import annotate_span, current_carrier
 
-from . import db
+from . import db, inline_fanouts
 from .keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
 from .outbox_cleanup import OutboxCleanup
-from .publishing import publish_recorded
+from .publishing import ANNOUNCER, Announcer, publish_recorded
 
 log = structlog.get_logger(__name__)
 
@@ -78,13 +79,21 @@ def announced_deliveries(announced: list[tuple[int, DeliveryBatch]]) -> int:
 
 class FanoutWorker:
     def __init__(
-        self, pool: asyncpg.Pool, broker: Broker, cleanup: OutboxCleanup, publish_timeout: float
+        self,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        cleanup: OutboxCleanup,
+        publish_timeout: float,
+        announcer: Announcer | None = None,
     ) -> None:
         self.pool = pool
         self.broker = broker
         self.cleanup = cleanup
         self.publish_timeout = publish_timeout
+        # Shared with the uploads' requests: a message several requests wait for goes once.
+        self.announcer = announcer or Announcer()
         self.filters = FilterCache()
+        self.small_fanouts = Batcher(self.fan_out_small, key=lambda event: event.id)
 
     async def handle(self, message: AbstractIncomingMessage, msg: FanoutMessage) -> Outcome:
         structlog.contextvars.bind_contextvars(
@@ -132,34 +141,70 @@ class FanoutWorker:
                 return created
             after = webhooks[-1].id
 
-    async def fan_out_inline(self, event: events.EventToFanOut) -> bool:
+    async def fan_out_inline(self, event: events.NewEvent) -> bool:
         """The whole fan-out of an event with at most INLINE_WEBHOOKS webhooks, in the
-        request that accepted it: one query and one statement, as the worker's last batch.
-        False (nothing done) if it has more: the worker fans it out, so the request's work
-        stays bounded however many webhooks there are."""
-        webhooks = await db.subscribers(self.pool, event, None, INLINE_WEBHOOKS + 1)
-        if len(webhooks) > INLINE_WEBHOOKS:
+        request that accepted it, together with those of the events accepted beside it
+        (see fan_out_small). False (nothing done) if it has more: the worker fans it
+        out, so the request's work stays bounded however many webhooks there are."""
+        announced = await self.small_fanouts(event)
+        if announced is None:
             return False
-        batch = [
-            self.new_delivery(event, webhook)
-            for webhook in webhooks
-            if self.filters.matcher(webhook)(event.payload)
-        ]
-        # The request's context: the relay publishes what this leaves in the request's trace.
-        announced = await db.create_fanout_deliveries(
-            self.pool, event, batch, True, current_carrier()
-        )
-        await self.publish(announced)
+        # The events accepted together share their messages: each is published once, in
+        # the context of the first request to ask (each delivery keeps its own trace).
+        await self.announcer.publish_all(self.broker, self.cleanup, announced, self.publish_timeout)
         created = announced_deliveries(announced)
         annotate_span({"deliveries": created})
         log.info("event_fanned_out", deliveries=created, inline=True)
         return True
 
+    async def fan_out_small(
+        self, batch: list[events.NewEvent]
+    ) -> list[inline_fanouts.Announced | None]:
+        """The fan-outs of events accepted together, as the worker's last batch: one
+        query for the subscribers of all, one statement for all their deliveries. For
+        each event its outbox rows, or None if it is the worker's (more webhooks than
+        INLINE_WEBHOOKS, or its filters failed here)."""
+        subscribed = await inline_fanouts.subscribers(self.pool, batch, INLINE_WEBHOOKS + 1)
+        fanned_out: list[events.NewEvent] = []
+        created: list[tuple[uuid.UUID, db.FanoutDelivery]] = []
+        for event in batch:
+            made = self.small_fanout(event, subscribed[inline_fanouts.subscription(event)])
+            if made is not None:
+                fanned_out.append(event)
+                created += [(event.id, delivery) for delivery in made]
+        if not fanned_out:
+            return [None] * len(batch)
+        announced = await inline_fanouts.create_deliveries(self.pool, fanned_out, created)
+        return [announced.get(event.id) for event in batch]
+
+    def small_fanout(
+        self, event: events.NewEvent, subscribed: list[inline_fanouts.Subscribed]
+    ) -> list[db.FanoutDelivery] | None:
+        """The deliveries of `event` to those of `subscribed` (created at or before its
+        acceptance) whose filter it matches; None if the worker must fan it out."""
+        if len(subscribed) > INLINE_WEBHOOKS:
+            return None
+        try:
+            return [
+                self.new_delivery(event, s.webhook)
+                for s in subscribed
+                if s.created_at <= event.created_at
+                and self.filters.matcher(s.webhook)(event.payload)
+            ]
+        except Exception as exc:  # one event's failure is not its batch's
+            log.warning("inline_fanout_failed", event_id=str(event.id), error=repr(exc))
+            return None
+
     def new_delivery(
-        self, event: events.EventToFanOut, webhook: db.Subscriber
+        self, event: events.EventToFanOut | events.NewEvent, webhook: db.Subscriber
     ) -> db.FanoutDelivery:
         delivery_id = uuid.uuid4()
-        message = DeliveryEvent(event.event_type, delivery_id, webhook.id, None, event.request_id)
+        # An event fanned out by its request may be announced beside other requests'
+        # events: its delivery keeps its request's trace (the worker's are in its own).
+        trace = event.trace_context if isinstance(event, events.NewEvent) else None
+        message = DeliveryEvent(
+            event.event_type, delivery_id, webhook.id, None, event.request_id, trace
+        )
         return db.FanoutDelivery(delivery_id, webhook.id, webhook.disabled, message.item())
 
     async def publish(self, announced: list[tuple[int, DeliveryBatch]]) -> None:
@@ -178,7 +223,11 @@ class FanoutWorker:
 async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     worker = FanoutWorker(
-        app[DB_POOL], app[BROKER], app[OUTBOX_CLEANUP], settings.publish_timeout_seconds
+        app[DB_POOL],
+        app[BROKER],
+        app[OUTBOX_CLEANUP],
+        settings.publish_timeout_seconds,
+        app[ANNOUNCER],
     )
     app[FANOUT] = worker
     consumer = Consumer(app[BROKER], FANOUT_QUEUE, PREFETCH, FanoutMessage.decode, worker.handle)

@@ -13,6 +13,8 @@ from services.common.cache import TtlCache
 from .settings import UploadSettings
 
 if TYPE_CHECKING:
+    from services.common.events import AcceptedEvent, NewEvent
+
     from .db import EventMatcher, EventTypeForEvents, NewUpload, RecordedUpload
     from .fanout import FanoutWorker
     from .outbox_cleanup import OutboxCleanup
@@ -24,6 +26,9 @@ KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], EventMatcher]]
 )
 # Records the uploads that arrive together in one statement; None: the webhook is gone.
 RECORDER: web.AppKey[Batcher[NewUpload, RecordedUpload | None]] = web.AppKey("recorder")
+# Accepts the events without an Idempotency-Key that arrive together in one statement; an
+# Exception: that event's own error (the others were accepted).
+ACCEPTOR: web.AppKey[Batcher[NewEvent, AcceptedEvent | Exception]] = web.AppKey("acceptor")
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")
 FANOUT: web.AppKey[FanoutWorker] = web.AppKey("fanout")
 # Event types by (name, id) as POST /event gives them, for a few seconds.

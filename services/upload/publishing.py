@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -47,26 +50,42 @@ async def publish_recorded(
 
 
 class Announcer:
-    """Publishes each outbox row once, however many requests wait for it: the uploads
-    recorded by one statement share one message (a DeliveryBatch), and each request
-    answers once that message is confirmed (or deferred to the relay)."""
+    """Publishes each outbox row once, however many requests wait for it: the uploads (or
+    events) recorded by one statement share one message (a DeliveryBatch), and each
+    request answers once that message is confirmed (or deferred to the relay)."""
 
     def __init__(self) -> None:
         self.publishing: dict[int, asyncio.Future[int]] = {}
 
-    async def publish(self, app: web.Application, outbox_id: int, message: RecordedMessage) -> None:
+    async def publish(self, outbox_id: int, send: Callable[[], Coroutine[Any, Any, int]]) -> None:
+        """`send()` publishes the row, unless a publish of it is already under way."""
         publishing = self.publishing.get(outbox_id)
         if publishing is None:
-            timeout = app[SETTINGS].publish_timeout_seconds
-            publishing = asyncio.ensure_future(
-                publish_recorded(
-                    app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout, "request"
-                )
-            )
+            publishing = asyncio.ensure_future(send())
             self.publishing[outbox_id] = publishing
             publishing.add_done_callback(lambda _: self.publishing.pop(outbox_id, None))
         # Shielded: a request that goes away does not cancel the others' publish.
         await asyncio.shield(publishing)
+
+    async def publish_all(
+        self,
+        broker: Broker,
+        cleanup: OutboxCleanup,
+        announced: Sequence[tuple[int, RecordedMessage]],
+        timeout: float,
+    ) -> None:
+        """Each (outbox id, message) once, confirms awaited together."""
+        await asyncio.gather(
+            *(
+                self.publish(
+                    outbox_id,
+                    functools.partial(
+                        publish_recorded, broker, cleanup, [(outbox_id, msg)], timeout, "request"
+                    ),
+                )
+                for outbox_id, msg in announced
+            )
+        )
 
 
 ANNOUNCER = web.AppKey("announcer", Announcer)
@@ -76,4 +95,7 @@ async def publish_now(app: web.Application, outbox_id: int, message: RecordedMes
     """Publish a request's message right away (once, if other requests share it); if the
     broker is slow or down the outbox relay publishes it later (the request has its
     answer either way)."""
-    await app[ANNOUNCER].publish(app, outbox_id, message)
+    timeout = app[SETTINGS].publish_timeout_seconds
+    await app[ANNOUNCER].publish_all(
+        app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout
+    )

@@ -1,0 +1,151 @@
+"""SQL of the fan-outs that POST /event makes itself: those of every event accepted
+together, one query for their subscribers and one statement for all their deliveries
+(db.py holds the worker's, one event at a time; docs/events.md)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.common import deliveries, events, outbox
+from services.common.messages import MAX_DELIVERIES_PER_MESSAGE, DeliveryBatch
+
+from . import db
+
+# The webhooks of one user for one event type.
+Subscription = tuple[int, uuid.UUID]
+# Outbox rows' ids and the messages they hold (each announcing up to 64 deliveries).
+Announced = list[tuple[int, DeliveryBatch]]
+
+
+def subscription(event: events.NewEvent) -> Subscription:
+    return event.user_id, event.event_type_id
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """A subscriber and when it was registered: an event accepted before that is not its."""
+
+    created_at: datetime
+    webhook: db.Subscriber
+
+
+async def subscribers(
+    pool: asyncpg.Pool, batch: Sequence[events.NewEvent], limit: int
+) -> dict[Subscription, list[Subscribed]]:
+    """For each (user, type) of the batch, its first `limit` live webhooks (by id) that
+    existed when the latest of its events was accepted; an earlier event takes those
+    created at or before its own acceptance."""
+    latest: dict[Subscription, datetime] = {}
+    for event in batch:
+        key = subscription(event)
+        latest[key] = max(event.created_at, latest.get(key, event.created_at))
+    rows = await pool.fetch(
+        """
+        SELECT s.user_id, s.event_type_id, w.id, w.disabled, w.filter, w.updated_at,
+               w.created_at
+        FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[])
+            AS s(user_id, event_type_id, accepted_by)
+        CROSS JOIN LATERAL (
+            SELECT id, disabled, filter, updated_at, created_at FROM webhook_registrations
+            WHERE user_id = s.user_id AND event_type_id = s.event_type_id
+              AND deleted_at IS NULL AND created_at <= s.accepted_by
+            ORDER BY id LIMIT $4
+        ) w
+        """,
+        [user_id for user_id, _ in latest],
+        [type_id for _, type_id in latest],
+        list(latest.values()),
+        limit,
+    )
+    found: dict[Subscription, list[Subscribed]] = {key: [] for key in latest}
+    for row in rows:
+        webhook = db.Subscriber(row["id"], row["disabled"], row["filter"], row["updated_at"])
+        found[row["user_id"], row["event_type_id"]].append(Subscribed(row["created_at"], webhook))
+    return found
+
+
+async def create_deliveries(
+    pool: asyncpg.Pool,
+    fanned_out: Sequence[events.NewEvent],
+    batch: Sequence[tuple[uuid.UUID, db.FanoutDelivery]],
+) -> dict[uuid.UUID, Announced]:
+    """One statement: the deliveries of `batch` (event id, delivery), each made once per
+    event and webhook; the outbox rows of those just made pending, in their event's trace;
+    and every event of `fanned_out` marked fanned out. Each event's new outbox rows."""
+    rows = await pool.fetch(
+        CREATE_DELIVERIES,
+        [event.id for event in fanned_out],
+        [event.event_type for event in fanned_out],
+        [event.created_at for event in fanned_out],
+        [event.payload for event in fanned_out],
+        [event.request_id for event in fanned_out],
+        [event.trace_context for event in fanned_out],
+        [event_id for event_id, _ in batch],
+        [delivery.delivery_id for _, delivery in batch],
+        [delivery.webhook_id for _, delivery in batch],
+        [delivery.disabled for _, delivery in batch],
+        [delivery.message for _, delivery in batch],
+    )
+    return announced_by_event(rows, fanned_out, batch)
+
+
+# --- the outbox part: a DeliveryBatch per type for the deliveries just made pending -------
+
+
+def announce_pending(created: str, source: str) -> str:
+    """SQL (for a WITH list) announcing the deliveries of `created` (id, status) made
+    pending: per event type, one outbox row (a DeliveryBatch) per 64 of them, from their
+    `source` rows (delivery_id, event_type, message, request_id, trace_context). Several
+    events' deliveries share a row; each entry keeps its own request's trace."""
+    pending = (
+        f"SELECT s.event_type, s.message, s.request_id, s.trace_context,"
+        f" (row_number() OVER (PARTITION BY s.event_type) - 1)"
+        f" / {MAX_DELIVERIES_PER_MESSAGE} AS chunk"
+        f" FROM {created} c JOIN {source} s ON s.delivery_id = c.id WHERE c.status = 'pending'"
+    )
+    return outbox.insert_from(
+        f"SELECT event_type, {DeliveryBatch.payload_sql('event_type', 'message')},"
+        " (array_agg(request_id))[1], (array_agg(trace_context))[1]"
+        f" FROM ({pending}) AS pending GROUP BY event_type, chunk"
+    )
+
+
+def announced_by_event(
+    rows: list[asyncpg.Record],
+    fanned_out: Sequence[events.NewEvent],
+    batch: Sequence[tuple[uuid.UUID, db.FanoutDelivery]],
+) -> dict[uuid.UUID, Announced]:
+    """The outbox rows (id, payload) of announce_pending: for each event, the messages
+    announcing its deliveries (shared with other events of the batch)."""
+    event_of = {delivery.delivery_id: event_id for event_id, delivery in batch}
+    announced: dict[uuid.UUID, Announced] = {event.id: [] for event in fanned_out}
+    for row in rows:
+        message = DeliveryBatch.from_payload(row["payload"], str(row["payload"]["type"]))
+        for event_id in {event_of[delivery.delivery_id] for delivery in message.events}:
+            announced[event_id].append((row["id"], message))
+    return announced
+
+
+CREATE_DELIVERIES = f"""
+    WITH event AS (
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[],
+                             $5::text[], $6::jsonb[])
+            AS e(event_id, event_type, event_time, event_data, request_id, trace_context)
+    ), source AS (
+        SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, e.event_id,
+               e.event_type, e.event_time, e.event_data, m.disabled, e.request_id,
+               e.trace_context, m.message
+        FROM unnest($7::uuid[], $8::uuid[], $9::uuid[], $10::bool[], $11::jsonb[])
+            AS m(event_id, delivery_id, webhook_id, disabled, message)
+        JOIN event e USING (event_id)
+    ), created AS ({deliveries.create_from("source", once_per_event=True)}
+        RETURNING id, status
+    ), announced AS ({announce_pending("created", "source")}
+    ), done AS ({events.mark_fanned_out("ANY (SELECT event_id FROM event)", "true")})
+    SELECT id, payload FROM announced
+"""
