@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
+from bench import loadgen
 from harness.processes import peak_rss_kib, rss_kib, stop_process
 
 if TYPE_CHECKING:
@@ -69,22 +70,22 @@ def event_bodies(type_id: str, user_id: int, count: int) -> list[bytes]:
 
 async def post_events(bench: Bench, bodies: list[bytes], concurrency: int) -> tuple[int, float]:
     """POST them; (accepted, seconds taken)."""
-    assert bench.http is not None
-    http = bench.http
-    url = f"{bench.gateway_url}/event"
+    port = bench.gateway_port
+    # The request line and headers once; each request adds its length and body.
+    head = loadgen.request_head("POST", port, "/event", JSON)
     accepted = 0
     pending = iter(bodies)
 
-    async def client() -> None:
+    async def client(connection: loadgen.Connection) -> None:
         nonlocal accepted
         for body in pending:
-            async with http.post(url, data=body, headers=JSON) as resp:
-                await resp.read()
-                accepted += resp.status == 202
+            status, _ = await connection.send(loadgen.with_body(head, body))
+            accepted += status == 202
 
-    started = time.time()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return accepted, time.time() - started
+    async with loadgen.connections(port, concurrency) as opened:
+        started = time.time()
+        await asyncio.gather(*(client(connection) for connection in opened))
+        return accepted, time.time() - started
 
 
 async def wait_count(
@@ -203,25 +204,14 @@ async def ingest_rates(
     """Uploads and events accepted a second, each measured alone for `seconds`."""
     from bench.run import MULTIPART_HEADERS, multipart_body
 
-    assert bench.http is not None
-    http = bench.http
-    upload_url = f"{bench.gateway_url}/upload_file/webhook_id/{upload_hook}"
+    port = bench.gateway_port
     upload_body = multipart_body(1024)
-    event_body = event_bodies(type_id, 1, 1)[0]
-
-    async def upload() -> int:
-        async with http.post(upload_url, data=upload_body, headers=MULTIPART_HEADERS) as resp:
-            await resp.read()
-            return resp.status
-
-    async def event() -> int:
-        async with http.post(f"{bench.gateway_url}/event", data=event_body, headers=JSON) as resp:
-            await resp.read()
-            return 200 if resp.status == 202 else resp.status
-
+    upload_path = f"/upload_file/webhook_id/{upload_hook}"
+    upload = loadgen.build_request("POST", port, upload_path, upload_body, MULTIPART_HEADERS)
+    event = loadgen.build_request("POST", port, "/event", event_bodies(type_id, 1, 1)[0], JSON)
     return {
         "uploads_per_s": await bench.requests_per_second(upload, seconds, 32),
-        "events_per_s": await bench.requests_per_second(event, seconds, 32),
+        "events_per_s": await bench.requests_per_second(event, seconds, 32, success=202),
     }
 
 
