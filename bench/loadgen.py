@@ -65,16 +65,15 @@ def read_head(head: bytes) -> tuple[int, int, bool]:
         raise ProtocolError(f"not an HTTP/1.x answer: {head[:40]!r}")
     status = int(head[9:12])
     lowered = head.lower()
-    if header_value(lowered, b"transfer-encoding:") is not None:
-        raise ProtocolError(f"a {status} answer with Transfer-Encoding, which this client refuses")
     connection = header_value(lowered, b"connection:")
     # Without the header, HTTP/1.1 keeps the connection open and HTTP/1.0 closes it.
     close = head[7:8] == b"0" if connection is None else b"close" in connection
     if status in BODILESS:
         return status, 0, close
     length = header_value(lowered, b"content-length:")
-    if length is None:
-        raise ProtocolError(f"a {status} answer without Content-Length")
+    if length is None:  # chunked, or up to the close: neither is read here
+        what = "Transfer-Encoding" if b"\r\ntransfer-encoding:" in lowered else "no length"
+        raise ProtocolError(f"a {status} answer with {what}, which this client refuses")
     return status, int(length), close
 
 

@@ -63,11 +63,12 @@ class Tally:
             figures.update(arrivals=self.arrivals, latencies_ms=self.latencies)
         return orjson.dumps(figures)
 
-    def arrived(self, request: Request, now: float) -> None:
+    def arrived(self, head: bytes, lowered: bytes, body: bytes, now: float) -> None:
         self.requests += 1
         self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        found = delivery_key(request.body, request.head, request.lowered_head)
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+        found = delivery_key(body, head, lowered)
         if found is None:
             return  # the direct-POST ceiling sends multipart, not events
         key, origin = found
@@ -90,7 +91,7 @@ def header_value(lowered: bytes, name: bytes, head: bytes | None = None) -> byte
     return (head or lowered)[at + 2 + len(name) : end if end >= 0 else None].strip()
 
 
-def delivery_key(body: bytes, head: bytes, lowered_head: bytes) -> tuple[str, float] | None:
+def delivery_key(body: bytes, head: bytes, lowered: bytes) -> tuple[str, float] | None:
     """What a delivery counts by and the epoch time its latency runs from, or None.
 
     An upload's delivery counts by its upload id, any other by its delivery id (the
@@ -100,7 +101,7 @@ def delivery_key(body: bytes, head: bytes, lowered_head: bytes) -> tuple[str, fl
     try:
         event = orjson.loads(body)
         data = event["data"]
-        key = data.get("upload_id") or delivery_id(head, lowered_head)
+        key = data.get("upload_id") or delivery_id(head, lowered)
         if key is None:
             return None
         origin = data.get("uploaded_at") or event["timestamp"]
@@ -109,8 +110,8 @@ def delivery_key(body: bytes, head: bytes, lowered_head: bytes) -> tuple[str, fl
         return None
 
 
-def delivery_id(head: bytes, lowered_head: bytes) -> str | None:
-    found = header_value(lowered_head, b"webhook-id:", head)
+def delivery_id(head: bytes, lowered: bytes) -> str | None:
+    found = header_value(lowered, b"webhook-id:", head)
     return None if found is None else found.decode("latin-1")
 
 
@@ -119,30 +120,28 @@ def answer(status: str, body: bytes, close: bool) -> bytes:
     return (head + ("\r\nConnection: close" if close else "") + "\r\n\r\n").encode() + body
 
 
-class Request:
-    __slots__ = ("body", "close", "head", "lowered_head", "method", "target")
-
-    def __init__(self, head: bytes, lowered_head: bytes, body: bytes) -> None:
-        self.method, self.target, version = head.partition(b"\r\n")[0].split(b" ", 2)
-        self.head = head
-        self.lowered_head = lowered_head
-        self.body = body
-        connection = header_value(self.lowered_head, b"connection:")
-        if connection is None:  # HTTP/1.1 keeps the connection open, HTTP/1.0 closes it
-            self.close = version == b"HTTP/1.0"
-        else:
-            self.close = b"close" in connection or (
-                version == b"HTTP/1.0" and b"keep-alive" not in connection
-            )
+def closes(lowered: bytes) -> bool:
+    """Whether the client asks to close after the answer (HTTP/1.0 does unless it says
+    keep-alive), from its request line and headers in lower case."""
+    line_end = lowered.find(b"\r\n")
+    old = lowered.endswith(b" http/1.0", 0, line_end if line_end >= 0 else len(lowered))
+    if b"\r\nconnection:" not in lowered:
+        return old
+    connection = header_value(lowered, b"connection:") or b""
+    return b"close" in connection or (old and b"keep-alive" not in connection)
 
 
 def body_length(lowered: bytes) -> int:
-    if header_value(lowered, b"transfer-encoding:") is not None:
-        raise Unreadable(
-            "501 Not Implemented", "a chunked request body: this receiver reads Content-Length only"
-        )
-    length = header_value(lowered, b"content-length:")
-    size = 0 if length is None else int(length)
+    at = lowered.find(b"\r\ncontent-length:")
+    if at < 0:  # no body, or a chunked one (a sender gives one or the other, RFC 9112)
+        if b"\r\ntransfer-encoding:" in lowered:
+            raise Unreadable(
+                "501 Not Implemented",
+                "a chunked request body: this receiver reads Content-Length only",
+            )
+        return 0
+    end = lowered.find(b"\r\n", at + 17)
+    size = int(lowered[at + 17 : end if end >= 0 else None])
     if size > MAX_BODY_BYTES:
         raise Unreadable("413 Request Entity Too Large", f"a request body of {size} bytes")
     return size
@@ -152,31 +151,34 @@ class Receiver:
     """The receiver's behaviour: its mode, its tally and what each request gets."""
 
     def __init__(self, mode: str, delay: float) -> None:
-        self.mode = mode
+        self.fast = mode == "fast"
         self.delay = 3600.0 if mode == "dead" else delay
         self.tally = Tally()
         self.loop = asyncio.get_running_loop()
 
-    def serve(self, connection: HttpConnection, request: Request) -> None:
+    def serve(self, connection: HttpConnection, head: bytes, lowered: bytes, body: bytes) -> None:
         """Answers now, or (slow and dead) after the delay, holding the connection."""
-        if request.method == b"POST":
-            if request.target == b"/reset":
-                self.tally.reset()
-                connection.write(NO_CONTENT_CLOSE if request.close else NO_CONTENT, request.close)
-                return
-            self.tally.arrived(request, time.time())
-            if self.mode == "fast":
-                self.done(connection, request.close)
+        close = connection.close
+        if not head.startswith(b"POST "):
+            self.serve_other(connection, head, close)
+        elif head.startswith((b"POST /reset ", b"POST /reset?")):
+            self.tally.reset()
+            connection.write(NO_CONTENT_CLOSE if close else NO_CONTENT, close)
+        else:
+            self.tally.arrived(head, lowered, body, time.time())
+            if self.fast:
+                self.done(connection, close)
             else:
                 connection.busy = True
-                self.loop.call_later(self.delay, self.done_later, connection, request.close)
-        elif request.method == b"GET" and request.target.split(b"?", 1)[0] == b"/stats":
-            query = request.target.partition(b"?")[2]
+                self.loop.call_later(self.delay, self.done_later, connection, close)
+
+    def serve_other(self, connection: HttpConnection, head: bytes, close: bool) -> None:
+        path, _, query = head.partition(b"\r\n")[0].split(b" ")[1].partition(b"?")
+        if head.startswith(b"GET ") and path == b"/stats":
             summary = any(part.split(b"=", 1)[0] == b"summary" for part in query.split(b"&"))
-            figures = self.tally.figures(summary)
-            connection.write(answer("200 OK", figures, request.close), request.close)
+            connection.write(answer("200 OK", self.tally.figures(summary), close), close)
         else:
-            connection.write(answer("405 Method Not Allowed", b"", request.close), request.close)
+            connection.write(answer("405 Method Not Allowed", b"", close), close)
 
     def done(self, connection: HttpConnection, close: bool) -> None:
         # Counted as answered even if the client left meanwhile (as aiohttp's handlers,
@@ -197,9 +199,12 @@ class HttpConnection(asyncio.Protocol):
         self.receiver = receiver
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
+        # The request being read: its head (None until it is whole), the head in lower
+        # case, its body's length, whether to close after the answer.
         self.head: bytes | None = None
         self.lowered = b""
         self.length = 0
+        self.close = False
         self.busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -214,40 +219,43 @@ class HttpConnection(asyncio.Protocol):
             self.read_requests()
 
     def read_requests(self) -> None:
+        buffer = self.buffer
         try:
             while not self.busy and self.transport is not None:
-                request = self.take_request()
-                if request is None:
+                if self.head is None and not self.take_head():
                     return
-                self.receiver.serve(self, request)
+                length = self.length
+                if len(buffer) < length:
+                    return
+                body = bytes(buffer[:length])
+                del buffer[:length]
+                head, self.head = self.head, None
+                assert head is not None
+                self.receiver.serve(self, head, self.lowered, body)
         except Unreadable as exc:
             self.refuse(exc.status, str(exc))
-        except ValueError as exc:  # a request line or Content-Length that does not parse
+        except (ValueError, IndexError) as exc:  # a request line or length that does not parse
             self.refuse("400 Bad Request", repr(exc))
+
+    def take_head(self) -> bool:
+        """Whether a whole head was there (and is now taken from the buffer)."""
+        buffer = self.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        self.head = bytes(buffer[:end])
+        del buffer[: end + 4]
+        self.lowered = lowered = self.head.lower()
+        self.length = body_length(lowered)
+        self.close = closes(lowered)
+        if len(buffer) < self.length and b"\r\nexpect: 100-continue" in lowered:
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n", False)
+        return True
 
     def refuse(self, status: str, reason: str) -> None:
         # Loudly: a request the bench sends should never get here.
         print(f"receiver: answered {status}: {reason}", file=sys.stderr, flush=True)
         self.write(answer(status, b"", True), True)
-
-    def take_request(self) -> Request | None:
-        buffer = self.buffer
-        if self.head is None:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return None
-            self.head = bytes(buffer[:end])
-            del buffer[: end + 4]
-            self.lowered = self.head.lower()
-            self.length = body_length(self.lowered)
-            if len(buffer) < self.length and b"\r\nexpect: 100-continue" in self.lowered:
-                self.write(b"HTTP/1.1 100 Continue\r\n\r\n", False)
-        if len(buffer) < self.length:
-            return None
-        body = bytes(buffer[: self.length])
-        del buffer[: self.length]
-        head, self.head = self.head, None
-        return Request(head, self.lowered, body)
 
     def write(self, data: bytes, close: bool) -> None:
         if self.transport is None:

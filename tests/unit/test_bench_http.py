@@ -147,3 +147,21 @@ async def test_loadgen_refuses_a_chunked_answer() -> None:
                 await connection.send(loadgen.build_request("GET", port, "/"))
     finally:
         await runner.cleanup()
+
+
+async def test_the_receiver_reads_requests_split_or_together_and_closes_when_asked(
+    fast: int,
+) -> None:
+    one = loadgen.build_request("POST", fast, "/direct", b"x" * 3000)
+    reader, writer = await asyncio.open_connection("127.0.0.1", fast)
+    writer.write(one + one[:100])  # one and a bit, then the rest
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(one[100:] + loadgen.build_request("GET", fast, "/stats?summary=1"))
+    writer.write(b"POST /direct HTTP/1.0\r\nContent-Length: 2\r\n\r\nxx")
+    await writer.drain()
+    answers = await reader.read()  # to the end: the HTTP/1.0 request closes the connection
+    writer.close()
+    assert answers.count(b"HTTP/1.1 204 No Content\r\n") == 3
+    assert b'"requests":2,' in answers
+    assert answers.endswith(b"Connection: close\r\n\r\n")
