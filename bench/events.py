@@ -93,11 +93,9 @@ async def wait_count(
 ) -> dict[str, Any]:
     """The receiver's summary once `count` deliveries arrived (and, with `settle`, were
     all answered), or when `timeout` runs out."""
-    assert bench.http is not None
     deadline = time.monotonic() + timeout
     while True:
-        async with bench.http.get(f"{receiver.url}/stats?summary=1") as resp:
-            stats: dict[str, Any] = orjson.loads(await resp.read())
+        stats = await receiver.summary()
         done = stats["delivered"] >= count and (not settle or stats["in_flight"] == 0)
         if done or time.monotonic() > deadline:
             return stats
@@ -106,16 +104,15 @@ async def wait_count(
 
 async def events_end_to_end(bench: Bench, count: int, concurrency: int) -> dict[str, float]:
     """POST /event with one webhook each: events accepted/s, deliveries/s, latency."""
-    assert bench.http is not None
     receiver = bench.receivers[0]
     type_id = await create_event_type(bench)
     await register_many(bench, type_id, 1, [f"{receiver.url}/hook/events"])
     bodies = event_bodies(type_id, 1, count)
-    await receiver.reset(bench.http)
+    await receiver.reset()
     started = time.time()
     accepted, took = await post_events(bench, bodies, concurrency)
     summary = await wait_count(bench, receiver, accepted, timeout=120)
-    stats = await receiver.stats(bench.http)
+    stats = await receiver.stats()
     latencies = list(stats["latencies_ms"].values())
     last = summary["last_arrival"] or time.time()
     return {
@@ -143,7 +140,7 @@ async def fan_out(bench: Bench, type_id: str, user_id: int, webhooks: int) -> di
     """One event to every webhook: the request's time, and from the 202 to the last delivery."""
     assert bench.http is not None
     receiver = bench.receivers[0]
-    await receiver.reset(bench.http)
+    await receiver.reset()
     started = time.time()
     body = event_bodies(type_id, user_id, 1)[0]
     async with bench.http.post(f"{bench.gateway_url}/event", data=body, headers=JSON) as resp:
@@ -163,14 +160,13 @@ async def fan_out(bench: Bench, type_id: str, user_id: int, webhooks: int) -> di
 async def open_at_once(bench: Bench, deliveries: int, webhooks: int) -> dict[str, float]:
     """`deliveries` to `webhooks` webhooks whose receivers take 1 s each: the most open at
     once at the receiver, the time to drain them all, the dispatcher's peak RSS."""
-    assert bench.http is not None
     receiver = next(r for r in bench.receivers if r.mode == "slow")
     type_id = await create_event_type(bench)
     user_id = 200_000 + uuid.uuid4().int % 100_000
     urls = [f"{receiver.url}/hook/open/{n}" for n in range(webhooks)]
     await register_many(bench, type_id, user_id, urls)
     await bench.restart_service("dispatcher")  # its peak RSS is this scenario's
-    await receiver.reset(bench.http)
+    await receiver.reset()
     started = time.time()
     accepted, _ = await post_events(
         bench, event_bodies(type_id, user_id, deliveries // webhooks), 8
@@ -218,7 +214,6 @@ async def ingest_rates(
 async def backlog(bench: Bench, count: int) -> dict[str, float]:
     """`count` events accepted with the dispatcher stopped, then drained; ingest measured
     idle (before) and during the drain."""
-    assert bench.http is not None
     receiver = bench.receivers[0]
     type_id = await create_event_type(bench)
     await register_many(bench, type_id, 1, [f"{receiver.url}/hook/backlog"])
@@ -236,7 +231,7 @@ async def backlog(bench: Bench, count: int) -> dict[str, float]:
     await connection.close()
     accepted, took = await post_events(bench, event_bodies(type_id, 1, count), 64)
     await wait_for_deliveries(bench.database_url, before + accepted, timeout=120)
-    await receiver.reset(bench.http)
+    await receiver.reset()
     await bench.start_service("dispatcher")
     started = time.time()
     pid = bench.processes["dispatcher"].pid

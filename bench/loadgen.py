@@ -161,6 +161,8 @@ class Connection:
             await self.open()
             wire = self.wire
         assert wire is not None and wire.transport is not None
+        if wire.waiter is not None:
+            raise RuntimeError("a request is already waiting on this connection")
         waiter: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
         wire.waiter = waiter
         timer = self.loop.call_later(TIMEOUT_SECONDS, wire.timed_out)

@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,25 +87,41 @@ class Receiver:
     port: int
     process: subprocess.Popen[bytes]
     mode: str
+    # The bench's questions to the receiver (its figures, a reset), one at a time over one
+    # keep-alive connection of the load client: the polls are frequent.
+    link: loadgen.Connection | None = None
+    asking: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:
-        async with http.get(f"{self.url}/stats") as resp:
-            stats: dict[str, Any] = orjson.loads(await resp.read())
-            return stats
+    async def ask(self, method: str, path: str) -> tuple[int, bytes]:
+        async with self.asking:
+            if self.link is None:
+                self.link = loadgen.Connection(self.port)
+            return await self.link.send(loadgen.build_request(method, self.port, path))
 
-    async def summary(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async def stats(self) -> dict[str, Any]:
+        status, body = await self.ask("GET", "/stats")
+        assert status == 200, status
+        stats: dict[str, Any] = orjson.loads(body)
+        return stats
+
+    async def summary(self) -> dict[str, Any]:
         """The counts alone, without a figure per delivery: cheap to poll."""
-        async with http.get(f"{self.url}/stats?summary=1") as resp:
-            summary: dict[str, Any] = orjson.loads(await resp.read())
-            return summary
+        status, body = await self.ask("GET", "/stats?summary=1")
+        assert status == 200, status
+        summary: dict[str, Any] = orjson.loads(body)
+        return summary
 
-    async def reset(self, http: aiohttp.ClientSession) -> None:
-        async with http.post(f"{self.url}/reset") as resp:
-            assert resp.status == 204
+    async def reset(self) -> None:
+        status, _ = await self.ask("POST", "/reset")
+        assert status == 204, status
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
 
 
 class Bench:
@@ -212,6 +228,7 @@ class Bench:
         if self.http is not None:
             steps.append(self.http.close)
         for receiver in self.receivers:
+            receiver.close()
             receiver.process.kill()  # the dead one never answers: no graceful stop to wait for
             steps.append(lambda r=receiver: asyncio.to_thread(r.process.wait, 10))
         if self.gateway is not None:
@@ -292,29 +309,26 @@ class Bench:
         return done / (time.monotonic() - started)
 
 
-async def wait_delivered(
-    receiver: Receiver, http: aiohttp.ClientSession, ids: set[str], timeout: float
-) -> dict[str, Any]:
+async def wait_delivered(receiver: Receiver, ids: set[str], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         # The counts until there are enough; then the figures per delivery, which are
         # dearer to make and read, and return them once they hold every id.
-        summary = await receiver.summary(http)
+        summary = await receiver.summary()
         if summary["delivered"] >= len(ids) or time.monotonic() > deadline:
-            stats = await receiver.stats(http)
+            stats = await receiver.stats()
             if ids <= stats["arrivals"].keys() or time.monotonic() > deadline:
                 return stats
         await asyncio.sleep(0.1)
 
 
 async def end_to_end(bench: Bench, uploads: int, concurrency: int) -> dict[str, float]:
-    assert bench.http is not None
     receiver = bench.receivers[0]
     webhook = await bench.register(f"{receiver.url}/hook")
-    await receiver.reset(bench.http)
+    await receiver.reset()
     body = multipart_body(1024)
     accepted, started, accepted_by = await bench.upload_many([webhook], uploads, concurrency, body)
-    stats = await wait_delivered(receiver, bench.http, set(accepted), timeout=120)
+    stats = await wait_delivered(receiver, set(accepted), timeout=120)
     arrivals: dict[str, float] = stats["arrivals"]
     delivered = [upload for upload in accepted if upload in arrivals]
     latencies = [stats["latencies_ms"][u] for u in delivered]
@@ -352,18 +366,17 @@ async def direct_ceiling(bench: Bench, requests: int, concurrency: int) -> float
 
 
 async def slow_receivers(bench: Bench, uploads: int, endpoints: int) -> dict[str, float]:
-    assert bench.http is not None
     receiver = next(r for r in bench.receivers if r.mode == "slow")
     hooks = [await bench.register(f"{receiver.url}/hook/{n}") for n in range(endpoints)]
-    await receiver.reset(bench.http)
+    await receiver.reset()
     accepted, started, _ = await bench.upload_many(hooks, uploads, 32, multipart_body(1024))
-    stats = await wait_delivered(receiver, bench.http, set(accepted), timeout=120)
+    stats = await wait_delivered(receiver, set(accepted), timeout=120)
     arrivals = stats["arrivals"]
     # Drained when the last one has been answered; the next run must not start earlier,
     # or its reset would lose count of requests still open.
     while stats["in_flight"] > 0:
         await asyncio.sleep(0.05)
-        stats = await receiver.stats(bench.http)
+        stats = await receiver.stats()
     drained = time.time() - started
     return {
         "max_open": stats["max_in_flight"],
@@ -373,18 +386,17 @@ async def slow_receivers(bench: Bench, uploads: int, endpoints: int) -> dict[str
 
 
 async def isolation(bench: Bench, dead_uploads: int, healthy_uploads: int) -> dict[str, float]:
-    assert bench.http is not None
     healthy = bench.receivers[0]
     dead = next(r for r in bench.receivers if r.mode == "dead")
     dead_hook = await bench.register(f"{dead.url}/hook")
     healthy_hook = await bench.register(f"{healthy.url}/hook/healthy")
-    await healthy.reset(bench.http)
+    await healthy.reset()
     body = multipart_body(1024)
     flood = asyncio.create_task(bench.upload_many([dead_hook], dead_uploads, 16, body))
     await asyncio.sleep(0.5)  # the dead endpoint's deliveries are hanging by now
     accepted, _, _ = await bench.upload_many([healthy_hook], healthy_uploads, 8, body)
     await flood
-    stats = await wait_delivered(healthy, bench.http, set(accepted), timeout=120)
+    stats = await wait_delivered(healthy, set(accepted), timeout=120)
     arrivals = stats["arrivals"]
     latencies = [stats["latencies_ms"][u] for u in accepted if u in arrivals]
     return {
