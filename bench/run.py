@@ -305,7 +305,7 @@ class Bench:
             stop_at = started + seconds
             await asyncio.gather(*(client(connection) for connection in opened))
         if errors:
-            print(f"    ({errors} non-200 answers)", flush=True)
+            print(f"    ({errors} answers other than {success})", flush=True)
         return done / (time.monotonic() - started)
 
 
@@ -376,7 +376,7 @@ async def slow_receivers(bench: Bench, uploads: int, endpoints: int) -> dict[str
     # or its reset would lose count of requests still open.
     while stats["in_flight"] > 0:
         await asyncio.sleep(0.05)
-        stats = await receiver.stats()
+        stats = await receiver.summary()
     drained = time.time() - started
     return {
         "max_open": stats["max_in_flight"],
