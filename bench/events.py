@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
+from bench import loadgen
 from harness.processes import peak_rss_kib, rss_kib, stop_process
 
 if TYPE_CHECKING:
@@ -69,22 +70,22 @@ def event_bodies(type_id: str, user_id: int, count: int) -> list[bytes]:
 
 async def post_events(bench: Bench, bodies: list[bytes], concurrency: int) -> tuple[int, float]:
     """POST them; (accepted, seconds taken)."""
-    assert bench.http is not None
-    http = bench.http
-    url = f"{bench.gateway_url}/event"
+    port = bench.gateway_port
+    # The request line and headers once; each request adds its length and body.
+    head = loadgen.request_head("POST", port, "/event", JSON)
     accepted = 0
     pending = iter(bodies)
 
-    async def client() -> None:
+    async def client(connection: loadgen.Connection) -> None:
         nonlocal accepted
         for body in pending:
-            async with http.post(url, data=body, headers=JSON) as resp:
-                await resp.read()
-                accepted += resp.status == 202
+            status, _ = await connection.send(loadgen.with_body(head, body))
+            accepted += status == 202
 
-    started = time.time()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return accepted, time.time() - started
+    async with loadgen.connections(port, concurrency) as opened:
+        started = time.time()
+        await asyncio.gather(*(client(connection) for connection in opened))
+        return accepted, time.time() - started
 
 
 async def wait_count(
@@ -92,11 +93,9 @@ async def wait_count(
 ) -> dict[str, Any]:
     """The receiver's summary once `count` deliveries arrived (and, with `settle`, were
     all answered), or when `timeout` runs out."""
-    assert bench.http is not None
     deadline = time.monotonic() + timeout
     while True:
-        async with bench.http.get(f"{receiver.url}/stats?summary=1") as resp:
-            stats: dict[str, Any] = orjson.loads(await resp.read())
+        stats = await receiver.summary()
         done = stats["delivered"] >= count and (not settle or stats["in_flight"] == 0)
         if done or time.monotonic() > deadline:
             return stats
@@ -105,16 +104,15 @@ async def wait_count(
 
 async def events_end_to_end(bench: Bench, count: int, concurrency: int) -> dict[str, float]:
     """POST /event with one webhook each: events accepted/s, deliveries/s, latency."""
-    assert bench.http is not None
     receiver = bench.receivers[0]
     type_id = await create_event_type(bench)
     await register_many(bench, type_id, 1, [f"{receiver.url}/hook/events"])
     bodies = event_bodies(type_id, 1, count)
-    await receiver.reset(bench.http)
+    await receiver.reset()
     started = time.time()
     accepted, took = await post_events(bench, bodies, concurrency)
     summary = await wait_count(bench, receiver, accepted, timeout=120)
-    stats = await receiver.stats(bench.http)
+    stats = await receiver.stats()
     latencies = list(stats["latencies_ms"].values())
     last = summary["last_arrival"] or time.time()
     return {
@@ -142,7 +140,7 @@ async def fan_out(bench: Bench, type_id: str, user_id: int, webhooks: int) -> di
     """One event to every webhook: the request's time, and from the 202 to the last delivery."""
     assert bench.http is not None
     receiver = bench.receivers[0]
-    await receiver.reset(bench.http)
+    await receiver.reset()
     started = time.time()
     body = event_bodies(type_id, user_id, 1)[0]
     async with bench.http.post(f"{bench.gateway_url}/event", data=body, headers=JSON) as resp:
@@ -162,14 +160,13 @@ async def fan_out(bench: Bench, type_id: str, user_id: int, webhooks: int) -> di
 async def open_at_once(bench: Bench, deliveries: int, webhooks: int) -> dict[str, float]:
     """`deliveries` to `webhooks` webhooks whose receivers take 1 s each: the most open at
     once at the receiver, the time to drain them all, the dispatcher's peak RSS."""
-    assert bench.http is not None
     receiver = next(r for r in bench.receivers if r.mode == "slow")
     type_id = await create_event_type(bench)
     user_id = 200_000 + uuid.uuid4().int % 100_000
     urls = [f"{receiver.url}/hook/open/{n}" for n in range(webhooks)]
     await register_many(bench, type_id, user_id, urls)
     await bench.restart_service("dispatcher")  # its peak RSS is this scenario's
-    await receiver.reset(bench.http)
+    await receiver.reset()
     started = time.time()
     accepted, _ = await post_events(
         bench, event_bodies(type_id, user_id, deliveries // webhooks), 8
@@ -203,32 +200,20 @@ async def ingest_rates(
     """Uploads and events accepted a second, each measured alone for `seconds`."""
     from bench.run import MULTIPART_HEADERS, multipart_body
 
-    assert bench.http is not None
-    http = bench.http
-    upload_url = f"{bench.gateway_url}/upload_file/webhook_id/{upload_hook}"
+    port = bench.gateway_port
     upload_body = multipart_body(1024)
-    event_body = event_bodies(type_id, 1, 1)[0]
-
-    async def upload() -> int:
-        async with http.post(upload_url, data=upload_body, headers=MULTIPART_HEADERS) as resp:
-            await resp.read()
-            return resp.status
-
-    async def event() -> int:
-        async with http.post(f"{bench.gateway_url}/event", data=event_body, headers=JSON) as resp:
-            await resp.read()
-            return 200 if resp.status == 202 else resp.status
-
+    upload_path = f"/upload_file/webhook_id/{upload_hook}"
+    upload = loadgen.build_request("POST", port, upload_path, upload_body, MULTIPART_HEADERS)
+    event = loadgen.build_request("POST", port, "/event", event_bodies(type_id, 1, 1)[0], JSON)
     return {
         "uploads_per_s": await bench.requests_per_second(upload, seconds, 32),
-        "events_per_s": await bench.requests_per_second(event, seconds, 32),
+        "events_per_s": await bench.requests_per_second(event, seconds, 32, success=202),
     }
 
 
 async def backlog(bench: Bench, count: int) -> dict[str, float]:
     """`count` events accepted with the dispatcher stopped, then drained; ingest measured
     idle (before) and during the drain."""
-    assert bench.http is not None
     receiver = bench.receivers[0]
     type_id = await create_event_type(bench)
     await register_many(bench, type_id, 1, [f"{receiver.url}/hook/backlog"])
@@ -246,7 +231,7 @@ async def backlog(bench: Bench, count: int) -> dict[str, float]:
     await connection.close()
     accepted, took = await post_events(bench, event_bodies(type_id, 1, count), 64)
     await wait_for_deliveries(bench.database_url, before + accepted, timeout=120)
-    await receiver.reset(bench.http)
+    await receiver.reset()
     await bench.start_service("dispatcher")
     started = time.time()
     pid = bench.processes["dispatcher"].pid

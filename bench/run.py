@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import aiohttp
 import orjson
 import uvloop
 
-from bench import events
+from bench import events, loadgen
 from bench.config import bench_env, describe
 from bench.report import report
 from harness.infra import (
@@ -88,19 +88,41 @@ class Receiver:
     port: int
     process: subprocess.Popen[bytes]
     mode: str
+    # The bench's questions to the receiver (its figures, a reset), one at a time over one
+    # keep-alive connection of the load client: the polls are frequent.
+    link: loadgen.Connection | None = None
+    asking: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:
-        async with http.get(f"{self.url}/stats") as resp:
-            stats: dict[str, Any] = orjson.loads(await resp.read())
-            return stats
+    async def ask(self, method: str, path: str) -> tuple[int, bytes]:
+        async with self.asking:
+            if self.link is None:
+                self.link = loadgen.Connection(self.port)
+            return await self.link.send(loadgen.build_request(method, self.port, path))
 
-    async def reset(self, http: aiohttp.ClientSession) -> None:
-        async with http.post(f"{self.url}/reset") as resp:
-            assert resp.status == 204
+    async def stats(self) -> dict[str, Any]:
+        status, body = await self.ask("GET", "/stats")
+        assert status == 200, status
+        stats: dict[str, Any] = orjson.loads(body)
+        return stats
+
+    async def summary(self) -> dict[str, Any]:
+        """The counts alone, without a figure per delivery: cheap to poll."""
+        status, body = await self.ask("GET", "/stats?summary=1")
+        assert status == 200, status
+        summary: dict[str, Any] = orjson.loads(body)
+        return summary
+
+    async def reset(self) -> None:
+        status, _ = await self.ask("POST", "/reset")
+        assert status == 204, status
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
 
 
 class Bench:
@@ -207,6 +229,7 @@ class Bench:
         if self.http is not None:
             steps.append(self.http.close)
         for receiver in self.receivers:
+            receiver.close()
             receiver.process.kill()  # the dead one never answers: no graceful stop to wait for
             steps.append(lambda r=receiver: asyncio.to_thread(r.process.wait, 10))
         if self.gateway is not None:
@@ -228,72 +251,85 @@ class Bench:
         assert self.http is not None
         return str((await register_webhook(self.http, self.gateway_url, url))["id"])
 
+    @property
+    def gateway_port(self) -> int:
+        assert self.gateway is not None
+        return self.gateway.port
+
     async def upload_many(
         self, webhook_ids: list[str], count: int, concurrency: int, body: bytes
     ) -> tuple[dict[str, float], float, float]:
         """Upload `count` files round-robin over the webhooks; (accepted-at by id, t0, t1)."""
-        assert self.http is not None
         accepted: dict[str, float] = {}
         next_index = 0
-        urls = [f"{self.gateway_url}/upload_file/webhook_id/{w}" for w in webhook_ids]
+        port = self.gateway_port
+        requests = [
+            loadgen.build_request(
+                "POST", port, f"/upload_file/webhook_id/{w}", body, MULTIPART_HEADERS
+            )
+            for w in webhook_ids
+        ]
 
-        async def client() -> None:
+        async def client(connection: loadgen.Connection) -> None:
             nonlocal next_index
-            assert self.http is not None
             while next_index < count:
-                url = urls[next_index % len(urls)]
+                request = requests[next_index % len(requests)]
                 next_index += 1
-                async with self.http.post(url, data=body, headers=MULTIPART_HEADERS) as resp:
-                    raw = await resp.read()
-                    if resp.status == 200:
-                        accepted[orjson.loads(raw)["data"]["upload_id"]] = time.time()
+                status, answer = await connection.send(request)
+                if status == 200:
+                    accepted[orjson.loads(answer)["data"]["upload_id"]] = time.time()
 
-        started = time.time()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        async with loadgen.connections(port, concurrency) as opened:
+            started = time.time()
+            await asyncio.gather(*(client(connection) for connection in opened))
         return accepted, started, time.time()
 
     async def requests_per_second(
-        self, send: Callable[[], Awaitable[int]], seconds: float, concurrency: int
+        self, request: bytes, seconds: float, concurrency: int, success: int = 200
     ) -> float:
+        """The same prebuilt request to the gateway, from `concurrency` clients for
+        `seconds`: answers `success` a second."""
         done = 0
         errors = 0
-        stop_at = time.monotonic() + seconds
 
-        async def client() -> None:
+        async def client(connection: loadgen.Connection) -> None:
             nonlocal done, errors
             while time.monotonic() < stop_at:
-                status = await send()
-                if status == 200:
+                status, _ = await connection.send(request)
+                if status == success:
                     done += 1
                 else:
                     errors += 1
 
-        started = time.monotonic()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        async with loadgen.connections(self.gateway_port, concurrency) as opened:
+            started = time.monotonic()
+            stop_at = started + seconds
+            await asyncio.gather(*(client(connection) for connection in opened))
         if errors:
-            print(f"    ({errors} non-200 answers)", flush=True)
+            print(f"    ({errors} answers other than {success})", flush=True)
         return done / (time.monotonic() - started)
 
 
-async def wait_delivered(
-    receiver: Receiver, http: aiohttp.ClientSession, ids: set[str], timeout: float
-) -> dict[str, Any]:
+async def wait_delivered(receiver: Receiver, ids: set[str], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        stats = await receiver.stats(http)
-        if ids <= stats["arrivals"].keys() or time.monotonic() > deadline:
-            return stats
+        # The counts until there are enough; then the figures per delivery, which are
+        # dearer to make and read, and return them once they hold every id.
+        summary = await receiver.summary()
+        if summary["delivered"] >= len(ids) or time.monotonic() > deadline:
+            stats = await receiver.stats()
+            if ids <= stats["arrivals"].keys() or time.monotonic() > deadline:
+                return stats
         await asyncio.sleep(0.1)
 
 
 async def end_to_end(bench: Bench, uploads: int, concurrency: int) -> dict[str, float]:
-    assert bench.http is not None
     receiver = bench.receivers[0]
     webhook = await bench.register(f"{receiver.url}/hook")
-    await receiver.reset(bench.http)
+    await receiver.reset()
     body = multipart_body(1024)
     accepted, started, accepted_by = await bench.upload_many([webhook], uploads, concurrency, body)
-    stats = await wait_delivered(receiver, bench.http, set(accepted), timeout=120)
+    stats = await wait_delivered(receiver, set(accepted), timeout=120)
     arrivals: dict[str, float] = stats["arrivals"]
     delivered = [upload for upload in accepted if upload in arrivals]
     latencies = [stats["latencies_ms"][u] for u in delivered]
@@ -312,39 +348,36 @@ async def end_to_end(bench: Bench, uploads: int, concurrency: int) -> dict[str, 
 
 async def direct_ceiling(bench: Bench, requests: int, concurrency: int) -> float:
     """The same client POSTing the same multipart straight to the receiver."""
-    assert bench.http is not None
     receiver = bench.receivers[0]
-    body = multipart_body(1024)
+    request = loadgen.build_request(
+        "POST", receiver.port, "/direct", multipart_body(1024), MULTIPART_HEADERS
+    )
     sent = 0
 
-    async def client() -> None:
+    async def client(connection: loadgen.Connection) -> None:
         nonlocal sent
-        assert bench.http is not None
         while sent < requests:
             sent += 1
-            async with bench.http.post(
-                f"{receiver.url}/direct", data=body, headers=MULTIPART_HEADERS
-            ) as resp:
-                await resp.read()
+            await connection.send(request)
 
-    started = time.time()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return requests / (time.time() - started)
+    async with loadgen.connections(receiver.port, concurrency) as opened:
+        started = time.time()
+        await asyncio.gather(*(client(connection) for connection in opened))
+        return requests / (time.time() - started)
 
 
 async def slow_receivers(bench: Bench, uploads: int, endpoints: int) -> dict[str, float]:
-    assert bench.http is not None
     receiver = next(r for r in bench.receivers if r.mode == "slow")
     hooks = [await bench.register(f"{receiver.url}/hook/{n}") for n in range(endpoints)]
-    await receiver.reset(bench.http)
+    await receiver.reset()
     accepted, started, _ = await bench.upload_many(hooks, uploads, 32, multipart_body(1024))
-    stats = await wait_delivered(receiver, bench.http, set(accepted), timeout=120)
+    stats = await wait_delivered(receiver, set(accepted), timeout=120)
     arrivals = stats["arrivals"]
     # Drained when the last one has been answered; the next run must not start earlier,
     # or its reset would lose count of requests still open.
     while stats["in_flight"] > 0:
         await asyncio.sleep(0.05)
-        stats = await receiver.stats(bench.http)
+        stats = await receiver.summary()
     drained = time.time() - started
     return {
         "max_open": stats["max_in_flight"],
@@ -354,18 +387,17 @@ async def slow_receivers(bench: Bench, uploads: int, endpoints: int) -> dict[str
 
 
 async def isolation(bench: Bench, dead_uploads: int, healthy_uploads: int) -> dict[str, float]:
-    assert bench.http is not None
     healthy = bench.receivers[0]
     dead = next(r for r in bench.receivers if r.mode == "dead")
     dead_hook = await bench.register(f"{dead.url}/hook")
     healthy_hook = await bench.register(f"{healthy.url}/hook/healthy")
-    await healthy.reset(bench.http)
+    await healthy.reset()
     body = multipart_body(1024)
     flood = asyncio.create_task(bench.upload_many([dead_hook], dead_uploads, 16, body))
     await asyncio.sleep(0.5)  # the dead endpoint's deliveries are hanging by now
     accepted, _, _ = await bench.upload_many([healthy_hook], healthy_uploads, 8, body)
     await flood
-    stats = await wait_delivered(healthy, bench.http, set(accepted), timeout=120)
+    stats = await wait_delivered(healthy, set(accepted), timeout=120)
     arrivals = stats["arrivals"]
     latencies = [stats["latencies_ms"][u] for u in accepted if u in arrivals]
     return {
@@ -398,26 +430,14 @@ async def big_file(bench: Bench, size: int) -> dict[str, float]:
 
 
 async def api(bench: Bench, seconds: float) -> dict[str, float]:
-    assert bench.http is not None
-    http = bench.http
-    list_url = f"{bench.gateway_url}/event_type"
-    register_url = f"{bench.gateway_url}/webhook/register"
+    port = bench.gateway_port
+    list_types = loadgen.build_request("GET", port, "/event_type")
     register_body = orjson.dumps(
         {"event_type_id": UPLOAD_EVENT_TYPE_ID, "user_id": 1, "url": "http://127.0.0.1:9/x"}
     )
-
-    async def list_types() -> int:
-        async with http.get(list_url) as resp:
-            await resp.read()
-            return resp.status
-
-    async def register() -> int:
-        async with http.post(
-            register_url, data=register_body, headers={"Content-Type": "application/json"}
-        ) as resp:
-            await resp.read()
-            return resp.status
-
+    register = loadgen.build_request(
+        "POST", port, "/webhook/register", register_body, {"Content-Type": "application/json"}
+    )
     return {
         "event_type_per_s": await bench.requests_per_second(list_types, seconds, 32),
         "register_per_s": await bench.requests_per_second(register, seconds, 32),
