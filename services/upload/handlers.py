@@ -145,7 +145,7 @@ def new_upload(
     matcher: db.EventMatcher,
 ) -> tuple[db.NewUpload, dict[str, Any]]:
     """The upload to record, and the `data` its answer carries."""
-    content_type = content_type_of(part.reader.headers.get("Content-Type"))
+    content_type = content_type_of(part.content_type)
     created_at = datetime.now(UTC)
     data = upload_data(str(upload_id), webhook_id, stored, content_type)
     event_data = {**data, "uploaded_at": iso_time(created_at)}
@@ -174,15 +174,15 @@ async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     webhook_id = parse_path_id(request.match_info["webhook_id"], "webhook_id")
     idempotency_key = parse_idempotency_key(request)
-    reader = open_form(request)
+    form = open_form(request)
     user_id = current_user(request)
     matcher = await check_webhook(request.app, webhook_id, user_id)
-    part = await find_file_part(reader)
+    part = await find_file_part(request, form)
 
     upload_id = uuid.uuid4()
     with upload_folder(settings.upload_dir, str(upload_id)) as folder:
         stored = await store_part(part, folder.location, settings.max_upload_bytes)
-        await finish_form(reader)
+        await finish_form(form)
         upload, data = new_upload(request, upload_id, webhook_id, user_id, stored, part, matcher)
         try:
             recorded = await record(request.app, upload, idempotency_key)

@@ -10,6 +10,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import BodyPartReader
+
 from services.common.web import BadRequest, PayloadTooLarge
 
 from .multipart import MALFORMED, FilePart
@@ -98,23 +100,44 @@ def write_all(fd: int, chunk: bytes) -> None:
 
 async def store_part(file_part: FilePart, folder: str, max_bytes: int) -> StoredFile:
     """Write the part to `folder/<name>`, hashing as it goes."""
-    part = file_part.reader
     filename = sanitise_filename(file_part.filename)
     path = os.path.join(folder, filename)
+    fd = os.open(path, NEW_FILE_FLAGS, 0o666)
+    try:
+        if file_part.reader is None:
+            size, sha256 = write_content(fd, file_part.content, max_bytes)
+        else:
+            size, sha256 = await stream_content(fd, file_part.reader, max_bytes)
+    finally:
+        os.close(fd)
+    return StoredFile(path=path, filename=filename, size=size, sha256=sha256)
+
+
+def too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"file is larger than the limit of {max_bytes} bytes")
+
+
+def write_content(fd: int, content: bytes, max_bytes: int) -> tuple[int, str]:
+    """A file part read whole with its body: (size, sha256)."""
+    if len(content) > max_bytes:
+        raise too_large(max_bytes)
+    write_all(fd, content)
+    return len(content), hashlib.sha256(content).hexdigest()
+
+
+async def stream_content(fd: int, part: BodyPartReader, max_bytes: int) -> tuple[int, str]:
+    """A file part read from the stream chunk by chunk: (size, sha256)."""
     digest = hashlib.sha256()
     size = 0
-    fd = os.open(path, NEW_FILE_FLAGS, 0o666)
     try:
         while chunk := await part.read_chunk(CHUNK_BYTES):
             size += len(chunk)
             if size > max_bytes:
-                raise PayloadTooLarge(f"file is larger than the limit of {max_bytes} bytes")
+                raise too_large(max_bytes)
             digest.update(chunk)
             write_all(fd, chunk)
     except MALFORMED as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
-    finally:
-        os.close(fd)
     if not part.at_eof():
         raise BadRequest("multipart body ended before the end of the file part")
-    return StoredFile(path=path, filename=filename, size=size, sha256=digest.hexdigest())
+    return size, digest.hexdigest()
