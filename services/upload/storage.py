@@ -19,6 +19,8 @@ from .multipart import MALFORMED, FilePart
 CHUNK_BYTES = 256 * 1024
 MAX_FILENAME_BYTES = 200
 UNSAFE_FILENAME_CHARS = re.compile(r"[^\w.\- ]+")
+# A name already made of safe ASCII characters only: NFKC and the rest leave it as it is.
+SAFE_ASCII_NAME = re.compile(r"[\w.\- ]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def content_type_of(raw: str | None) -> str:
 
 def sanitise_filename(raw: str | None) -> str:
     """A file name safe to create in a folder of ours: no separators, no dot-files."""
+    if raw and raw.isascii() and SAFE_ASCII_NAME.fullmatch(raw):
+        return raw.strip(" .")[:MAX_FILENAME_BYTES] or "file"
     name = unicodedata.normalize("NFKC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = UNSAFE_FILENAME_CHARS.sub("_", name).strip(" .")
