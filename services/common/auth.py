@@ -103,7 +103,7 @@ async def caller_of_key(pool: asyncpg.Pool, key_hash: str) -> Caller | None:
     return Caller(user_id=row["user_id"], admin=row["admin"])
 
 
-@dataclass
+@dataclass(slots=True)
 class Bucket:
     tokens: float
     updated: float
@@ -126,12 +126,15 @@ class RateLimiter:
             if len(self.buckets) >= MAX_CACHE_ENTRIES:
                 self.buckets.clear()
             bucket = self.buckets[caller] = Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        tokens = bucket.tokens + (now - bucket.updated) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if tokens >= 1:
+            bucket.tokens = tokens - 1
             return None
-        return max(1, math.ceil((1 - bucket.tokens) / self.rate))
+        bucket.tokens = tokens
+        return max(1, math.ceil((1 - tokens) / self.rate))
 
 
 def bearer_token(request: web.Request) -> str | None:

@@ -6,7 +6,9 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -31,13 +33,43 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
+# Keys already seen not to be sensitive: a line's keys are checked in one set operation, and
+# only a key new to the process is lowercased and looked up. Bounded: keys are field names.
+_PLAIN_KEYS: set[str] = set()
+MAX_PLAIN_KEYS = 4096
+
+
 def redact_sensitive(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in list(event_dict):
+    for key in event_dict.keys() - _PLAIN_KEYS:
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = "***"
+        elif len(_PLAIN_KEYS) < MAX_PLAIN_KEYS:
+            _PLAIN_KEYS.add(key)
     return event_dict
+
+
+class UtcTimestamp:
+    """`timestamp` as structlog's TimeStamper(fmt="iso", utc=True) writes it
+    (`2026-11-29T16:38:45.123456Z`, no fraction on a whole second), with the date and time
+    of day formatted once a second rather than on every line."""
+
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+        self.clock = clock
+        # (second, its "YYYY-MM-DDTHH:MM:SS"), replaced whole so threads may share it.
+        self.last: tuple[int, str] = (-1, "")
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        second, micro = divmod(self.clock() // 1000, 1_000_000)
+        last = self.last
+        if last[0] != second:
+            last = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+            self.last = last
+        event_dict["timestamp"] = f"{last[1]}.{micro:06d}Z" if micro else f"{last[1]}Z"
+        return event_dict
 
 
 def add_trace_ids(
@@ -83,7 +115,7 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         structlog.contextvars.merge_contextvars,
         ReplicaIdentity(service),
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcTimestamp(),
         redact_sensitive,
     ]
     if tracing_requested():

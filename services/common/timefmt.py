@@ -13,4 +13,6 @@ def api_time(value: datetime | None) -> str | None:
 
 def iso_time(value: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, as in the delivered event body."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" → "Z"

@@ -12,8 +12,10 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import Counter, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from .cache import MAX_CACHE_ENTRIES
 from .db import DATABASE_UNAVAILABLE
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
 from .tracing import annotate_span, server_span_middleware, tracing_ctx, tracing_requested
@@ -140,6 +142,23 @@ def _http_exception_message(exc: web.HTTPException, request: web.Request) -> str
     return exc.reason
 
 
+# The two HTTP metrics' children by (service, method, route, status): labels() checks and
+# converts its values and takes a lock on every call. Cleared when full, as caches here are.
+_http_metrics: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def http_metrics(service: str, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    key = (service, method, route, status)
+    children = _http_metrics.get(key)
+    if children is None:
+        if len(_http_metrics) >= MAX_CACHE_ENTRIES:
+            _http_metrics.clear()
+        labels = (service, method, route, str(status))
+        children = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
+        _http_metrics[key] = children
+    return children
+
+
 def _route_template(request: web.Request) -> str:
     route = request.match_info.route
     resource = route.resource if route is not None else None
@@ -180,10 +199,11 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         response.headers[REQUEST_ID_HEADER] = request_id
         route = _route_template(request)
         duration = time.perf_counter() - started
-        service = request.app[SERVICE_NAME]
-        labels = (service, request.method, route, str(response.status))
-        HTTP_REQUESTS.labels(*labels).inc()
-        HTTP_DURATION.labels(*labels).observe(duration)
+        requests, durations = http_metrics(
+            request.app[SERVICE_NAME], request.method, route, response.status
+        )
+        requests.inc()
+        durations.observe(duration)
         if request.path not in QUIET_PATHS:
             log.info(
                 "http_request",

@@ -14,6 +14,9 @@ from services.common.web import BadRequest
 from .shapes import Envelope, Page
 
 Model = TypeVar("Model", bound=BaseModel)
+# Parametrised once: `Envelope[Any]` looks the class up in pydantic's cache on every use.
+ANY_ENVELOPE = Envelope[Any]
+ANY_PAGE = Page[Any]
 Value = TypeVar("Value")
 # The error type of our own checks, whose message is complete as it is.
 REFUSED = "refused"
@@ -91,11 +94,9 @@ def respond(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     """The envelope around `data`."""
-    return _json(Envelope[Any](message=message, data=data), status, headers)
+    return _json(ANY_ENVELOPE(message=message, data=data), status, headers)
 
 
 def respond_page(items: list[Any], next_cursor: str | None) -> web.Response:
     """A page of a list: the envelope with `next_cursor`."""
-    return _json(
-        Page[Any](message="Successfully !", data=items, next_cursor=next_cursor), 200, None
-    )
+    return _json(ANY_PAGE(message="Successfully !", data=items, next_cursor=next_cursor), 200, None)
