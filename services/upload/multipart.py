@@ -40,7 +40,7 @@ class Form:
     """A multipart body being read: by aiohttp's reader, unless it was read whole."""
 
     reader: MultipartReader
-    boundary: str
+    boundary: str  # as that reader reads it
     headers: CIMultiDict[str]
     # Read whole, and found to end at its closing delimiter: nothing more to read.
     finished: bool = False
@@ -64,9 +64,14 @@ def open_form(request: web.Request) -> Form:
     # the file part needs no charset.
     headers[hdrs.CONTENT_TYPE] = f'multipart/mixed; boundary="{boundary}"'
     try:
-        return Form(MultipartReader(headers, request.content), boundary, headers)
+        return Form(MultipartReader(headers, request.content), reader_boundary(headers), headers)
     except MALFORMED as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
+
+
+def reader_boundary(headers: CIMultiDict[str]) -> str:
+    """The boundary aiohttp's reader looks for: it strips spaces around the given one."""
+    return parse_mimetype(headers[hdrs.CONTENT_TYPE]).parameters["boundary"]
 
 
 @dataclass(frozen=True)
