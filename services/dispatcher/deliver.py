@@ -71,9 +71,7 @@ def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> d
     msg_id = str(delivery.id)
     headers["webhook-id"] = msg_id
     headers["webhook-timestamp"] = str(timestamp)
-    headers["webhook-signature"] = signature_header(
-        delivery.secrets, msg_id, timestamp, body.decode()
-    )
+    headers["webhook-signature"] = signature_header(delivery.secrets, msg_id, timestamp, body)
     return headers
 
 
