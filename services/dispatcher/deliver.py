@@ -34,11 +34,13 @@ from .client import check_destination
 from .endpoints import EndpointGate, EndpointLimits
 from .metrics import (
     ATTEMPT_DURATION,
-    DELIVERIES,
     DISPATCH_WAIT,
     END_TO_END,
     ENDPOINT_BUSY,
+    GAVE_UP,
     IN_FLIGHT,
+    RETRYING,
+    SUCCEEDED,
 )
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
@@ -181,6 +183,8 @@ class Dispatcher:
             # hand the attempt back (the message is requeued) rather than send it unsigned.
             await deliveries.release_lease(self.pool, delivery.id)
             raise
+        if secrets == delivery.secrets:  # stored in plaintext: nothing to replace
+            return delivery
         return replace(delivery, secrets=secrets)
 
     async def deliver(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
@@ -212,10 +216,10 @@ class Dispatcher:
         if not result.succeeded:
             await self.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
-            DELIVERIES.labels("success").inc()
+            SUCCEEDED.inc()
             END_TO_END.observe(max(0.0, time.time() - delivery.event_time.timestamp()))
         elif step.status == "pending" and step.retry_in_seconds is not None:
-            DELIVERIES.labels("retry").inc()
+            RETRYING.inc()
             # Published within this attempt's consumer span, so the trace context in its
             # headers puts the next attempt, even hours later, in the same trace as the
             # request: one trace shows every attempt of the event (see SPEC section 11).
@@ -226,7 +230,7 @@ class Dispatcher:
                 )
             )
         else:
-            DELIVERIES.labels("failed").inc()
+            GAVE_UP.inc()
             await self.persist(lambda: self.broker.dead_letter(msg))
 
     async def disable_if_failing_too_long(
