@@ -21,7 +21,7 @@ from services.common.backoff import Backoff, retry
 from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
 from services.common.consuming import Outcome
-from services.common.db import DATABASE_ERRORS
+from services.common.db import DATABASE_ERRORS, HeldConnection
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
 from services.common.delivery_body import request_body
 from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
@@ -103,11 +103,14 @@ class Dispatcher:
         )
         self.secret_box = SecretBox(settings.secrets_keys)
         lease = settings.delivery_timeout_seconds
-        # Claims and attempt records of deliveries in flight together share round trips.
+        # Claims and attempt records of deliveries in flight together share round trips,
+        # each batcher on a connection of its own while it has work.
+        claiming, recording = HeldConnection(pool), HeldConnection(pool)
         self.claims: Batcher[ClaimRequest, ClaimedDelivery | None] = Batcher(
-            lambda requests: deliveries.claim_many(pool, requests, lease),
+            lambda requests: deliveries.claim_many(claiming, requests, lease),
             key=lambda request: request.delivery_id,
         )
+        self.recording = recording
         self.records: Batcher[AttemptRecord, deliveries.RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
@@ -117,7 +120,7 @@ class Dispatcher:
     ) -> list[deliveries.RecordedAttempt]:
         """One batch of the records Batcher: while it waits, the next batch fills."""
         await asyncio.sleep(RECORD_GATHER_SECONDS)
-        return await deliveries.record_attempts(self.pool, records)
+        return await deliveries.record_attempts(self.recording, records)
 
     async def handle(self, message: AbstractIncomingMessage, msg: DeliveryMessage) -> Outcome:
         """ACK once the outcome is recorded; REQUEUE (after a pause) if it could not be."""
