@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from . import events
-from .db import columns
+from .db import HeldConnection, columns
 from .messages import FanoutMessage
 
 # Held while an attempt is under way; another copy of the message waits it out.
@@ -92,7 +92,7 @@ class ClaimedDelivery:
 
 
 async def claim_many(
-    pool: asyncpg.Pool, requests: list[ClaimRequest], lease_seconds: float
+    pool: asyncpg.Pool | HeldConnection, requests: list[ClaimRequest], lease_seconds: float
 ) -> list[ClaimedDelivery | None]:
     """Take the lease of each (delivery, attempt); None where it is not due, done, or held.
 
@@ -175,7 +175,7 @@ class RecordedAttempt:
 
 
 async def record_attempts(
-    pool: asyncpg.Pool, records: list[AttemptRecord]
+    pool: asyncpg.Pool | HeldConnection, records: list[AttemptRecord]
 ) -> list[RecordedAttempt]:
     """Each attempt, its error-log row and its delivery's new state, each endpoint's
     health, and a delivery.failed event for each final failure, in one statement.

@@ -23,7 +23,8 @@ def create_app(settings: DispatcherSettings) -> web.Application:
     app[SETTINGS] = settings
     warn_without_key(app, SecretBox(settings.secrets_keys), SERVICE)
     warn_if_open(app, settings.auth_mode, SERVICE)
-    app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
+    # Every statement of the dispatcher looks its rows up by key: one plan each (db.py).
+    app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20, generic_plans=True))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(
         http_session_ctx(

@@ -7,6 +7,10 @@ DELIVERIES = Counter(
     "Delivery attempts by outcome: success, retry (failed, will retry) or failed (gave up).",
     ["outcome"],
 )
+# The children, looked up once rather than on every attempt.
+SUCCEEDED = DELIVERIES.labels("success")
+RETRYING = DELIVERIES.labels("retry")
+GAVE_UP = DELIVERIES.labels("failed")
 ATTEMPT_DURATION = Histogram(
     "webhook_delivery_attempt_duration_seconds",
     "Time of one delivery attempt, request to response.",
