@@ -20,12 +20,25 @@ from .keys import DISPATCHER, SETTINGS
 log = structlog.get_logger(__name__)
 
 
+# A message announces up to 64 deliveries: taking DISPATCH_PREFETCH of them at once would
+# hold far more deliveries than may be in flight (a backlog's hundred thousand, in memory).
+MESSAGES_PER_PLACE = 8
+
+
+def messages_held(prefetch: int) -> int:
+    """The messages taken from the queue at once: enough to keep DISPATCH_PREFETCH
+    deliveries in flight when they come in batches, without holding a backlog."""
+    return max(1, prefetch // MESSAGES_PER_PLACE)
+
+
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dispatcher = Dispatcher(settings, app[DB_POOL], app[BROKER], app[HTTP_SESSION])
     app[DISPATCHER] = dispatcher
     decode = DeliveryMessage.decode_all
-    consumer = Consumer(app[BROKER], DISPATCH_QUEUE, settings.prefetch, decode, dispatcher.handle)
+    consumer = Consumer(
+        app[BROKER], DISPATCH_QUEUE, messages_held(settings.prefetch), decode, dispatcher.handle
+    )
     consumer.start()
     sweeper = Periodic(dispatcher.sweep_stalled, settings.sweep_interval_seconds, "sweep_failed")
     sweeper.start()

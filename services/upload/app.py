@@ -16,7 +16,7 @@ from . import db, events, handlers
 from .fanout import fanout_ctx
 from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .outbox_cleanup import outbox_cleanup_ctx
-from .publishing import ANNOUNCER, Announcer
+from .publishing import ANNOUNCER, Announcer, announcer_ctx
 from .relay import relay_ctx
 from .settings import UploadSettings
 
@@ -44,6 +44,8 @@ def create_app(settings: UploadSettings) -> web.Application:
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))
     app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
     app.cleanup_ctx.append(outbox_cleanup_ctx)
+    # After the outbox cleanup, so that it stops first: the rows it published go too.
+    app.cleanup_ctx.append(announcer_ctx)
     app.cleanup_ctx.append(relay_ctx)
     app.cleanup_ctx.append(fanout_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])

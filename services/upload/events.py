@@ -164,7 +164,7 @@ async def fan_out(
     if done:
         app[OUTBOX_CLEANUP].add(accepted.outbox_id)  # its fan-out message is not needed
     else:
-        await publish_now(app, accepted.outbox_id, accepted.fanout)
+        publish_now(app, accepted.outbox_id, accepted.fanout)
 
 
 async def publish_event(request: web.Request) -> web.Response:

@@ -151,7 +151,7 @@ class FanoutWorker:
             return False
         # The events accepted together share their messages: each is published once, in
         # the context of the first request to ask (each delivery keeps its own trace).
-        await self.announcer.publish_all(self.broker, self.cleanup, announced, self.publish_timeout)
+        self.announcer.publish_all(self.broker, self.cleanup, announced, self.publish_timeout)
         created = announced_deliveries(announced)
         annotate_span({"deliveries": created})
         log.info("event_fanned_out", deliveries=created, inline=True)

@@ -206,6 +206,6 @@ async def upload_file(request: web.Request) -> web.Response:
         size=stored.size,
     )
     if recorded.outbox_id is not None and recorded.announcement is not None:
-        await publish_now(request.app, recorded.outbox_id, recorded.announcement)
+        publish_now(request.app, recorded.outbox_id, recorded.announcement)
     # The envelope as respond() renders it, from the dict (test_upload_answer holds them equal).
     return envelope(data, "ok")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
@@ -50,52 +50,60 @@ async def publish_recorded(
 
 
 class Announcer:
-    """Publishes each outbox row once, however many requests wait for it: the uploads (or
-    events) recorded by one statement share one message (a DeliveryBatch), and each
-    request answers once that message is confirmed (or deferred to the relay)."""
+    """Publishes each outbox row once, however many requests recorded it: the uploads (or
+    events) recorded by one statement share one message (a DeliveryBatch).
+
+    A request answers once its rows are committed (durable), not once the broker has
+    confirmed the message: waiting for a quorum queue's confirm would hold every request
+    for the broker's round of replication and fsync, and the outbox makes the wait
+    unneeded (a message not confirmed is published by the relay). The publishes under way
+    are awaited, up to the publish timeout, when the service stops.
+    """
 
     def __init__(self) -> None:
         self.publishing: dict[int, asyncio.Future[int]] = {}
 
-    async def publish(self, outbox_id: int, send: Callable[[], Coroutine[Any, Any, int]]) -> None:
-        """`send()` publishes the row, unless a publish of it is already under way."""
-        publishing = self.publishing.get(outbox_id)
-        if publishing is None:
-            publishing = asyncio.ensure_future(send())
-            self.publishing[outbox_id] = publishing
-            publishing.add_done_callback(lambda _: self.publishing.pop(outbox_id, None))
-        # Shielded: a request that goes away does not cancel the others' publish.
-        await asyncio.shield(publishing)
+    def publish(self, outbox_id: int, send: Callable[[], Coroutine[Any, Any, int]]) -> None:
+        """`send()` publishes the row in the background, unless it is under way already."""
+        if outbox_id in self.publishing:
+            return
+        publishing = asyncio.ensure_future(send())
+        self.publishing[outbox_id] = publishing
+        publishing.add_done_callback(lambda _: self.publishing.pop(outbox_id, None))
 
-    async def publish_all(
+    def publish_all(
         self,
         broker: Broker,
         cleanup: OutboxCleanup,
         announced: Sequence[tuple[int, RecordedMessage]],
         timeout: float,
     ) -> None:
-        """Each (outbox id, message) once, confirms awaited together."""
-        await asyncio.gather(
-            *(
-                self.publish(
-                    outbox_id,
-                    functools.partial(
-                        publish_recorded, broker, cleanup, [(outbox_id, msg)], timeout, "request"
-                    ),
-                )
-                for outbox_id, msg in announced
+        """Each (outbox id, message) once, in the background."""
+        for outbox_id, msg in announced:
+            self.publish(
+                outbox_id,
+                functools.partial(
+                    publish_recorded, broker, cleanup, [(outbox_id, msg)], timeout, "request"
+                ),
             )
-        )
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the publishes under way (stopping); the relay publishes what is left."""
+        if self.publishing:
+            await asyncio.wait(list(self.publishing.values()), timeout=timeout)
 
 
 ANNOUNCER = web.AppKey("announcer", Announcer)
 
 
-async def publish_now(app: web.Application, outbox_id: int, message: RecordedMessage) -> None:
-    """Publish a request's message right away (once, if other requests share it); if the
-    broker is slow or down the outbox relay publishes it later (the request has its
-    answer either way)."""
+def publish_now(app: web.Application, outbox_id: int, message: RecordedMessage) -> None:
+    """Publish a request's message right away, in the background (once, if other
+    requests share it); if the broker is slow or down the outbox relay publishes it
+    later."""
     timeout = app[SETTINGS].publish_timeout_seconds
-    await app[ANNOUNCER].publish_all(
-        app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout
-    )
+    app[ANNOUNCER].publish_all(app[BROKER], app[OUTBOX_CLEANUP], [(outbox_id, message)], timeout)
+
+
+async def announcer_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[ANNOUNCER].drain(app[SETTINGS].publish_timeout_seconds)
