@@ -16,6 +16,11 @@ from services.common import events, outbox
 from services.common.broker import Broker
 
 
+def fresh_user_id() -> int:
+    """A user no other test touches: the session's database is shared."""
+    return uuid.uuid4().int % 10**12 + 10**9
+
+
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 

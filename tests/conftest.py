@@ -16,6 +16,7 @@ from harness.infra import (
 )
 from harness.receiver import Receiver
 from harness.stack import Stack, StackOptions, running_stack
+from services.common.broker import Broker
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,13 @@ async def receiver() -> AsyncIterator[Receiver]:
     server = await Receiver().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def broker(stack: Stack) -> AsyncIterator[Broker]:
+    """A broker link to the stack's vhost, for tests that publish as a service would."""
+    connection = Broker(stack.amqp_url)
+    await connection.start()
+    await connection.wait_ready(10)
+    yield connection
+    await connection.close()

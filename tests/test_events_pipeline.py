@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from harness.events import (
     create_event_type,
+    fresh_user_id,
     insert_webhooks,
     new_event,
     new_secret,
@@ -29,25 +29,11 @@ from services.common.timefmt import iso_time
 UPLOAD_TYPE = events.UPLOAD_EVENT_TYPE_ID
 
 
-@pytest.fixture
-async def broker(stack: Stack) -> AsyncIterator[Broker]:
-    connection = Broker(stack.amqp_url)
-    await connection.start()
-    await connection.wait_ready(10)
-    yield connection
-    await connection.close()
-
-
 async def wait_until(check: object, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
         await asyncio.sleep(0.1)
-
-
-def fresh_user_id() -> int:
-    """A user no other test touches: the session's database is shared, and events are counted."""
-    return uuid.uuid4().int % 10**12 + 10**9
 
 
 async def event_rows(stack: Stack, user_id: int) -> list[dict[str, object]]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from harness.events import create_event_type, insert_webhooks, new_event, new_secret
+from harness.events import (
+    create_event_type,
+    fresh_user_id,
+    insert_webhooks,
+    new_event,
+    new_secret,
+)
 from harness.stack import Stack
 from services.common import events
 from services.common.broker import Broker
@@ -21,20 +24,6 @@ from services.upload.fanout import INLINE_WEBHOOKS, FanoutWorker
 from services.upload.outbox_cleanup import OutboxCleanup
 
 DEAD_URL = "http://127.0.0.1:9/x"
-
-
-@pytest.fixture
-async def broker(stack: Stack) -> AsyncIterator[Broker]:
-    connection = Broker(stack.amqp_url)
-    await connection.start()
-    await connection.wait_ready(10)
-    yield connection
-    await connection.close()
-
-
-def fresh_user_id() -> int:
-    """A user no other test touches: the session's database is shared."""
-    return uuid.uuid4().int % 10**12 + 10**9
 
 
 def traced(event: events.NewEvent) -> events.NewEvent:
