@@ -183,7 +183,7 @@ class Bench:
             self.profilers.append(py_spy(process.pid, self.profiling / f"{service}-{process.pid}"))
 
     async def dispatcher_metrics(self) -> dict[str, float]:
-        """Means of the dispatcher's timings since it (last) started, in ms."""
+        """Means of the dispatcher's timings since it (last) started, in ms, and its deferrals."""
         assert self.http is not None
         url = f"http://127.0.0.1:{self.ports['dispatcher']}/metrics"
         async with self.http.get(url) as resp:
@@ -191,13 +191,16 @@ class Bench:
         sums: dict[str, float] = {}
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name.endswith(("_seconds_sum", "_seconds_count")):
+            if name.endswith(("_seconds_sum", "_seconds_count", "_deferred_total")):
                 sums[name] = float(value)
         means = {}
         for name in ("webhook_delivery_dispatch", "webhook_delivery_attempt_duration"):
             count = sums.get(f"{name}_seconds_count", 0.0)
             if count:
                 means[f"{name}_mean_ms"] = sums[f"{name}_seconds_sum"] / count * 1000
+        # Deliveries parked because their endpoint had its limit in flight (each ~1 s late).
+        deferred = "webhook_deliveries_deferred_total"
+        means[deferred] = sums.get(deferred, 0.0)
         return means
 
     async def receiver(self, mode: str, delay: float = 1.0) -> Receiver:

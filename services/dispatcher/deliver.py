@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import replace
@@ -179,31 +178,27 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
-        if msg.webhook_id is not None:
-            await self.deliver_in_slot(msg, msg.webhook_id, None)
-            return
-        # A message without its webhook id (from an older publisher): the claim tells.
         delivery = await self.claim(msg)
         if delivery is not None:
-            await self.deliver_in_slot(msg, delivery.webhook_id, delivery)
+            await self.deliver_in_slot(msg, delivery)
 
-    async def deliver_in_slot(
-        self, msg: DeliveryMessage, webhook_id: uuid.UUID, claimed: ClaimedDelivery | None
-    ) -> None:
-        """Claim (unless `claimed`) and deliver in one of the endpoint's slots.
+    async def deliver_in_slot(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
+        """Deliver in one of the endpoint's slots, then record the outcome.
 
-        A slow or dead endpoint may hold only so many deliveries: the rest are parked
-        for a moment instead of filling the prefetch window everyone shares.
+        The slot covers only the request: claimed before, recorded after, so that an
+        endpoint's limit counts its requests in flight. A slow or dead endpoint may hold
+        only so many: the rest hand their lease back and are parked for a moment instead
+        of filling the prefetch window everyone shares.
         """
+        webhook_id = delivery.webhook_id
         limit = await self.limits.of(webhook_id)
         async with self.endpoints.slot(webhook_id, limit) as granted:
             if granted:
-                delivery = claimed or await self.claim(msg)
-                if delivery is not None:
-                    await self.deliver(msg, delivery)
-                return
-        if claimed is not None:
-            await deliveries.release_lease(self.pool, claimed.id)
+                result = await self.send(msg, delivery)
+        if granted:
+            await self.conclude(msg, delivery, result)
+            return
+        await deliveries.release_lease(self.pool, delivery.id)
         ENDPOINT_BUSY.inc()
         due = now_ms() + ENDPOINT_BUSY_DELAY_MS
         await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))
@@ -230,10 +225,16 @@ class Dispatcher:
             return delivery
         return replace(delivery, secrets=secrets)
 
-    async def deliver(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
+    async def send(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> AttemptResult:
         with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
             result = await self.attempt(delivery)
             span.outcome(result.status_code, result.error)
+        return result
+
+    async def conclude(
+        self, msg: DeliveryMessage, delivery: ClaimedDelivery, result: AttemptResult
+    ) -> None:
+        """Record the attempt, then retry later, give up, or finish."""
         schedule = delivery.retry_schedule
         if schedule is None:
             schedule = self.settings.retry_schedule

@@ -19,6 +19,9 @@ HOLD_WEIGHT = 0.2
 MAX_TRACKED_ENDPOINTS = 10_000
 # How long a webhook's max_concurrency is trusted: a PATCH reaches the dispatcher within this.
 LIMIT_CACHE_SECONDS = 5.0
+# An endpoint not yet heard from counts as holding its slots at least this long, so that
+# the first moment of its first burst does not let an unbounded crowd wait for it.
+UNHEARD_MIN_HOLD_SECONDS = 0.01
 
 
 class EndpointLimits:
@@ -62,6 +65,17 @@ class EndpointGate:
         self.load: dict[uuid.UUID, int] = {}
         self.waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
         self.hold_seconds: dict[uuid.UUID, float] = {}  # running averages
+        # Endpoints not yet heard from: when their first delivery went out.
+        self.first_out: dict[uuid.UUID, float] = {}
+
+    def expected_hold(self, webhook_id: uuid.UUID) -> float:
+        """Seconds a delivery holds the endpoint's slot: the running average once it has
+        answered; before that, how long its first delivery has been out, a lower bound."""
+        held = self.hold_seconds.get(webhook_id)
+        if held is not None:
+            return held
+        out_since = self.first_out.get(webhook_id, time.monotonic())
+        return max(time.monotonic() - out_since, UNHEARD_MIN_HOLD_SECONDS)
 
     async def reserve(self, webhook_id: uuid.UUID, limit: int | None = None) -> bool:
         """A slot of the endpoint's concurrency; wait for one, or give up (and park).
@@ -72,20 +86,20 @@ class EndpointGate:
         times that. A fast endpoint's burst is then served in order, not a second
         late; a slow or dead one's messages are parked at once rather than hold places
         in the prefetch window that other endpoints need. Until an endpoint has
-        answered once, at most `limit` messages wait for it. `limit` is the webhook's own
+        answered once, its slots count as held for as long as its first delivery has been
+        out (UNHEARD_MIN_HOLD_SECONDS at least): a new endpoint's first burst waits, while
+        the messages of one that hangs are soon parked. `limit` is the webhook's own
         (EndpointLimits), else the gate's default.
         """
         limit = limit or self.limit
         load = self.load.get(webhook_id, 0)
         if load < limit:
             self.load[webhook_id] = load + 1
+            if webhook_id not in self.hold_seconds:
+                self.first_out.setdefault(webhook_id, time.monotonic())
             return True
         waiting = len(self.waiters.get(webhook_id, ())) + 1
-        held = self.hold_seconds.get(webhook_id)
-        if held is None:
-            if waiting > limit:
-                return False
-        elif waiting * held / limit > self.max_wait_seconds:
+        if waiting * self.expected_hold(webhook_id) / limit > self.max_wait_seconds:
             return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(webhook_id, collections.deque()).append(waiter)
@@ -140,10 +154,13 @@ class EndpointGate:
         load = self.load.pop(webhook_id, 1) - 1
         if load > 0:
             self.load[webhook_id] = load
+        else:
+            self.first_out.pop(webhook_id, None)
 
     def note_hold(self, webhook_id: uuid.UUID, seconds: float) -> None:
         """Keep a running average of how long a delivery holds the endpoint's slot."""
         average = self.hold_seconds.get(webhook_id)
+        self.first_out.pop(webhook_id, None)
         if average is None and len(self.hold_seconds) >= MAX_TRACKED_ENDPOINTS:
             self.hold_seconds.clear()  # bounds memory; an endpoint seen again is learnt again
         self.hold_seconds[webhook_id] = (

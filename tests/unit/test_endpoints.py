@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -41,23 +42,44 @@ async def test_a_slow_endpoint_parks_its_messages_at_once() -> None:
     assert gate.waiters == {}
 
 
-async def test_an_endpoint_not_yet_heard_from_has_one_waiter_per_slot() -> None:
+async def test_an_endpoint_not_yet_heard_from_is_judged_by_its_first_delivery_out() -> None:
     gate, endpoint = EndpointGate(1, max_wait_seconds=0.05), uuid.uuid4()
     assert await gate.reserve(endpoint)
+    # Just sent: its first burst may wait (as if each delivery took UNHEARD_MIN_HOLD_SECONDS).
     first = asyncio.create_task(gate.reserve(endpoint))
     await asyncio.sleep(0)
-    assert await gate.reserve(endpoint) is False  # the second parks at once
+    assert first.done() is False and len(gate.waiters[endpoint]) == 1
     # No slot within the wait: the waiter gives up (to be parked) and is forgotten.
     assert await first is False
     assert gate.waiters == {} and gate.load == {endpoint: 1}
+    # Out for a second with no answer yet (hanging?): the next parks at once.
+    gate.first_out[endpoint] = time.monotonic() - 1.0
+    assert await gate.reserve(endpoint) is False
     # Handed a slot, then cancelled (shutdown): the slot is not lost.
+    gate.first_out[endpoint] = time.monotonic()
     waiter = asyncio.create_task(gate.reserve(endpoint))
     await asyncio.sleep(0)
     gate.release(endpoint)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    assert gate.load == {}
+    assert gate.load == {} and gate.first_out == {}
+
+
+async def test_a_new_endpoints_burst_waits_for_it_rather_than_parking() -> None:
+    gate, endpoint = EndpointGate(2, max_wait_seconds=1.0), uuid.uuid4()
+    assert await gate.reserve(endpoint) and await gate.reserve(endpoint)
+    # 2 slots, 1 s of wait, at least 10 ms a delivery: up to 200 wait for the first answer.
+    waiting = [asyncio.create_task(gate.reserve(endpoint)) for _ in range(201)]
+    await asyncio.sleep(0)
+    assert sum(task.done() for task in waiting) == 1
+    assert await waiting[-1] is False
+    gate.release(endpoint, 0.002)  # the first answer: now its average decides
+    assert await waiting[0] is True
+    assert endpoint not in gate.first_out
+    for task in waiting[1:-1]:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
 
 
 async def test_a_granted_slot_is_held_inside_and_released_with_its_hold_timed() -> None:
