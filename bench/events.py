@@ -211,7 +211,7 @@ async def ingest_rates(
     }
 
 
-async def backlog(bench: Bench, count: int) -> dict[str, float]:
+async def backlog(bench: Bench, count: int) -> dict[str, Any]:
     """`count` events accepted with the dispatcher stopped, then drained; ingest measured
     idle (before) and during the drain."""
     receiver = bench.receivers[0]
@@ -231,7 +231,16 @@ async def backlog(bench: Bench, count: int) -> dict[str, float]:
     await connection.close()
     accepted, took = await post_events(bench, event_bodies(type_id, 1, count), 64)
     await wait_for_deliveries(bench.database_url, before + accepted, timeout=120)
+    from bench.run import (
+        cpu_ms_per,
+        cpu_seconds_by_component,
+        machine_cpu_shares,
+        machine_cpu_ticks,
+    )
+
     await receiver.reset()
+    await side.reset()
+    cpu_before, machine_before = cpu_seconds_by_component(bench), machine_cpu_ticks()
     await bench.start_service("dispatcher")
     started = time.time()
     pid = bench.processes["dispatcher"].pid
@@ -244,7 +253,13 @@ async def backlog(bench: Bench, count: int) -> dict[str, float]:
         if summary["delivered"] >= accepted or time.time() - started > 300:
             break
     last = summary["last_arrival"] or time.time()
+    # Where the CPU went while draining, per delivery made (the backlog's and the ingest's
+    # beside it), and whether the machine was the limit.
+    made = summary["delivered"] + (await side.summary())["delivered"]
+    drain_cpu = cpu_ms_per(cpu_before, cpu_seconds_by_component(bench), max(made, 1))
     return {
+        "drain_cpu_ms_per_delivery": {name: ms for name, ms in drain_cpu.items() if ms},
+        "drain_machine_cpu": machine_cpu_shares(machine_before, machine_cpu_ticks()),
         "filled_events_per_s": accepted / took,
         "drain_per_s": summary["delivered"] / (last - started),
         "dispatcher_peak_rss_mib": peak_rss_kib(pid) / 1024,

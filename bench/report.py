@@ -174,6 +174,13 @@ def report(results: dict[str, Any]) -> str:
         lines.append("\nCPU ms per delivery, by component (events end to end):")
         ranked = sorted(results["events_cpu_ms_per_delivery"].items(), key=lambda kv: -kv[1])
         lines += [f"  {name:<20} {ms:7.3f}" for name, ms in ranked]
+    drain = results.get("backlog", {})
+    if "drain_cpu_ms_per_delivery" in drain:
+        lines.append("\nCPU ms per delivery, by component (backlog drain):")
+        ranked = sorted(drain["drain_cpu_ms_per_delivery"].items(), key=lambda kv: -kv[1])
+        lines += [f"  {name:<20} {ms:7.3f}" for name, ms in ranked]
+        shares = drain["drain_machine_cpu"]
+        lines.append(f"machine CPU during it: {shares['busy']:.0%} busy, {shares['idle']:.0%} idle")
     for name, ms in results.get("dispatcher_metrics", {}).items():
         lines.append(f"dispatcher (since its last start) {name}: {ms:.1f}")
     lines.append(

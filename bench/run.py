@@ -176,13 +176,13 @@ class Bench:
             service, self.env(), self.workdir / f"{service}.log"
         )
         await wait_http_ok(f"http://127.0.0.1:{self.ports[service]}/readyz", timeout=30)
+        if self.profiling is not None:  # follow the new process
+            process = self.processes[service]
+            self.profilers.append(py_spy(process.pid, self.profiling / f"{service}-{process.pid}"))
 
     async def restart_service(self, service: str) -> None:
         await asyncio.to_thread(stop_process, self.processes[service], 30)
         await self.start_service(service)
-        if self.profiling is not None:  # follow the new process
-            process = self.processes[service]
-            self.profilers.append(py_spy(process.pid, self.profiling / f"{service}-{process.pid}"))
 
     async def dispatcher_metrics(self) -> dict[str, float]:
         """Means of the dispatcher's timings since it (last) started, in ms, and its deferrals."""

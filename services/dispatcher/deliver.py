@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import replace
@@ -41,6 +42,7 @@ from .metrics import (
     RETRYING,
     SUCCEEDED,
 )
+from .places import Place, Places
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
 from .signing import signature_header
@@ -64,6 +66,8 @@ RECORD_GATHER_SECONDS = 0.005
 T = TypeVar("T")
 # When the message being handled (each in a task of its own) arrived, for DISPATCH_WAIT.
 ARRIVED: ContextVar[float] = ContextVar("arrived")
+# The place the delivery being handled holds among those in flight.
+PLACE: ContextVar[Place] = ContextVar("place")
 
 
 def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
@@ -101,8 +105,8 @@ class Dispatcher:
             settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
         )
         self.secret_box = SecretBox(settings.secrets_keys)
-        # Deliveries in flight at most (see `handle`).
-        self.places = asyncio.Semaphore(settings.prefetch)
+        # Deliveries in flight at most, and of those not yet sending (see `handle`).
+        self.places = Places(settings.prefetch)
         lease = settings.delivery_timeout_seconds
         # Claims and attempt records of deliveries in flight together share round trips,
         # each batcher on a connection of its own while it has work.
@@ -130,19 +134,22 @@ class Dispatcher:
         REQUEUE the message (the claim turns away the copies of those already done).
 
         Each delivery runs in a task of its own once one of DISPATCH_PREFETCH places is
-        free: a message may ask for many (a DeliveryBatch), so the prefetch window alone
-        would not bound the deliveries in flight.
+        free (`places.py`): a message may ask for many (a DeliveryBatch), so the prefetch
+        window alone would not bound the deliveries in flight.
         """
         ARRIVED.set(time.perf_counter())
         if len(msgs) == 1:
-            async with self.places:
-                return await self.handle_one(msgs[0])
+            place = await self.places.take()
+            try:
+                return await self.handle_one(msgs[0], place)
+            finally:
+                place.leave()
         tasks: list[asyncio.Task[Outcome]] = []
         try:
             for msg in msgs:
-                await self.places.acquire()
-                task = asyncio.create_task(self.handle_one(msg))
-                task.add_done_callback(lambda _: self.places.release())
+                place = await self.places.take()
+                task = asyncio.create_task(self.handle_one(msg, place))
+                task.add_done_callback(place.left)
                 tasks.append(task)
             outcomes = await asyncio.gather(*tasks)
         except BaseException:
@@ -151,8 +158,9 @@ class Dispatcher:
             raise
         return Outcome.REQUEUE if Outcome.REQUEUE in outcomes else Outcome.ACK
 
-    async def handle_one(self, msg: DeliveryMessage) -> Outcome:
+    async def handle_one(self, msg: DeliveryMessage, place: Place) -> Outcome:
         """ACK once the outcome is recorded; REQUEUE (after a pause) if it could not be."""
+        PLACE.set(place)
         structlog.contextvars.bind_contextvars(
             delivery_id=str(msg.delivery_id), attempt=msg.attempt, request_id=msg.request_id
         )
@@ -178,9 +186,15 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
+        if msg.webhook_id is not None and await self.crowded(msg.webhook_id):
+            await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
+            return
         delivery = await self.claim(msg)
         if delivery is not None:
             await self.deliver_in_slot(msg, delivery)
+
+    async def crowded(self, webhook_id: uuid.UUID) -> bool:
+        return self.endpoints.crowded(webhook_id, await self.limits.of(webhook_id))
 
     async def deliver_in_slot(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
         """Deliver in one of the endpoint's slots, then record the outcome.
@@ -194,11 +208,16 @@ class Dispatcher:
         limit = await self.limits.of(webhook_id)
         async with self.endpoints.slot(webhook_id, limit) as granted:
             if granted:
+                PLACE.get().sending()
                 result = await self.send(msg, delivery)
         if granted:
             await self.conclude(msg, delivery, result)
             return
         await deliveries.release_lease(self.pool, delivery.id)
+        await self.defer(msg, webhook_id)
+
+    async def defer(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
+        """Park for a moment a delivery whose endpoint has its limit in flight."""
         ENDPOINT_BUSY.inc()
         due = now_ms() + ENDPOINT_BUSY_DELAY_MS
         await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))

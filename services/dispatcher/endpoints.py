@@ -63,7 +63,7 @@ class EndpointGate:
         # back (`max_wait_seconds`), and never longer than that.
         self.max_wait_seconds = max_wait_seconds
         self.load: dict[uuid.UUID, int] = {}
-        self.waiters: dict[uuid.UUID, collections.deque[asyncio.Future[None]]] = {}
+        self.waiters: dict[uuid.UUID, collections.deque[asyncio.Future[bool]]] = {}
         self.hold_seconds: dict[uuid.UUID, float] = {}  # running averages
         # Endpoints not yet heard from: when their first delivery went out.
         self.first_out: dict[uuid.UUID, float] = {}
@@ -98,23 +98,38 @@ class EndpointGate:
             if webhook_id not in self.hold_seconds:
                 self.first_out.setdefault(webhook_id, time.monotonic())
             return True
-        waiting = len(self.waiters.get(webhook_id, ())) + 1
-        if waiting * self.expected_hold(webhook_id) / limit > self.max_wait_seconds:
+        if self.crowded(webhook_id, limit):
             return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # True when `release` hands it a slot, False when the wait runs out: a timer
+        # rather than asyncio.wait, which costs several times more for each waiter.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         self.waiters.setdefault(webhook_id, collections.deque()).append(waiter)
+        timer = loop.call_later(self.max_wait_seconds, self.give_up, webhook_id, waiter)
         try:
-            await asyncio.wait((waiter,), timeout=self.max_wait_seconds)
+            return await waiter
         except BaseException:
-            if waiter.done():
+            if waiter.done() and not waiter.cancelled() and waiter.result():
                 self.release(webhook_id)  # handed a slot, then cancelled
             else:
                 self.stop_waiting(webhook_id, waiter)
             raise
-        if waiter.done():
-            return True
-        self.stop_waiting(webhook_id, waiter)
-        return False
+        finally:
+            timer.cancel()
+
+    def give_up(self, webhook_id: uuid.UUID, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            self.stop_waiting(webhook_id, waiter)
+            waiter.set_result(False)
+
+    def crowded(self, webhook_id: uuid.UUID, limit: int | None = None) -> bool:
+        """Whether a delivery for the endpoint now would be parked rather than wait (see
+        `reserve`); the dispatcher asks before it claims, to park without claiming."""
+        limit = limit or self.limit
+        if self.load.get(webhook_id, 0) < limit:
+            return False
+        waiting = len(self.waiters.get(webhook_id, ())) + 1
+        return waiting * self.expected_hold(webhook_id) / limit > self.max_wait_seconds
 
     @contextlib.asynccontextmanager
     async def slot(self, webhook_id: uuid.UUID, limit: int | None = None) -> AsyncIterator[bool]:
@@ -135,8 +150,10 @@ class EndpointGate:
         finally:
             self.release(webhook_id, time.monotonic() - started)
 
-    def stop_waiting(self, webhook_id: uuid.UUID, waiter: asyncio.Future[None]) -> None:
-        waiters = self.waiters[webhook_id]
+    def stop_waiting(self, webhook_id: uuid.UUID, waiter: asyncio.Future[bool]) -> None:
+        waiters = self.waiters.get(webhook_id)
+        if waiters is None or waiter not in waiters:
+            return  # already handed a slot, or given up
         waiters.remove(waiter)
         if not waiters:
             del self.waiters[webhook_id]
@@ -145,12 +162,14 @@ class EndpointGate:
         if held_seconds is not None:
             self.note_hold(webhook_id, held_seconds)
         waiters = self.waiters.get(webhook_id)
-        if waiters:
-            # The slot goes straight to the longest waiter; the load stays the same.
-            waiters.popleft().set_result(None)
+        while waiters:
+            waiter = waiters.popleft()
             if not waiters:
                 del self.waiters[webhook_id]
-            return
+            if not waiter.done():  # one cancelled (stopping) is passed over
+                # The slot goes straight to the longest waiter; the load stays the same.
+                waiter.set_result(True)
+                return
         load = self.load.pop(webhook_id, 1) - 1
         if load > 0:
             self.load[webhook_id] = load

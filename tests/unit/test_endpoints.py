@@ -133,3 +133,20 @@ async def test_limits_are_looked_up_once_per_webhook_and_cached() -> None:
     assert found == [5, 32] * 50
     assert [sorted(ids) for ids in asked] == [sorted([capped, unset])]
     assert await limits.of(capped) == 5 and len(asked) == 1
+
+
+async def test_a_freed_slot_passes_over_a_waiter_cancelled_meanwhile() -> None:
+    gate, endpoint = EndpointGate(1, max_wait_seconds=1.0), uuid.uuid4()
+    gate.note_hold(endpoint, 0.01)
+    assert await gate.reserve(endpoint)
+    gone = asyncio.create_task(gate.reserve(endpoint))
+    stays = asyncio.create_task(gate.reserve(endpoint))
+    await asyncio.sleep(0)
+    gone.cancel()  # its wait ends now; its task runs on later
+    gate.release(endpoint, 0.01)
+    assert await stays is True
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert gate.load == {endpoint: 1} and gate.waiters == {}
+    gate.release(endpoint, 0.01)
+    assert gate.load == {}
