@@ -116,6 +116,7 @@ class Dispatcher:
             key=lambda request: request.delivery_id,
         )
         self.recording = recording
+        self.last_record_batch = 0
         self.records: Batcher[AttemptRecord, deliveries.RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
@@ -123,8 +124,12 @@ class Dispatcher:
     async def record_attempts(
         self, records: list[AttemptRecord]
     ) -> list[deliveries.RecordedAttempt]:
-        """One batch of the records Batcher: while it waits, the next batch fills."""
-        await asyncio.sleep(RECORD_GATHER_SECONDS)
+        """One batch of the records Batcher. While records come together it waits, and the
+        next batch fills; a lone one goes at once: a crash between a request and its
+        record sends the request again."""
+        if self.last_record_batch > 1:
+            await asyncio.sleep(RECORD_GATHER_SECONDS)
+        self.last_record_batch = len(records)
         return await deliveries.record_attempts(self.recording, records)
 
     async def handle(
