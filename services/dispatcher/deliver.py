@@ -191,17 +191,19 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
-        if msg.webhook_id is not None and await self.crowded(msg.webhook_id):
-            await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
-            return
+        limit = None  # without the message's webhook id (an older publisher): after the claim
+        if msg.webhook_id is not None:
+            limit = await self.limits.of(msg.webhook_id)
+            if self.endpoints.crowded(msg.webhook_id, limit):
+                await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
+                return
         delivery = await self.claim(msg)
         if delivery is not None:
-            await self.deliver_in_slot(msg, delivery)
+            await self.deliver_in_slot(msg, delivery, limit)
 
-    async def crowded(self, webhook_id: uuid.UUID) -> bool:
-        return self.endpoints.crowded(webhook_id, await self.limits.of(webhook_id))
-
-    async def deliver_in_slot(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> None:
+    async def deliver_in_slot(
+        self, msg: DeliveryMessage, delivery: ClaimedDelivery, limit: int | None
+    ) -> None:
         """Deliver in one of the endpoint's slots, then record the outcome.
 
         The slot covers only the request: claimed before, recorded after, so that an
@@ -210,7 +212,8 @@ class Dispatcher:
         of filling the prefetch window everyone shares.
         """
         webhook_id = delivery.webhook_id
-        limit = await self.limits.of(webhook_id)
+        if limit is None:
+            limit = await self.limits.of(webhook_id)
         async with self.endpoints.slot(webhook_id, limit) as granted:
             if granted:
                 PLACE.get().sending()

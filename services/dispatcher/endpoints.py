@@ -152,9 +152,10 @@ class EndpointGate:
 
     def stop_waiting(self, webhook_id: uuid.UUID, waiter: asyncio.Future[bool]) -> None:
         waiters = self.waiters.get(webhook_id)
-        if waiters is None or waiter not in waiters:
-            return  # already handed a slot, or given up
-        waiters.remove(waiter)
+        if waiters is None:
+            return
+        with contextlib.suppress(ValueError):  # already handed a slot, or given up
+            waiters.remove(waiter)
         if not waiters:
             del self.waiters[webhook_id]
 
