@@ -600,11 +600,25 @@ async def test_example_runs_as_a_script(example_process: Callable[..., Any]) -> 
             pytest.fail("the example receiver did not start listening")
         assert response.status == 204
         response.release()
+        invoice = json.dumps(
+            {"type": "invoice.paid", "timestamp": EVENT_TIME, "data": {"invoice": "in_1"}}
+        ).encode()
+        delivery_id = str(uuid.uuid4())
+        response = await session.post(
+            url, data=invoice, headers=signed_headers([secret], invoice, msg_id=delivery_id)
+        )
+        assert response.status == 204
+        response.release()
+        await asyncio.sleep(0.5)  # the example's worker handles accepted events after the 204
 
     process.terminate()
     output = (await process.communicate())[0].decode()
     assert "delivery_accepted" in output
-    assert "upload_processed" in output
+    assert "upload_processed delivery_id=" in output
+    # Another type is logged as itself, and the delivery's id is named as what it is.
+    assert f"event_processed delivery_id={delivery_id} type=invoice.paid" in output
+    assert "filename=None" not in output
+    assert "webhook_id=" not in output
 
 
 async def test_example_refuses_to_start_without_a_secret(

@@ -1,4 +1,4 @@
-"""An aiohttp endpoint for upload.completed deliveries: verify, drop duplicates, answer fast.
+"""An aiohttp endpoint for webhook deliveries: verify, drop duplicates, answer fast.
 
     WEBHOOK_SECRET=whsec_... PORT=8000 python client/examples/aiohttp_receiver.py
 
@@ -49,16 +49,19 @@ class Settings:
         return cls(secrets=secrets, port=int(os.environ.get("PORT", "8000")))
 
 
-async def log_upload(event: Event) -> None:
+async def log_event(event: Event) -> None:
     """The real work goes here (idempotently, if you can: see Deduplicator)."""
-    log.info(
-        "upload_processed webhook_id=%s upload_id=%s filename=%r size=%s sha256=%s",
-        event.id,
-        event.data.get("upload_id"),
-        event.data.get("filename"),
-        event.data.get("size"),
-        event.data.get("sha256"),
-    )
+    if event.type == "upload.completed":
+        log.info(
+            "upload_processed delivery_id=%s upload_id=%s filename=%r size=%s sha256=%s",
+            event.id,
+            event.data.get("upload_id"),
+            event.data.get("filename"),
+            event.data.get("size"),
+            event.data.get("sha256"),
+        )
+    else:
+        log.info("event_processed delivery_id=%s type=%s", event.id, event.type)
 
 
 async def receive_delivery(request: web.Request) -> web.Response:
@@ -76,16 +79,16 @@ async def receive_delivery(request: web.Request) -> web.Response:
     deduplicator = request.app[DEDUPLICATOR]
     if deduplicator.seen_before(event.id):
         # A 2xx, so that the sender stops retrying what was already handled.
-        log.info("delivery_duplicate webhook_id=%s", event.id)
+        log.info("delivery_duplicate delivery_id=%s", event.id)
         return web.Response(status=200)
     try:
         # Acknowledge now and work afterwards: the sender times out after 10 s and retries.
         request.app[EVENTS].put_nowait(event)
     except asyncio.QueueFull:
         deduplicator.forget(event.id)
-        log.warning("delivery_deferred webhook_id=%s reason='queue full'", event.id)
+        log.warning("delivery_deferred delivery_id=%s reason='queue full'", event.id)
         return web.Response(status=503, headers={"Retry-After": "30"})
-    log.info("delivery_accepted webhook_id=%s type=%s", event.id, event.type)
+    log.info("delivery_accepted delivery_id=%s type=%s", event.id, event.type)
     return web.Response(status=204)
 
 
@@ -101,7 +104,7 @@ async def process_events(app: web.Application) -> AsyncIterator[None]:
             except Exception:
                 # Already acknowledged, so the sender will not retry: a real receiver would
                 # keep accepted events in durable storage rather than in this memory queue.
-                log.exception("event_failed webhook_id=%s", event.id)
+                log.exception("event_failed delivery_id=%s", event.id)
             finally:
                 events.task_done()
 
@@ -115,7 +118,7 @@ async def process_events(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     secrets: str | Sequence[str],
     *,
-    handle_event: EventHandler = log_upload,
+    handle_event: EventHandler = log_event,
     deduplicator: Deduplicator | None = None,
     queue_size: int = 1000,
 ) -> web.Application:
