@@ -483,6 +483,34 @@ def test_an_endpoint_turns_tracing_on_and_the_standard_off_switches_win() -> Non
     assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://j/v1/traces"})
     assert not tracing.tracing_requested({**endpoint, "OTEL_SDK_DISABLED": "true"})
     assert not tracing.tracing_requested({**endpoint, "OTEL_TRACES_EXPORTER": "none"})
+    # Without a collector: spans on stderr.
+    assert tracing.tracing_requested({"OTEL_TRACES_EXPORTER": "console"})
+    assert not tracing.tracing_requested(
+        {"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}
+    )
+
+
+async def test_the_console_exporter_writes_each_span_to_stderr(
+    database_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    for name in tracing.ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    receiver = await Receiver().start()
+    try:
+        async with running_stack(database_url, amqp_url, tmp_path, StackOptions()) as stack:
+            webhook = await stack.register(receiver.url)
+            await stack.upload(webhook["id"])
+            await receiver.wait_for(1)
+    finally:
+        await receiver.stop()
+    err = capfd.readouterr().err
+    for kind in ("SpanKind.SERVER", "SpanKind.PRODUCER", "SpanKind.CONSUMER", "SpanKind.CLIENT"):
+        assert kind in err
 
 
 def test_only_the_otlp_http_protobuf_exporter_is_accepted() -> None:

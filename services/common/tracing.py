@@ -2,14 +2,16 @@
 
 The SDK reads the standard variables itself (sampler, headers, timeouts, batch sizes,
 resource attributes); we add the service's own name as the default `service.name`.
-While no OTLP endpoint is set nothing is installed: no provider, no exporter thread,
-no instrumentation, and every function here returns at its first test.
+While no OTLP endpoint is set (and OTEL_TRACES_EXPORTER is not `console`) nothing is
+installed: no provider, no exporter thread, no instrumentation, and every function here
+returns at its first test.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.semconv.attributes import (
     error_attributes,
     http_attributes,
@@ -42,6 +44,9 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_
 PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 # The one exporter we ship; settings.py refuses any other protocol with one clear line.
 PROTOCOLS = ("http/protobuf",)
+# OTEL_TRACES_EXPORTER=console: spans as JSON on stderr, to see traces without a collector
+# (stdout is the JSON log stream, which must stay one log object per line).
+CONSOLE_EXPORTER = "console"
 TRACER_NAME = "webhooks"
 # Our own span attributes (what annotate() adds, the delivery's id and attempt number).
 ATTRIBUTE_PREFIX = "webhooks."
@@ -52,16 +57,30 @@ Carrier = dict[str, str]
 
 
 def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether an OTLP endpoint is set: the one switch between tracing and no cost at all.
+    """Whether an OTLP endpoint is set, or OTEL_TRACES_EXPORTER=console: the one switch
+    between tracing and no cost at all.
 
     The standard off switches win: OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
     """
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    if env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+    exporter = exporter_name(env)
+    if exporter == "none":
         return False
+    if exporter == CONSOLE_EXPORTER:
+        return True
     return any(env.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+
+
+def exporter_name(env: Mapping[str, str]) -> str:
+    return env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+
+
+def span_exporter() -> SpanExporter:
+    if exporter_name(os.environ) == CONSOLE_EXPORTER:
+        return ConsoleSpanExporter(out=sys.stderr)
+    return OTLPSpanExporter()
 
 
 @dataclass
@@ -83,7 +102,8 @@ _active: Tracing | None = None
 
 
 def start_tracing(service: str) -> Tracing:
-    """Install the SDK provider, the OTLP/HTTP exporter and the broker and database spans."""
+    """Install the SDK provider, the exporter (OTLP/HTTP, or the console's) and the broker
+    and database spans."""
     # OTEL_SERVICE_NAME or service.name in OTEL_RESOURCE_ATTRIBUTES win over our default.
     from_env = OTELResourceDetector().detect().attributes
     name = str(from_env.get(service_attributes.SERVICE_NAME) or service)
@@ -91,7 +111,7 @@ def start_tracing(service: str) -> Tracing:
     # The sampler comes from OTEL_TRACES_SAMPLER(_ARG); endpoint and headers from
     # OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT and _HEADERS, read by the SDK itself.
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(span_exporter()))
     instrumentors = (AioPikaInstrumentor(), AsyncPGInstrumentor())  # type: ignore[no-untyped-call]
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
