@@ -6,17 +6,20 @@ compared with the JSON block that follows it, so the test fails when the README 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import shlex
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from harness.processes import REPO
 from harness.receiver import Receiver
-from harness.stack import Stack
-from tests.test_original_flow import STEP_2, STEP_3, curl
+from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, free_port, wait_for_port
+from tests.test_original_flow import STEP_1, STEP_2, STEP_3, curl
 
 STORY_HEADING = "#### One webhook, start to finish"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -124,3 +127,76 @@ async def test_the_management_story_gives_what_the_readme_shows(
         "SELECT deleted_at FROM webhook_registrations WHERE id = $1", uuid.UUID(webhook_id)
     )
     assert deleted_at is not None
+
+
+QUICKSTART_HEADING = "## How to test it by hand"
+LOCAL_RECEIVER_URL = "http://127.0.0.1:8000/callback"
+
+
+def quickstart_blocks() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    start = readme.index(QUICKSTART_HEADING)
+    end = readme.index("\n## ", start + 1)
+    return [body.strip() for _, body in FENCE.findall(readme[start:end])]
+
+
+def test_the_quickstart_says_where_deliveries_go_before_any_is_made() -> None:
+    """A newcomer who follows it in order starts the stack able to reach a local receiver
+    before the original design's command registers a third-party site."""
+    blocks = quickstart_blocks()
+    allow = next(i for i, b in enumerate(blocks) if b == "ALLOW_PRIVATE_URLS=true make run")
+    first_list = next(i for i, b in enumerate(blocks) if b == STEP_1)
+    remote = next(i for i, b in enumerate(blocks) if README_URLS[0] in b)
+    assert allow < first_list < remote
+    assert blocks[remote] == STEP_2, "the original design's command stays verbatim"
+
+
+async def test_the_quickstarts_local_variant_delivers_to_the_example_receiver(
+    stack: Stack, tmp_path: Path
+) -> None:
+    blocks = quickstart_blocks()
+    register = next(b for b in blocks if LOCAL_RECEIVER_URL in b and b.startswith("curl"))
+    start_receiver = next(b for b in blocks if "aiohttp_receiver.py" in b)
+    port = free_port()
+
+    registered = await curl(
+        register.replace("8000", str(port)),
+        stack.gateway_url,
+        **{"<event_type_id>": UPLOAD_EVENT_TYPE_ID},
+    )
+    assert registered["error"] is False, registered
+    *assignments, python, script = shlex.split(start_receiver)
+    assert python == ".venv/bin/python"
+    env = dict(assignment.split("=", 1) for assignment in assignments)
+    env.update(
+        {"WEBHOOK_SECRET": registered["data"]["secret"], "PORT": str(port)},
+        PATH=os.environ.get("PATH", ""),
+    )
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPO / script),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await wait_for_port(port)
+        picture = tmp_path / "file.jpg"
+        picture.write_bytes(b"jpeg-ish")
+        uploaded = await curl(
+            STEP_3,
+            stack.gateway_url,
+            **{
+                "<webhook_id>": registered["data"]["id"],
+                "/path/to/your/file.jpg": str(picture),
+            },
+        )
+        delivery = await stack.delivery_for_upload(uploaded["data"]["upload_id"])
+        await stack.wait_for_status(delivery["id"], "succeeded")
+        await asyncio.sleep(0.5)  # the receiver's worker logs the upload after its 204
+    finally:
+        receiver.terminate()
+        output = (await receiver.communicate())[0].decode()
+    assert f"delivery_accepted delivery_id={delivery['id']}" in output, output
+    assert f"upload_processed delivery_id={delivery['id']}" in output, output
+    assert "filename='file.jpg'" in output, output

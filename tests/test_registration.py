@@ -519,6 +519,7 @@ class TestPrivateUrlsRefused:
         assert resp.status == 400, envelope
         assert envelope["error"] is True
         assert "url" in envelope["message"]
+        assert "ALLOW_PRIVATE_URLS=true" in envelope["message"]
         assert await row_counts(stack) == before
 
     @pytest.mark.parametrize(

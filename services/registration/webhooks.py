@@ -43,7 +43,11 @@ async def check_url_destination(settings: RegistrationSettings, url: str) -> Non
     try:
         await check_registration_host(parts.hostname or "", port)
     except UnsafeDestination as exc:
-        raise BadRequest(f"url is not allowed: {exc}") from None
+        # A newcomer's first loopback receiver meets this: name the switch that allows it.
+        raise BadRequest(
+            f"url is not allowed: {exc} (ALLOW_PRIVATE_URLS=true allows private and "
+            "loopback addresses, e.g. for a receiver on this machine)"
+        ) from None
 
 
 async def register_webhook(request: web.Request) -> web.Response:
