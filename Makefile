@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-venv: $(STAMP)
+# The publisher SDK's blocking client, generated from its async one (not kept in git).
+SDK := client/publisher
+SYNC_CLIENT := $(SDK)/webhooks_publisher/sync_client.py
+$(SYNC_CLIENT): $(SDK)/webhooks_publisher/async_client.py $(SDK)/unasync_clients.py $(STAMP)
+	$(PY) $(SDK)/unasync_clients.py >/dev/null
+
+venv: $(STAMP) $(SYNC_CLIENT)
 
 migrate: venv
 	@$(PY) -m deploy.local.prereqs

@@ -7,27 +7,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import orjson
 
 from bench import loadgen
+from bench.cpu import cpu_ms_per, cpu_seconds_by_component, machine_cpu_shares, machine_cpu_ticks
+from bench.measure import MULTIPART_HEADERS, multipart_body, percentile, requests_per_second
+from bench.stack import Bench, Receiver
 from harness.processes import peak_rss_kib, rss_kib, stop_process
-
-if TYPE_CHECKING:
-    from bench.run import Bench, Receiver
 
 JSON = {"Content-Type": "application/json"}
 # The payload's filler: the event's body is 1 KiB as JSON.
 PAD = "x" * 990
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
 async def create_event_type(bench: Bench) -> str:
@@ -198,16 +191,14 @@ async def ingest_rates(
     bench: Bench, upload_hook: str, type_id: str, seconds: float
 ) -> dict[str, float]:
     """Uploads and events accepted a second, each measured alone for `seconds`."""
-    from bench.run import MULTIPART_HEADERS, multipart_body
-
     port = bench.gateway_port
     upload_body = multipart_body(1024)
     upload_path = f"/upload_file/webhook_id/{upload_hook}"
     upload = loadgen.build_request("POST", port, upload_path, upload_body, MULTIPART_HEADERS)
     event = loadgen.build_request("POST", port, "/event", event_bodies(type_id, 1, 1)[0], JSON)
     return {
-        "uploads_per_s": await bench.requests_per_second(upload, seconds, 32),
-        "events_per_s": await bench.requests_per_second(event, seconds, 32, success=202),
+        "uploads_per_s": await requests_per_second(port, upload, seconds, 32),
+        "events_per_s": await requests_per_second(port, event, seconds, 32, success=202),
     }
 
 
@@ -231,13 +222,6 @@ async def backlog(bench: Bench, count: int) -> dict[str, Any]:
     await connection.close()
     accepted, took = await post_events(bench, event_bodies(type_id, 1, count), 64)
     await wait_for_deliveries(bench.database_url, before + accepted, timeout=120)
-    from bench.run import (
-        cpu_ms_per,
-        cpu_seconds_by_component,
-        machine_cpu_shares,
-        machine_cpu_ticks,
-    )
-
     await receiver.reset()
     await side.reset()
     cpu_before, machine_before = cpu_seconds_by_component(bench), machine_cpu_ticks()

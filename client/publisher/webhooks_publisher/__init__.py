@@ -1,6 +1,6 @@
 """Publish events to the self-hosted webhook service and manage its webhooks (async and sync)."""
 
-from .clients import AsyncWebhooksClient, WebhooksClient
+from .async_client import AsyncWebhooksClient
 from .errors import (
     ApiError,
     BadRequest,
@@ -37,6 +37,7 @@ from .models import (
     Webhook,
 )
 from .operations import UNSET, Call
+from .sync_client import WebhooksClient
 
 __all__ = [
     "UNSET",
