@@ -39,7 +39,13 @@ run: venv
 	SHUTDOWN_GRACE_SECONDS=$${SHUTDOWN_GRACE_SECONDS:-4} \
 	exec $(PY) -m deploy.local.run
 
-test: venv
+# axe-core, pinned by tests/.axe/package-lock.json, for the console's accessibility audit.
+AXE := tests/.axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/.axe/package.json tests/.axe/package-lock.json
+	npm ci --prefix tests/.axe --no-audit --no-fund
+	@touch $(AXE)
+
+test: venv $(AXE)
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 

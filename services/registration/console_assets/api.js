@@ -4,6 +4,13 @@
 
 const CREDENTIAL = "webhooks-console-credential";
 
+/**
+ * Whether the API has SPEC §14's routes and fields: `event_type_ids` on register and PATCH,
+ * and `POST /webhook/{webhook_id}/test`. While false, a registration with one type sends
+ * `event_type_id` and `Send test event` publishes the webhook's sample through `POST /event`.
+ */
+export const ENDPOINTS_API = false;
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -12,9 +19,18 @@ export class ApiError extends Error {
 }
 
 /** A 401: the credential is gone; the sign-in screen shows `message` as the reason. */
-export class SignedOut extends Error {}
+export class SignedOut extends Error {
+  constructor(message, portal = false) {
+    super(message);
+    // A portal link's session (expired or revoked), not a key the user typed in.
+    this.portal = portal;
+  }
+}
 
-/** A JSON body with `user_id` written as exact digits (see webhook.js `withUser`). */
+/**
+ * A JSON body with `user_id` written as exact digits: user ids go up to 2^63 - 1, past what
+ * a JavaScript number holds exactly.
+ */
 export class RawJson {
   constructor(value, userIdDigits) {
     if (!/^[1-9][0-9]{0,18}$/.test(userIdDigits)) throw new Error("user id must be digits");
@@ -33,6 +49,12 @@ export function signIn(value) {
 
 export function signOut() {
   sessionStorage.removeItem(CREDENTIAL);
+}
+
+/** `body` for the signed-in user: with AUTH_MODE=none its `user_id`; with API keys the key says who. */
+export function asSignedInUser(body) {
+  const current = credential();
+  return current && current.userId ? new RawJson(body, current.userId) : body;
 }
 
 /** `?user_id=` for routes that take it: with API keys the key says whose it is. */
@@ -64,10 +86,15 @@ export async function api(method, path, body) {
   }
   if (response.status === 401) {
     signOut();
-    throw new SignedOut(envelope.message);
+    throw new SignedOut(envelope.message, Boolean(current && current.portal));
   }
   if (!response.ok) throw new ApiError(response.status, envelope.message);
   return envelope;
+}
+
+/** A failure a screen cannot show where it happened (a 401 above all): the app decides. */
+export function escalate(error) {
+  window.dispatchEvent(new CustomEvent("console-error", { detail: error }));
 }
 
 export async function authMode() {

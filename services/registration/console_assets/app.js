@@ -1,14 +1,30 @@
-// The console's entry: sign-in, the screens by URL fragment, and what a 401 does.
+// The console's entry: sign-in (a key, a user id or a portal link), the screens by URL
+// fragment, and what a 401 does.
 
 import { api, authMode, credential, signIn, signOut, SignedOut } from "./api.js";
 import { h, say, notice } from "./dom.js";
 import { stopAll } from "./polling.js";
 import { webhooksScreen } from "./webhooks.js";
 import { webhookScreen } from "./webhook.js";
+import { webhookFormScreen } from "./webhook_form.js";
 import { deliveryScreen } from "./delivery.js";
+import { eventTypesScreen } from "./event_types.js";
+import { eventScreen, eventsScreen } from "./events.js";
 
 const main = document.getElementById("main");
 const session = document.getElementById("session");
+const screens = document.getElementById("screens");
+// A portal link (`/console#session=<token>`): the token leaves the address bar (and so the
+// history) before anything else runs; it becomes the credential once the mode is known.
+const portalToken = takePortalToken();
+
+/** The token of a portal link just opened, taken out of the address bar; else null. */
+function takePortalToken() {
+  const match = location.hash.match(/^#session=([^&]+)$/);
+  if (!match) return null;
+  history.replaceState(null, "", `${location.pathname}${location.search}#/`);
+  return decodeURIComponent(match[1]);
+}
 let mode = null;
 // Which screen is current: a slow answer for a screen already left must not draw over the next.
 let generation = 0;
@@ -18,15 +34,22 @@ function view() {
   const mine = ++generation;
   return {
     alive: () => mine === generation,
+    // As `h` takes children: arrays flattened, null and undefined left out.
     render: (...content) => {
-      if (mine === generation) main.replaceChildren(...content);
+      if (mine === generation) main.replaceChildren(...content.flat(Infinity).filter((c) => c !== null && c !== undefined));
     },
   };
 }
 
+const ID = "([0-9a-fA-F-]{36})";
 const ROUTES = [
-  [/^#\/webhooks\/([0-9a-fA-F-]{36})$/, webhookScreen],
-  [/^#\/deliveries\/([0-9a-fA-F-]{36})$/, deliveryScreen],
+  [/^#\/webhooks\/new$/, webhookFormScreen],
+  [new RegExp(`^#/webhooks/${ID}/edit$`), webhookFormScreen],
+  [new RegExp(`^#/webhooks/${ID}$`), webhookScreen],
+  [new RegExp(`^#/deliveries/${ID}$`), deliveryScreen],
+  [/^#\/event-types$/, eventTypesScreen],
+  [/^#\/events$/, eventsScreen],
+  [new RegExp(`^#/events/${ID}$`), eventScreen],
   [/^(#\/?)?$/, webhooksScreen],
 ];
 
@@ -72,6 +95,7 @@ function signInScreen(reason) {
     problem,
   );
   session.replaceChildren();
+  screens.replaceChildren();
   show(form);
   field.focus();
 }
@@ -98,12 +122,20 @@ async function submitSignIn(event, field, problem) {
 }
 
 function reasonOf(error) {
-  return error instanceof SignedOut ? `Signed out: ${error.message}` : error.message;
+  if (!(error instanceof SignedOut)) return error.message;
+  if (error.portal) return `Your portal link no longer signs you in (${error.message}). Ask for a new link.`;
+  return `Signed out: ${error.message}`;
 }
 
 function sessionBar() {
   const current = credential();
-  const who = current.userId ? `User ${current.userId}` : "Signed in with an API key";
+  let who = "Signed in with an API key";
+  if (current.userId) who = `User ${current.userId}`;
+  else if (current.portal) who = "Signed in with a portal link";
+  // The screen each link leads to, marked as the current page while one of its own is shown.
+  const section = location.hash.match(/^#\/(event-types|events)/)?.[0] ?? "#/";
+  screens.replaceChildren(...[["#/", "Webhooks"], ["#/event-types", "Event types"], ["#/events", "Events"]]
+    .map(([href, name]) => h("a", { href, "aria-current": href === section ? "page" : null }, name)));
   session.replaceChildren(
     h("span", { class: "who" }, who),
     h("button", { type: "button", class: "link", onclick: () => { signOut(); sessionStorage.removeItem(SIGNED_OUT_REASON); signInScreen(); } }, "Sign out"),
@@ -143,7 +175,20 @@ function failed(error) {
 window.addEventListener("console-error", (event) => {
   if (event.detail instanceof SignedOut) signInScreen(reasonOf(event.detail));
 });
-window.addEventListener("hashchange", route);
+// A portal link opened in a tab that already shows the console changes only the fragment.
+window.addEventListener("hashchange", () => {
+  const token = takePortalToken();
+  if (token) usePortalToken(token);
+  else route();
+});
+
+/** Sign in as the link's user, whoever was signed in before; its 401s say it is a link's. */
+function usePortalToken(token) {
+  if (mode !== "api_key") return signInScreen("Portal links work only with AUTH_MODE=api_key: sign in below.");
+  signIn({ apiKey: token, portal: true });
+  sessionStorage.removeItem(SIGNED_OUT_REASON);
+  route();
+}
 
 async function start() {
   try {
@@ -151,6 +196,7 @@ async function start() {
   } catch (error) {
     return failed(error);
   }
+  if (portalToken) return usePortalToken(portalToken);
   const current = credential();
   // A credential of the other mode (the deployment changed) is no use.
   if (current && (mode === "api_key") !== Boolean(current.apiKey)) signOut();

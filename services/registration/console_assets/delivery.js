@@ -2,7 +2,7 @@
 // endpoint's answer, all shown as text), live; and `Redeliver`.
 
 import { api, ApiError } from "./api.js";
-import { facts, h, jsonText, notice, say, statusBadge, time } from "./dom.js";
+import { facts, h, jsonText, notice, say, statusBadge, textBlock, time } from "./dom.js";
 import { every } from "./polling.js";
 
 const REFRESH_MS = 1000;
@@ -57,7 +57,7 @@ export async function deliveryScreen(view, deliveryId) {
     h("div", { class: "buttons" }, h("button", { type: "button", onclick: redeliver }, "Redeliver")),
     status,
     summary,
-    h("section", { "aria-labelledby": "body-title" }, h("h2", { id: "body-title" }, "Body as sent"), h("pre", { class: "body" }, jsonText(body))),
+    h("section", { "aria-labelledby": "body-title" }, h("h2", { id: "body-title" }, "Body as sent"), textBlock(jsonText(body), { class: "body" })),
     h("section", { "aria-labelledby": "attempts-title" }, h("h2", { id: "attempts-title" }, "Attempts"), attempts),
   );
   every(REFRESH_MS, refresh);
@@ -72,6 +72,6 @@ function attemptItem(attempt) {
       ["Error", attempt.error ?? "none"],
       ["Duration", `${attempt.duration_ms} ms`],
       ["Time", time(attempt.created_at)],
-      ["Response body", h("pre", { class: "response" }, attempt.response_body ?? "")],
+      ["Response body", textBlock(attempt.response_body ?? "", { class: "response" })],
     ]));
 }

@@ -45,6 +45,11 @@ export function jsonText(value) {
   return JSON.stringify(value, null, 2);
 }
 
+/** Text kept as it is (JSON, a body). In the tab order: a long one scrolls, by keyboard too. */
+export function textBlock(text, attributes = {}) {
+  return h("pre", { tabindex: "0", ...attributes }, text);
+}
+
 /** A term/definition list from [label, content] pairs (content null: left out). */
 export function facts(pairs) {
   return h(
@@ -64,7 +69,9 @@ export function notice() {
   return h("p", { class: "notice", role: "status", "aria-live": "polite" });
 }
 
-export function say(region, text, isError = false) {
-  region.textContent = text;
+/** `content`: text, or an array of text and elements (a link to what was made, say). */
+export function say(region, content, isError = false) {
+  if (Array.isArray(content)) region.replaceChildren(...content.map(node));
+  else region.textContent = content;
   region.classList.toggle("error", isError);
 }

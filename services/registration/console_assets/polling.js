@@ -2,6 +2,8 @@
 // One timer chain per screen; the router stops them all when the screen changes, and a
 // hidden tab asks nothing.
 
+import { escalate } from "./api.js";
+
 let timers = [];
 
 /** Call `refresh` every `intervalMs` after the last call ended, until `stopAll`. */
@@ -14,7 +16,7 @@ export function every(intervalMs, refresh) {
       try {
         await refresh();
       } catch (error) {
-        if (!timer.stopped) window.dispatchEvent(new CustomEvent("console-error", { detail: error }));
+        if (!timer.stopped) escalate(error);
       }
     }
     if (!timer.stopped) timer.handle = setTimeout(tick, intervalMs);

@@ -1,11 +1,14 @@
 // One webhook: its settings (never the secret), a chart of its deliveries by outcome, its
 // deliveries (status filter, paging, live), and what its owner can do to it.
 
-import { api, ApiError, credential, RawJson } from "./api.js";
-import { facts, h, jsonText, notice, say, statusBadge, time } from "./dom.js";
+import { api, ApiError, escalate, SignedOut } from "./api.js";
+import { typeNamesOf } from "./catalog.js";
+import { confirmDialog } from "./confirm_dialog.js";
+import { facts, h, jsonText, notice, say, statusBadge, textBlock, time } from "./dom.js";
 import { outcomeChart } from "./outcome_chart.js";
 import { every } from "./polling.js";
-import { eventTypeName, successRate } from "./webhooks.js";
+import { testEventControls } from "./test_event.js";
+import { successRate } from "./webhooks.js";
 
 const STATUSES = ["pending", "succeeded", "failed", "not_attempted", "cancelled"];
 const PAGE_SIZE = 20;
@@ -13,15 +16,16 @@ const DELIVERIES_MS = 1000;
 const STATS_MS = 5000;
 // Settings the events API added (filter, per-webhook delivery settings): shown when present.
 const OPTIONAL_SETTINGS = [
-  ["filter", "Filter", (value) => h("pre", {}, jsonText(value))],
+  ["filter", "Filter", (value) => textBlock(jsonText(value))],
   ["retry_schedule", "Retry schedule (s)", (value) => value.join(", ")],
   ["timeout_seconds", "Timeout (s)", (value) => String(value)],
   ["signature_scheme", "Signature scheme", (value) => value],
+  ["max_concurrency", "Max concurrency", (value) => String(value)],
 ];
 
 export async function webhookScreen(view, webhookId) {
   let webhook = (await api("GET", `/webhook/${webhookId}`)).data;
-  const typeName = await eventTypeName(webhook.event_type_id);
+  const typeNames = await typeNamesOf(webhook);
   const status = notice();
   const settings = h("section", { "aria-labelledby": "settings-title" });
   const toggle = h("button", { type: "button", onclick: () => act(toggleDisabled) });
@@ -36,10 +40,10 @@ export async function webhookScreen(view, webhookId) {
       facts([
         ["Id", h("code", {}, webhook.id)],
         ["URL", h("span", { class: "url" }, webhook.url)],
-        ["Event type", typeName],
+        [typeNames.length > 1 ? "Event types" : "Event type", typeNames.join(", ")],
         ["State", webhook.disabled ? `disabled (${webhook.disabled_reason ?? "no reason given"})` : "enabled"],
-        ["Custom headers", h("pre", {}, jsonText(webhook.custom_headers))],
-        ["Custom payload", h("pre", {}, jsonText(webhook.custom_payload))],
+        ["Custom headers", textBlock(jsonText(webhook.custom_headers))],
+        ["Custom payload", textBlock(jsonText(webhook.custom_payload))],
         ...optional,
         ["Created", time(webhook.created_at)],
         ["Updated", time(webhook.updated_at)],
@@ -52,6 +56,7 @@ export async function webhookScreen(view, webhookId) {
     try {
       await action();
     } catch (error) {
+      if (error instanceof SignedOut) return escalate(error);
       if (!(error instanceof ApiError)) throw error;
       say(status, error.message, true);
     }
@@ -85,21 +90,27 @@ export async function webhookScreen(view, webhookId) {
     say(status, `Recovering ${result.recovering} failed or not attempted deliveries.`);
   }
 
-  async function sendTestEvent() {
-    const sample = (await api("GET", `/webhook/${webhookId}/sample_event`)).data;
-    const body = { event_type_id: sample.event_type_id, payload: sample.payload };
-    const accepted = (await api("POST", "/event", withUser(body, sample.user_id))).data;
-    say(status, `Test event ${accepted.event_id} accepted.`);
-  }
+  const removal = confirmDialog({
+    id: "delete-dialog",
+    title: "Delete this webhook?",
+    text: "It stops receiving events at once, its waiting deliveries are cancelled, and it cannot be restored.",
+    confirmLabel: "Delete webhook",
+    action: async () => {
+      await api("DELETE", `/webhook/${webhookId}`);
+      location.hash = "#/";
+    },
+  });
 
   const actions = h(
     "section",
     { "aria-labelledby": "actions-title", class: "actions" },
     h("h2", { id: "actions-title" }, "Actions"),
     h("div", { class: "buttons" },
+      h("button", { type: "button", onclick: () => { location.hash = `#/webhooks/${webhookId}/edit`; } }, "Edit"),
       toggle,
       h("button", { type: "button", id: "rotate", onclick: () => act(rotate) }, "Rotate secret"),
-      h("button", { type: "button", onclick: () => act(sendTestEvent) }, "Send test event")),
+      h("button", { type: "button", class: "danger", onclick: () => removal.open() }, "Delete")),
+    h("div", { class: "buttons" }, testEventControls(webhook, typeNames, status)),
     secret,
     h("div", { class: "recover" },
       h("label", { for: "recover-since" }, "Since"),
@@ -126,6 +137,7 @@ export async function webhookScreen(view, webhookId) {
     settings,
     h("section", { "aria-labelledby": "chart-title" }, h("h2", { id: "chart-title" }, "Deliveries by outcome, last 24 h"), rate, chart.element),
     deliveries.element,
+    removal.element,
   );
   chart.draw();
   every(DELIVERIES_MS, deliveries.load);
@@ -184,19 +196,6 @@ function deliveryList(webhookId) {
     h("p", { class: "pager" }, previous, next),
     problem);
   return { element, load };
-}
-
-/**
- * The event for the webhook's user. With API keys the key says who (user_id left out). User
- * ids go up to 2^63 - 1, past what a JavaScript number holds exactly, so the signed-in user's
- * id is sent as the digits typed in when it is the webhook's user.
- */
-function withUser(body, sampleUserId) {
-  const current = credential();
-  if (!current.userId) return body;
-  if (Number(current.userId) === sampleUserId) return new RawJson(body, current.userId);
-  if (Number.isSafeInteger(sampleUserId)) return { ...body, user_id: sampleUserId };
-  throw new ApiError(0, "This webhook is another user's: sign in as its user to send a test event.");
 }
 
 /** `YYYY-MM-DDTHH:MM:SS` in the browser's zone, as a datetime-local input takes it. */

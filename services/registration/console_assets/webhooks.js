@@ -1,22 +1,13 @@
-// The signed-in user's webhooks: url (a link to its page), event type, state, 24 h success rate.
+// The signed-in user's webhooks: url (a link to its page), event types, state, 24 h success
+// rate; and `Add webhook`.
 
 import { api, userQuery } from "./api.js";
+import { typeNamesOf } from "./catalog.js";
 import { h, notice, say } from "./dom.js";
 import { every } from "./polling.js";
 
 const PAGE_SIZE = 20;
 const REFRESH_MS = 10000;
-
-let eventTypes = null;
-
-/** Event type names by id (they rarely change: read once per page load). */
-export async function eventTypeName(id) {
-  if (eventTypes === null) {
-    const envelope = await api("GET", "/event_type");
-    eventTypes = new Map(envelope.data.map((type) => [type.id, type.name]));
-  }
-  return eventTypes.get(id) ?? id;
-}
 
 export function successRate(stats) {
   if (stats.success_rate === null) return "no attempts";
@@ -37,7 +28,7 @@ export async function webhooksScreen(view) {
     h(
       "thead",
       {},
-      h("tr", {}, h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Event type"),
+      h("tr", {}, h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Event types"),
         h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Success rate (24 h)")),
     ),
     body,
@@ -51,7 +42,7 @@ export async function webhooksScreen(view) {
     next.disabled = !envelope.next_cursor;
     if (envelope.data.length === 0) {
       body.replaceChildren(h("tr", {}, h("td", { colspan: "4" },
-        "No webhooks yet. Register one with POST /webhook/register (the API is described at /docs).")));
+        "No webhooks yet: press Add webhook (or use POST /webhook/register, described at /docs).")));
       return;
     }
     const rows = await Promise.all(envelope.data.map(row));
@@ -59,15 +50,15 @@ export async function webhooksScreen(view) {
   }
 
   async function row(webhook) {
-    const [typeName, stats] = await Promise.all([
-      eventTypeName(webhook.event_type_id),
+    const [typeNames, stats] = await Promise.all([
+      typeNamesOf(webhook),
       api("GET", `/webhook/${webhook.id}/stats?hours=24`).then((e) => e.data),
     ]);
     return h(
       "tr",
       {},
       h("td", { "data-label": "URL" }, h("a", { href: `#/webhooks/${webhook.id}`, class: "url" }, webhook.url)),
-      h("td", { "data-label": "Event type" }, typeName),
+      h("td", { "data-label": "Event types" }, typeNames.join(", ")),
       h("td", { "data-label": "State" }, webhook.disabled ? "disabled" : "enabled"),
       h("td", { "data-label": "Success rate (24 h)" }, successRate(stats)),
     );
@@ -84,6 +75,7 @@ export async function webhooksScreen(view) {
   }
 
   await load();
-  view.render(h("h1", { tabindex: "-1" }, "Your webhooks"), table, h("p", { class: "pager" }, previous, next), status);
+  const add = h("button", { type: "button", onclick: () => { location.hash = "#/webhooks/new"; } }, "Add webhook");
+  view.render(h("h1", { tabindex: "-1" }, "Your webhooks"), h("div", { class: "buttons" }, add), table, h("p", { class: "pager" }, previous, next), status);
   every(REFRESH_MS, load);
 }
