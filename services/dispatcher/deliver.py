@@ -19,35 +19,22 @@ from services.common.broker import Broker
 from services.common.consuming import Outcome
 from services.common.db import HeldConnection
 from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
-from services.common.delivery_body import request_body
 from services.common.messages import DeliveryMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.tracing import annotate_span, attempt_span, joined
-from services.common.urlsafety import UnsafeDestination
 
 from . import db
 from .auto_disable import AutoDisable
-from .client import check_destination
 from .endpoints import EndpointGate, EndpointLimits
-from .metrics import (
-    ATTEMPT_DURATION,
-    DISPATCH_WAIT,
-    END_TO_END,
-    ENDPOINT_BUSY,
-    GAVE_UP,
-    IN_FLIGHT,
-    RETRYING,
-    SUCCEEDED,
-)
+from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RETRYING, SUCCEEDED
 from .persist import OUTAGE_ERRORS, announce, persist
 from .places import Place, Places
+from .request import ARRIVED, send_request
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
-from .signing import signature_header
 
 log = structlog.get_logger(__name__)
 
-USER_AGENT = "webhooks-dispatcher/0.1"
 # A message due within this many milliseconds is handled now rather than parked.
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
@@ -57,24 +44,8 @@ ENDPOINT_BUSY_DELAY_MS = 1000
 # every delivery that finished meanwhile.
 RECORD_GATHER_SECONDS = 0.005
 
-# When the message being handled (each in a task of its own) arrived, for DISPATCH_WAIT.
-ARRIVED: ContextVar[float] = ContextVar("arrived")
 # The place the delivery being handled holds among those in flight.
 PLACE: ContextVar[Place] = ContextVar("place")
-
-
-def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
-    headers = dict(delivery.custom_headers)
-    lowered = {name.lower() for name in headers}
-    if "content-type" not in lowered:
-        headers["content-type"] = "application/json"
-    if "user-agent" not in lowered:
-        headers["user-agent"] = USER_AGENT
-    msg_id = str(delivery.id)
-    headers["webhook-id"] = msg_id
-    headers["webhook-timestamp"] = str(timestamp)
-    headers["webhook-signature"] = signature_header(delivery.secrets, msg_id, timestamp, body)
-    return headers
 
 
 class Dispatcher:
@@ -248,7 +219,7 @@ class Dispatcher:
 
     async def send(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> AttemptResult:
         with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
-            result = await self.attempt(delivery)
+            result = await send_request(self.session, self.settings, delivery)
             span.outcome(result.status_code, result.error)
         return result
 
@@ -320,55 +291,6 @@ class Dispatcher:
     async def park(self, msg: DeliveryMessage) -> None:
         """Send the message round the delay ladder until it is due."""
         await persist(lambda: self.broker.park(msg))
-
-    async def attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
-        timeout = delivery.timeout_seconds or self.settings.delivery_timeout_seconds
-        body = request_body(
-            delivery.custom_payload, delivery.event_type, delivery.event_time, delivery.event_data
-        )
-        headers = request_headers(delivery, body, int(time.time()))
-        started = time.perf_counter()
-        status_code: int | None = None
-        response_body: str | None = None
-        retry_after: str | None = None
-        error: str | None = None
-        IN_FLIGHT.inc()
-        DISPATCH_WAIT.observe(started - ARRIVED.get(started))
-        try:
-            await check_destination(
-                delivery.url,
-                self.settings.allow_private_urls,
-                via_proxy=bool(self.settings.delivery_proxy_url),
-            )
-            async with asyncio.timeout(timeout):
-                async with self.session.post(
-                    delivery.url, data=body, headers=headers, allow_redirects=False
-                ) as response:
-                    status_code = response.status
-                    retry_after = response.headers.get("Retry-After")
-                    raw = await response.content.read(self.settings.response_body_bytes)
-                    response_body = raw.decode("utf-8", "replace")
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except UnsafeDestination as exc:
-            error = f"refused destination: {exc}"
-        except TimeoutError:
-            error = f"timeout after {timeout:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"connection error: {exc}" if str(exc) else f"connection error: {exc!r}"
-        except (OSError, ValueError) as exc:
-            error = f"request error: {exc!r}"
-        finally:
-            IN_FLIGHT.dec()
-        duration = time.perf_counter() - started
-        ATTEMPT_DURATION.observe(duration)
-        return AttemptResult(
-            status_code=status_code,
-            error=error,
-            response_body=response_body,
-            duration_ms=int(duration * 1000),
-            retry_after=retry_after,
-        )
 
     def log_attempt(self, delivery: ClaimedDelivery, result: AttemptResult, step: NextStep) -> None:
         log.info(
