@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions, dead_letters
-from services.common import deliveries
+from services.common import deliveries, delivery_records
 from services.common.broker import Broker
 from services.common.messages import DeliveryMessage
 
@@ -368,10 +368,10 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     claimed = await deliveries.claim_many(
         stack.pool,
         [
-            deliveries.ClaimRequest(ready, 1),
-            deliveries.ClaimRequest(held, 1),
-            deliveries.ClaimRequest(stale, 2),  # attempt 1 is still to come
-            deliveries.ClaimRequest(unknown, 1),
+            delivery_records.ClaimRequest(ready, 1),
+            delivery_records.ClaimRequest(held, 1),
+            delivery_records.ClaimRequest(stale, 2),  # attempt 1 is still to come
+            delivery_records.ClaimRequest(unknown, 1),
         ],
         lease_seconds=5.0,
     )
@@ -379,8 +379,8 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert claimed[0].url == "http://127.0.0.1:9/unused"
     assert claimed[1:] == [None, None, None]
 
-    def record(delivery_id: uuid.UUID, error: str | None) -> deliveries.AttemptRecord:
-        return deliveries.AttemptRecord(
+    def record(delivery_id: uuid.UUID, error: str | None) -> delivery_records.AttemptRecord:
+        return delivery_records.AttemptRecord(
             delivery_id=delivery_id,
             webhook_id=uuid.UUID(webhook["id"]),
             attempt=1,
@@ -395,7 +395,7 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     failing_since = "SELECT failing_since FROM webhook_registrations WHERE id = $1"
     # All of an endpoint's attempts in a batch failed: it is failing from now on.
     assert await deliveries.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [
-        deliveries.RecordedAttempt(True)
+        delivery_records.RecordedAttempt(True)
     ]
     assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is not None
     # A success beside a failure: healthy again. A record for an attempt already

@@ -11,7 +11,7 @@ import structlog
 
 from services.common import events
 from services.common.broker import Broker
-from services.common.deliveries import ClaimedDelivery
+from services.common.delivery_records import ClaimedDelivery
 from services.common.messages import FanoutMessage
 from services.common.tracing import current_carrier
 

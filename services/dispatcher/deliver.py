@@ -18,7 +18,12 @@ from services.common.batch import Batcher
 from services.common.broker import Broker
 from services.common.consuming import Outcome
 from services.common.db import HeldConnection
-from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
+from services.common.delivery_records import (
+    AttemptRecord,
+    ClaimedDelivery,
+    ClaimRequest,
+    RecordedAttempt,
+)
 from services.common.messages import DeliveryMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.tracing import annotate_span, attempt_span, joined
@@ -82,13 +87,11 @@ class Dispatcher:
         )
         self.recording = recording
         self.last_record_batch = 0
-        self.records: Batcher[AttemptRecord, deliveries.RecordedAttempt] = Batcher(
+        self.records: Batcher[AttemptRecord, RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
 
-    async def record_attempts(
-        self, records: list[AttemptRecord]
-    ) -> list[deliveries.RecordedAttempt]:
+    async def record_attempts(self, records: list[AttemptRecord]) -> list[RecordedAttempt]:
         """One batch of the records Batcher. While records come together it waits, and the
         next batch fills; a lone one goes at once: a crash between a request and its
         record sends the request again."""

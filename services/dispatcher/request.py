@@ -8,8 +8,8 @@ from contextvars import ContextVar
 
 import aiohttp
 
-from services.common.deliveries import ClaimedDelivery
 from services.common.delivery_body import request_body
+from services.common.delivery_records import ClaimedDelivery
 from services.common.urlsafety import UnsafeDestination
 
 from .client import check_destination
