@@ -420,3 +420,65 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert [a["error"] for a in await attempts_of(stack, ready)] == ["HTTP 500"]
     assert [e["error_message"] for e in await error_log_of(stack, stale)] == ["HTTP 500"]
     assert await error_log_of(stack, held) == []
+
+
+# Shapes our publishers do not write, which the queues and the outbox of an upgraded install
+# may still hold for a long time (messages/DeliveryEvent, DeliveryMessage.webhook_id).
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(retry_schedule=(3600.0,))])
+async def test_a_retry_message_without_the_webhook_id_is_delivered(
+    stack: Stack, broker: Broker
+) -> None:
+    receiver = await Receiver([Reply(500), Reply(200)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        await wait_for_attempts(stack, delivery["id"], 1)  # its own retry waits an hour
+        retry = DeliveryMessage(delivery["id"], 2)
+        assert orjson.loads(retry.encode().body) == {
+            "delivery_id": str(delivery["id"]),
+            "attempt": 2,
+        }
+        await broker.send_to_dispatch(retry)
+        done = await stack.wait_for_status(delivery["id"], "succeeded")
+    finally:
+        await receiver.stop()
+    assert done["attempt_count"] == 2
+    assert [a["status_code"] for a in await attempts_of(stack, delivery["id"])] == [500, 200]
+
+
+async def test_an_outbox_row_of_one_delivery_alone_is_relayed_and_delivered(
+    stack: Stack, receiver: Receiver
+) -> None:
+    webhook = await stack.register(receiver.url)
+    delivery_id, webhook_id = uuid.uuid4(), uuid.UUID(webhook["id"])
+    async with stack.pool.acquire() as conn, conn.transaction():
+        # The delivery and its event's outbox row, as an upload recorded them together.
+        await conn.execute(
+            """
+            INSERT INTO deliveries (id, webhook_id, event_type, event_time, event_data, status,
+                                    next_retry_at, request_id, created_at)
+            VALUES ($1, $2, 'upload.completed', now(), $3, 'pending', now(), 'req-row', now())
+            """,
+            delivery_id,
+            webhook_id,
+            {"filename": "row.txt"},
+        )
+        await conn.execute(
+            """
+            INSERT INTO outbox (routing_key, payload, request_id, created_at)
+            VALUES ('upload.completed', $1, 'req-row', now() - interval '1 minute')
+            """,
+            {
+                "type": "upload.completed",
+                "delivery_id": str(delivery_id),
+                "webhook_id": str(webhook_id),
+            },
+        )
+    requests = await receiver.wait_for(1, timeout=20)
+    await stack.wait_for_status(delivery_id, "succeeded")
+    assert requests[0].headers["webhook-id"] == str(delivery_id)
+    assert requests[0].json()["data"] == {"filename": "row.txt"}
+    assert await stack.pool.fetchval("SELECT count(*) FROM outbox") == 0

@@ -159,7 +159,7 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
-        limit = None  # without the message's webhook id (an older publisher): after the claim
+        limit = None  # without the webhook's id (see DeliveryMessage.webhook_id): after the claim
         if msg.webhook_id is not None:
             limit = await self.limits.of(msg.webhook_id)
             if self.endpoints.crowded(msg.webhook_id, limit):
