@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions, dead_letters
-from services.common import deliveries
+from services.common import deliveries, delivery_records
 from services.common.broker import Broker
 from services.common.messages import DeliveryMessage
 
@@ -368,10 +368,10 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     claimed = await deliveries.claim_many(
         stack.pool,
         [
-            deliveries.ClaimRequest(ready, 1),
-            deliveries.ClaimRequest(held, 1),
-            deliveries.ClaimRequest(stale, 2),  # attempt 1 is still to come
-            deliveries.ClaimRequest(unknown, 1),
+            delivery_records.ClaimRequest(ready, 1),
+            delivery_records.ClaimRequest(held, 1),
+            delivery_records.ClaimRequest(stale, 2),  # attempt 1 is still to come
+            delivery_records.ClaimRequest(unknown, 1),
         ],
         lease_seconds=5.0,
     )
@@ -379,8 +379,8 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert claimed[0].url == "http://127.0.0.1:9/unused"
     assert claimed[1:] == [None, None, None]
 
-    def record(delivery_id: uuid.UUID, error: str | None) -> deliveries.AttemptRecord:
-        return deliveries.AttemptRecord(
+    def record(delivery_id: uuid.UUID, error: str | None) -> delivery_records.AttemptRecord:
+        return delivery_records.AttemptRecord(
             delivery_id=delivery_id,
             webhook_id=uuid.UUID(webhook["id"]),
             attempt=1,
@@ -395,7 +395,7 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     failing_since = "SELECT failing_since FROM webhook_registrations WHERE id = $1"
     # All of an endpoint's attempts in a batch failed: it is failing from now on.
     assert await deliveries.record_attempts(stack.pool, [record(ready, "HTTP 500")]) == [
-        deliveries.RecordedAttempt(True)
+        delivery_records.RecordedAttempt(True)
     ]
     assert await stack.pool.fetchval(failing_since, uuid.UUID(webhook["id"])) is not None
     # A success beside a failure: healthy again. A record for an attempt already
@@ -420,3 +420,65 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert [a["error"] for a in await attempts_of(stack, ready)] == ["HTTP 500"]
     assert [e["error_message"] for e in await error_log_of(stack, stale)] == ["HTTP 500"]
     assert await error_log_of(stack, held) == []
+
+
+# Shapes our publishers do not write, which the queues and the outbox of an upgraded install
+# may still hold for a long time (messages/DeliveryEvent, DeliveryMessage.webhook_id).
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(retry_schedule=(3600.0,))])
+async def test_a_retry_message_without_the_webhook_id_is_delivered(
+    stack: Stack, broker: Broker
+) -> None:
+    receiver = await Receiver([Reply(500), Reply(200)]).start()
+    try:
+        webhook = await stack.register(receiver.url)
+        upload = await stack.upload(webhook["id"])
+        delivery = await stack.delivery_for_upload(upload["upload_id"])
+        await wait_for_attempts(stack, delivery["id"], 1)  # its own retry waits an hour
+        retry = DeliveryMessage(delivery["id"], 2)
+        assert orjson.loads(retry.encode().body) == {
+            "delivery_id": str(delivery["id"]),
+            "attempt": 2,
+        }
+        await broker.send_to_dispatch(retry)
+        done = await stack.wait_for_status(delivery["id"], "succeeded")
+    finally:
+        await receiver.stop()
+    assert done["attempt_count"] == 2
+    assert [a["status_code"] for a in await attempts_of(stack, delivery["id"])] == [500, 200]
+
+
+async def test_an_outbox_row_of_one_delivery_alone_is_relayed_and_delivered(
+    stack: Stack, receiver: Receiver
+) -> None:
+    webhook = await stack.register(receiver.url)
+    delivery_id, webhook_id = uuid.uuid4(), uuid.UUID(webhook["id"])
+    async with stack.pool.acquire() as conn, conn.transaction():
+        # The delivery and its event's outbox row, as an upload recorded them together.
+        await conn.execute(
+            """
+            INSERT INTO deliveries (id, webhook_id, event_type, event_time, event_data, status,
+                                    next_retry_at, request_id, created_at)
+            VALUES ($1, $2, 'upload.completed', now(), $3, 'pending', now(), 'req-row', now())
+            """,
+            delivery_id,
+            webhook_id,
+            {"filename": "row.txt"},
+        )
+        await conn.execute(
+            """
+            INSERT INTO outbox (routing_key, payload, request_id, created_at)
+            VALUES ('upload.completed', $1, 'req-row', now() - interval '1 minute')
+            """,
+            {
+                "type": "upload.completed",
+                "delivery_id": str(delivery_id),
+                "webhook_id": str(webhook_id),
+            },
+        )
+    requests = await receiver.wait_for(1, timeout=20)
+    await stack.wait_for_status(delivery_id, "succeeded")
+    assert requests[0].headers["webhook-id"] == str(delivery_id)
+    assert requests[0].json()["data"] == {"filename": "row.txt"}
+    assert await stack.pool.fetchval("SELECT count(*) FROM outbox") == 0

@@ -64,8 +64,9 @@ async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, 
         EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
     dispatch = await channel.declare_queue(DISPATCH_QUEUE, durable=True, arguments=QUORUM)
-    # Every event type's deliveries (earlier versions bound upload.completed only; that
-    # binding, where it remains, is harmless: a queue gets a message once).
+    # Every event type's deliveries. A narrower binding on this queue (upload.completed,
+    # where one was declared) is harmless: a queue gets a message once however many of
+    # its bindings match.
     await dispatch.bind(events, routing_key=EVERY_EVENT_TYPE)
     await channel.declare_queue(FANOUT_QUEUE, durable=True, arguments=QUORUM)
     await channel.declare_queue(DEAD_LETTER_QUEUE, durable=True, arguments=QUORUM)

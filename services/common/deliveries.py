@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from . import events
 from .db import HeldConnection, columns
-from .messages import FanoutMessage
+from .delivery_records import (
+    AttemptRecord,
+    ClaimedDelivery,
+    ClaimRequest,
+    Pruned,
+    RecordedAttempt,
+    StalledDelivery,
+    claimed_delivery,
+    deleted_rows,
+    recorded_attempt,
+)
 
 # Held while an attempt is under way; another copy of the message waits it out.
 LEASE_MARGIN_SECONDS = 10.0
@@ -57,40 +65,6 @@ def create_from(source: str, *, once_per_event: bool = False) -> str:
 # --- claim and attempt (the dispatcher) ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClaimRequest:
-    delivery_id: uuid.UUID
-    attempt: int
-
-
-@dataclass(frozen=True)
-class ClaimedDelivery:
-    id: uuid.UUID
-    webhook_id: uuid.UUID
-    attempt: int
-    event_type: str
-    event_time: datetime
-    event_data: dict[str, Any]
-    request_id: str | None
-    url: str
-    secrets: list[str]
-    custom_headers: dict[str, str]
-    custom_payload: dict[str, Any]
-    disabled: bool
-    deleted: bool
-    schedule_offset: int
-    failing_since: datetime | None
-    user_id: int
-    # The webhook's own settings; None: the service's RETRY_SCHEDULE / timeout.
-    retry_schedule: tuple[float, ...] | None
-    timeout_seconds: float | None
-
-    @property
-    def operational(self) -> bool:
-        """A delivery of an operational event: its failures announce nothing (no loops)."""
-        return self.event_type in events.OPERATIONAL_EVENT_TYPES
-
-
 async def claim_many(
     pool: asyncpg.Pool | HeldConnection, requests: list[ClaimRequest], lease_seconds: float
 ) -> list[ClaimedDelivery | None]:
@@ -126,52 +100,12 @@ async def claim_many(
     return [claimed.get(request.delivery_id) for request in requests]
 
 
-def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:
-    fields = dict(row)
-    secrets = [fields.pop("secret")]
-    previous, previous_valid = fields.pop("previous_secret"), fields.pop("previous_valid")
-    if previous and previous_valid:
-        secrets.append(previous)
-    schedule = fields.pop("retry_schedule")
-    timeout = fields.pop("timeout_seconds")
-    return ClaimedDelivery(
-        **fields,
-        secrets=secrets,
-        retry_schedule=None if schedule is None else tuple(float(delay) for delay in schedule),
-        timeout_seconds=None if timeout is None else float(timeout),
-    )
-
-
 async def release_lease(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> None:
     """Hand the attempt back unmade: the next copy of its message may claim it at once."""
     await pool.execute(
         "UPDATE deliveries SET lease_until = NULL WHERE id = $1 AND status = 'pending'",
         delivery_id,
     )
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    delivery_id: uuid.UUID
-    webhook_id: uuid.UUID
-    attempt: int
-    status: str  # succeeded | pending (retry in retry_in_seconds) | failed
-    retry_in_seconds: float | None
-    status_code: int | None
-    error: str | None
-    response_body: str | None
-    duration_ms: int
-
-
-@dataclass(frozen=True)
-class RecordedAttempt:
-    """`recorded`: False when the attempt's delivery had moved on (nothing written).
-    `failure_event`: the `delivery.failed` event recorded with a final failure, whose
-    fan-out message waits in the outbox as row `outbox_id` (publish it, or the relay will)."""
-
-    recorded: bool
-    failure_event: FanoutMessage | None = None
-    outbox_id: int | None = None
 
 
 async def record_attempts(
@@ -227,16 +161,6 @@ async def record_attempts(
     return [recorded_attempt(recorded.get(record.delivery_id)) for record in records]
 
 
-def recorded_attempt(row: asyncpg.Record | None) -> RecordedAttempt:
-    if row is None:
-        return RecordedAttempt(False)
-    if row["event_id"] is None:
-        return RecordedAttempt(True)
-    return RecordedAttempt(
-        True, FanoutMessage(row["event_id"], row["request_id"]), row["outbox_id"]
-    )
-
-
 async def finish_without_attempt(pool: asyncpg.Pool, delivery_id: uuid.UUID, status: str) -> None:
     """A claimed delivery whose webhook was disabled (not_attempted) or deleted (cancelled)."""
     await pool.execute(
@@ -248,14 +172,6 @@ async def finish_without_attempt(pool: asyncpg.Pool, delivery_id: uuid.UUID, sta
         delivery_id,
         status,
     )
-
-
-@dataclass(frozen=True)
-class StalledDelivery:
-    id: uuid.UUID
-    attempt: int
-    request_id: str | None
-    webhook_id: uuid.UUID
 
 
 async def reschedule_stalled(
@@ -391,21 +307,6 @@ async def restart_recoverable(
 
 
 # --- prune (retention) --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pruned:
-    """What one prune batch examined and deleted."""
-
-    examined: int = 0
-    deliveries: int = 0
-    delivery_attempts: int = 0
-    error_log: int = 0
-
-
-def deleted_rows(status: str) -> int:
-    """The row count of a `DELETE n` command status."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 async def prune_batch(pool: asyncpg.Pool, cutoff: datetime, batch_size: int) -> Pruned:

@@ -84,9 +84,11 @@ def encode(
 class DeliveryEvent:
     """An event that created a delivery: asks the dispatcher for the delivery's first attempt.
 
-    Published to the events exchange with the event type as routing key, and kept in the
-    outbox (as `payload()`) until the broker confirms it. The dispatcher reads it as a
-    DeliveryMessage for attempt 1 (ids only: it reads the rest from the database).
+    Announced as an entry (`item()`) of a DeliveryBatch. An outbox row may also hold one
+    alone (`payload()`), and nothing but its publish removes such a row (no migration
+    rewrites outbox rows), so the relay reads it (`from_outbox`) and publishes it to the
+    events exchange with the event type as routing key (`outgoing`). The dispatcher reads
+    either as a DeliveryMessage for attempt 1 (ids only: it reads the rest from the database).
     """
 
     type: str
@@ -110,7 +112,7 @@ class DeliveryEvent:
         return cls(UPLOAD_COMPLETED, delivery_id, webhook_id, upload_id, request_id, trace_context)
 
     def payload(self) -> dict[str, str]:
-        """The body of a message of its own, as outbox rows of earlier versions hold it."""
+        """Its body as a message of its own: what an outbox row of one delivery holds."""
         body = {"type": self.type, "delivery_id": str(self.delivery_id)}
         if self.upload_id is not None:
             body["upload_id"] = str(self.upload_id)
@@ -135,7 +137,8 @@ class DeliveryEvent:
     def from_outbox(
         cls, payload: Mapping[str, Any], routing_key: str, request_id: str | None
     ) -> DeliveryEvent:
-        """The event an outbox row holds (rows of every version so far read the same)."""
+        """The event an outbox row of one delivery holds (its `type` may be left to the
+        row's routing key)."""
         try:
             upload_id = payload.get("upload_id")
             return cls(
@@ -243,8 +246,8 @@ class DeliveryBatch:
         return Outgoing(message, Route(EVENTS_EXCHANGE, self.type))
 
 
-# What an outbox row holds: deliveries' first attempts (a batch; one delivery in rows of
-# earlier versions), or an event's fan-out.
+# What an outbox row holds: deliveries' first attempts (a batch, or one delivery alone:
+# see DeliveryEvent), or an event's fan-out.
 RecordedMessage = DeliveryBatch | DeliveryEvent | FanoutMessage
 
 
@@ -270,7 +273,10 @@ class DeliveryMessage:
     attempt: int = 1
     due_at_ms: int = 0
     request_id: str | None = None
-    # Lets the dispatcher apply its per-endpoint limit before touching the database.
+    # Lets the dispatcher apply its per-endpoint limit before touching the database. Every
+    # message we publish has it, but a queue may hold messages without it for a long time
+    # (a retry parked for hours, a dead letter replayed), so one without it is limited
+    # after its claim.
     webhook_id: uuid.UUID | None = None
     # Attempt 1 of a delivery in a batch: its request's trace (DeliveryEvent.trace_context).
     # Not sent on: a retry is published in the attempt's span, so in that trace already.

@@ -32,7 +32,7 @@ def load_settings(from_env: Callable[[], S], service: str) -> S:
 # service allocates a few hundred objects per request or delivery while thousands more are
 # in flight, and with the default each young collection, and each older one every tenth,
 # walks those again: draining a backlog, that was 45 % of the dispatcher's CPU. The older
-# generations keep their defaults, so cyclic garbage is still collected as it was.
+# generations keep their defaults, so cyclic garbage is collected as Python would.
 YOUNG_COLLECTION_EVERY = 50_000
 
 

@@ -1,4 +1,4 @@
-"""Signing secrets encrypted at rest with SECRETS_KEY (Fernet); plaintext rows still read.
+"""Signing secrets encrypted at rest with SECRETS_KEY (Fernet); plaintext rows read as they are.
 
 SECRETS_KEY holds one or more comma-separated Fernet keys: the first encrypts, every
 one decrypts (MultiFernet). Rotating the key is therefore: put the new key first and
@@ -14,7 +14,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 log = structlog.get_logger(__name__)
 
-# Marks a stored value as a Fernet token; anything else is a legacy plaintext secret.
+# Marks a stored value as a Fernet token; anything else is plaintext, stored while no
+# SECRETS_KEY was set (`reencrypt-secrets` encrypts it).
 ENCRYPTED_PREFIX = "fernet:"
 
 

@@ -16,6 +16,7 @@ from services.common.periodic import Periodic
 from .client import HTTP_SESSION
 from .deliver import Dispatcher
 from .keys import DISPATCHER, SETTINGS
+from .sweep import sweep_stalled
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,12 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BROKER], DISPATCH_QUEUE, messages_held(settings.prefetch), decode, dispatcher.handle
     )
     consumer.start()
-    sweeper = Periodic(dispatcher.sweep_stalled, settings.sweep_interval_seconds, "sweep_failed")
+    pool, broker = app[DB_POOL], app[BROKER]
+    sweeper = Periodic(
+        lambda: sweep_stalled(pool, broker, settings.delivery_timeout_seconds),
+        settings.sweep_interval_seconds,
+        "sweep_failed",
+    )
     sweeper.start()
     yield
     await sweeper.stop()

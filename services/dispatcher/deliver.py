@@ -5,83 +5,52 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import TypeVar
 
 import aiohttp
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common import deliveries, events, outbox
-from services.common.backoff import Backoff, retry
+from services.common import deliveries
 from services.common.batch import Batcher
-from services.common.broker import BROKER_ERRORS, Broker
+from services.common.broker import Broker
 from services.common.consuming import Outcome
-from services.common.db import DATABASE_ERRORS, HeldConnection
-from services.common.deliveries import AttemptRecord, ClaimedDelivery, ClaimRequest
-from services.common.delivery_body import request_body
-from services.common.messages import DeliveryMessage, FanoutMessage, now_ms
+from services.common.db import HeldConnection
+from services.common.delivery_records import (
+    AttemptRecord,
+    ClaimedDelivery,
+    ClaimRequest,
+    RecordedAttempt,
+)
+from services.common.messages import DeliveryMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
-from services.common.tracing import annotate_span, attempt_span, current_carrier, joined
-from services.common.urlsafety import UnsafeDestination
+from services.common.tracing import annotate_span, attempt_span, joined
 
 from . import db
-from .client import check_destination
+from .auto_disable import AutoDisable
 from .endpoints import EndpointGate, EndpointLimits
-from .metrics import (
-    ATTEMPT_DURATION,
-    DISPATCH_WAIT,
-    END_TO_END,
-    ENDPOINT_BUSY,
-    GAVE_UP,
-    IN_FLIGHT,
-    RETRYING,
-    SUCCEEDED,
-)
+from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RETRYING, SUCCEEDED
+from .persist import OUTAGE_ERRORS, announce, persist
 from .places import Place, Places
+from .request import ARRIVED, send_request
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
-from .signing import signature_header
 
 log = structlog.get_logger(__name__)
 
-USER_AGENT = "webhooks-dispatcher/0.1"
 # A message due within this many milliseconds is handled now rather than parked.
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
-# A write after the request was sent rides out an outage of up to a minute.
-PERSIST_BACKOFF = Backoff(first=0.25, cap=5.0, give_up_after=60.0)
 ENDPOINT_BUSY_DELAY_MS = 1000
-OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
-ANNOUNCE_TIMEOUT_SECONDS = 2.0
 # Attempt records gather this long before their statement runs. The request is already on
 # the wire, so the wait only delays the ack, while one round trip and one commit serve
 # every delivery that finished meanwhile.
 RECORD_GATHER_SECONDS = 0.005
 
-T = TypeVar("T")
-# When the message being handled (each in a task of its own) arrived, for DISPATCH_WAIT.
-ARRIVED: ContextVar[float] = ContextVar("arrived")
 # The place the delivery being handled holds among those in flight.
 PLACE: ContextVar[Place] = ContextVar("place")
-
-
-def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
-    headers = dict(delivery.custom_headers)
-    lowered = {name.lower() for name in headers}
-    if "content-type" not in lowered:
-        headers["content-type"] = "application/json"
-    if "user-agent" not in lowered:
-        headers["user-agent"] = USER_AGENT
-    msg_id = str(delivery.id)
-    headers["webhook-id"] = msg_id
-    headers["webhook-timestamp"] = str(timestamp)
-    headers["webhook-signature"] = signature_header(delivery.secrets, msg_id, timestamp, body)
-    return headers
 
 
 class Dispatcher:
@@ -105,6 +74,7 @@ class Dispatcher:
             settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
         )
         self.secret_box = SecretBox(settings.secrets_keys)
+        self.auto_disable = AutoDisable(pool, broker, settings.disable_after_seconds)
         # Deliveries in flight at most, and of those not yet sending (see `handle`).
         self.places = Places(settings.prefetch)
         lease = settings.delivery_timeout_seconds
@@ -117,13 +87,11 @@ class Dispatcher:
         )
         self.recording = recording
         self.last_record_batch = 0
-        self.records: Batcher[AttemptRecord, deliveries.RecordedAttempt] = Batcher(
+        self.records: Batcher[AttemptRecord, RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
 
-    async def record_attempts(
-        self, records: list[AttemptRecord]
-    ) -> list[deliveries.RecordedAttempt]:
+    async def record_attempts(self, records: list[AttemptRecord]) -> list[RecordedAttempt]:
         """One batch of the records Batcher. While records come together it waits, and the
         next batch fills; a lone one goes at once: a crash between a request and its
         record sends the request again."""
@@ -191,7 +159,7 @@ class Dispatcher:
         if msg.due_at_ms > now_ms() + DUE_TOLERANCE_MS:
             await self.park(msg)
             return
-        limit = None  # without the message's webhook id (an older publisher): after the claim
+        limit = None  # without the webhook's id (see DeliveryMessage.webhook_id): after the claim
         if msg.webhook_id is not None:
             limit = await self.limits.of(msg.webhook_id)
             if self.endpoints.crowded(msg.webhook_id, limit):
@@ -254,7 +222,7 @@ class Dispatcher:
 
     async def send(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> AttemptResult:
         with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
-            result = await self.attempt(delivery)
+            result = await send_request(self.session, self.settings, delivery)
             span.outcome(result.status_code, result.error)
         return result
 
@@ -280,12 +248,12 @@ class Dispatcher:
             response_body=result.response_body,
             duration_ms=result.duration_ms,
         )
-        recorded = await self.persist(lambda: self.records(record))
+        recorded = await persist(lambda: self.records(record))
         self.log_attempt(delivery, result, step)
         if recorded.failure_event is not None and recorded.outbox_id is not None:
-            await self.announce(recorded.outbox_id, recorded.failure_event)
+            await announce(self.pool, self.broker, recorded.outbox_id, recorded.failure_event)
         if not result.succeeded:
-            await self.disable_if_failing_too_long(delivery, result)
+            await self.auto_disable.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
             SUCCEEDED.inc()
             END_TO_END.observe(max(0.0, time.time() - delivery.event_time.timestamp()))
@@ -302,47 +270,7 @@ class Dispatcher:
             )
         else:
             GAVE_UP.inc()
-            await self.persist(lambda: self.broker.dead_letter(msg))
-
-    async def disable_if_failing_too_long(
-        self, delivery: ClaimedDelivery, result: AttemptResult
-    ) -> None:
-        """410 Gone disables at once; so does failing continuously for DISABLE_AFTER_SECONDS."""
-        reason = None
-        if result.status_code == 410:
-            reason = "endpoint answered 410 Gone"
-        elif delivery.failing_since is not None:
-            failing_for = time.time() - delivery.failing_since.timestamp()
-            if failing_for >= self.settings.disable_after_seconds:
-                reason = f"deliveries failed continuously for {int(failing_for)} s"
-        if reason is None:
-            return
-        # Announced, unless the failing delivery was itself an announcement (no loops).
-        announcement = None
-        if not delivery.operational:
-            announcement = events.webhook_disabled(
-                delivery.webhook_id,
-                delivery.url,
-                reason,
-                delivery.user_id,
-                datetime.now(UTC),
-                delivery.request_id,
-                current_carrier(),  # the failing attempt's trace, for the relay's publish
-            )
-        outbox_id = await self.persist(
-            lambda: db.disable_webhook(self.pool, delivery.webhook_id, reason, announcement)
-        )
-        log.warning("webhook_disabled", webhook_id=str(delivery.webhook_id), reason=reason)
-        if outbox_id is not None and announcement is not None:
-            await self.announce(outbox_id, FanoutMessage(announcement.id, announcement.request_id))
-
-    async def announce(self, outbox_id: int, msg: FanoutMessage) -> None:
-        """Ask for an operational event's fan-out now; if that fails the relay does it."""
-        try:
-            await self.broker.request_fanout(msg, timeout=ANNOUNCE_TIMEOUT_SECONDS)
-            await outbox.delete(self.pool, [outbox_id])
-        except OUTAGE_ERRORS as exc:
-            log.warning("fanout_request_deferred", event_id=str(msg.event_id), error=repr(exc))
+            await persist(lambda: self.broker.dead_letter(msg))
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:
         """Unknown, finished, stale, or leased by another copy in flight."""
@@ -365,64 +293,7 @@ class Dispatcher:
 
     async def park(self, msg: DeliveryMessage) -> None:
         """Send the message round the delay ladder until it is due."""
-        await self.persist(lambda: self.broker.park(msg))
-
-    async def persist(self, write: Callable[[], Awaitable[T]]) -> T:
-        """Retry a write to the database or broker through a short outage (PERSIST_BACKOFF).
-
-        Past that the error propagates: the message goes back to the queue, and the
-        sweeper republishes any delivery whose next message was never written.
-        """
-        return await retry(write, OUTAGE_ERRORS, PERSIST_BACKOFF, "write_retrying")
-
-    async def attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
-        timeout = delivery.timeout_seconds or self.settings.delivery_timeout_seconds
-        body = request_body(
-            delivery.custom_payload, delivery.event_type, delivery.event_time, delivery.event_data
-        )
-        headers = request_headers(delivery, body, int(time.time()))
-        started = time.perf_counter()
-        status_code: int | None = None
-        response_body: str | None = None
-        retry_after: str | None = None
-        error: str | None = None
-        IN_FLIGHT.inc()
-        DISPATCH_WAIT.observe(started - ARRIVED.get(started))
-        try:
-            await check_destination(
-                delivery.url,
-                self.settings.allow_private_urls,
-                via_proxy=bool(self.settings.delivery_proxy_url),
-            )
-            async with asyncio.timeout(timeout):
-                async with self.session.post(
-                    delivery.url, data=body, headers=headers, allow_redirects=False
-                ) as response:
-                    status_code = response.status
-                    retry_after = response.headers.get("Retry-After")
-                    raw = await response.content.read(self.settings.response_body_bytes)
-                    response_body = raw.decode("utf-8", "replace")
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except UnsafeDestination as exc:
-            error = f"refused destination: {exc}"
-        except TimeoutError:
-            error = f"timeout after {timeout:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"connection error: {exc}" if str(exc) else f"connection error: {exc!r}"
-        except (OSError, ValueError) as exc:
-            error = f"request error: {exc!r}"
-        finally:
-            IN_FLIGHT.dec()
-        duration = time.perf_counter() - started
-        ATTEMPT_DURATION.observe(duration)
-        return AttemptResult(
-            status_code=status_code,
-            error=error,
-            response_body=response_body,
-            duration_ms=int(duration * 1000),
-            retry_after=retry_after,
-        )
+        await persist(lambda: self.broker.park(msg))
 
     def log_attempt(self, delivery: ClaimedDelivery, result: AttemptResult, step: NextStep) -> None:
         log.info(
@@ -436,19 +307,3 @@ class Dispatcher:
             if step.retry_in_seconds is None
             else round(step.retry_in_seconds, 3),
         )
-
-    async def sweep_stalled(self) -> int:
-        """Republish deliveries whose message was lost between recording and publishing."""
-        if not self.broker.connected:
-            return 0
-        overdue = max(60.0, self.settings.delivery_timeout_seconds * 2)
-        stalled = await deliveries.reschedule_stalled(self.pool, overdue)
-        for delivery in stalled:
-            await self.broker.send_to_dispatch(
-                DeliveryMessage(
-                    delivery.id, delivery.attempt, 0, delivery.request_id, delivery.webhook_id
-                )
-            )
-        if stalled:
-            log.warning("stalled_deliveries_republished", count=len(stalled))
-        return len(stalled)

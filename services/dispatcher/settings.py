@@ -24,10 +24,6 @@ class DispatcherSettings(CommonSettings):
     # An HTTP forward proxy every delivery goes through (CONNECT for https); "" for none.
     delivery_proxy_url: str = field(default="", repr=False)
 
-    @property
-    def max_attempts(self) -> int:
-        return 1 + len(self.retry_schedule)
-
     @classmethod
     def from_env(cls, env: Env | None = None) -> DispatcherSettings:
         env = env or Env()

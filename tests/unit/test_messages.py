@@ -1,4 +1,4 @@
-"""services/common/messages.py: the delay ladder a retry climbs down."""
+"""services/common/messages.py: the delay ladder, and each message encoded and read back."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_an_upload_event_has_the_body_and_headers_the_first_version_sent() -> No
     assert outgoing.route == Route(EVENTS_EXCHANGE, UPLOAD_COMPLETED)
 
 
-def test_an_outbox_row_written_by_the_old_code_is_read_back_as_the_same_event() -> None:
+def test_an_outbox_row_of_one_delivery_is_read_back_as_the_same_event() -> None:
     old_payload = {
         "type": UPLOAD_COMPLETED,
         "delivery_id": str(DELIVERY),
@@ -200,7 +200,7 @@ def test_an_outbox_row_of_a_batch_is_read_back_as_the_same_batch() -> None:
     batch = batch_of(4, ["req-d", None])
     payload = orjson.loads(orjson.dumps(batch.payload()))
     assert from_outbox(payload, "order.paid", None) == batch
-    # Rows of earlier versions, one delivery each, still read as before.
+    # A row of one delivery alone reads as that delivery's event.
     single = DeliveryEvent.upload_completed(DELIVERY, UPLOAD, WEBHOOK, "req-e")
     assert from_outbox(single.payload(), UPLOAD_COMPLETED, "req-e") == single
 

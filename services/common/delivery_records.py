@@ -1,0 +1,127 @@
+"""What the delivery writer (deliveries.py) takes and gives back, as objects: a claim asked
+for and granted, an attempt to record and what recording it wrote, a stalled delivery, and
+what a prune batch deleted."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from . import events
+from .messages import FanoutMessage
+
+# --- claim and attempt (the dispatcher) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    delivery_id: uuid.UUID
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    attempt: int
+    event_type: str
+    event_time: datetime
+    event_data: dict[str, Any]
+    request_id: str | None
+    url: str
+    secrets: list[str]
+    custom_headers: dict[str, str]
+    custom_payload: dict[str, Any]
+    disabled: bool
+    deleted: bool
+    schedule_offset: int
+    failing_since: datetime | None
+    user_id: int
+    # The webhook's own settings; None: the service's RETRY_SCHEDULE / timeout.
+    retry_schedule: tuple[float, ...] | None
+    timeout_seconds: float | None
+
+    @property
+    def operational(self) -> bool:
+        """A delivery of an operational event: its failures announce nothing (no loops)."""
+        return self.event_type in events.OPERATIONAL_EVENT_TYPES
+
+
+def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:
+    fields = dict(row)
+    secrets = [fields.pop("secret")]
+    previous, previous_valid = fields.pop("previous_secret"), fields.pop("previous_valid")
+    if previous and previous_valid:
+        secrets.append(previous)
+    schedule = fields.pop("retry_schedule")
+    timeout = fields.pop("timeout_seconds")
+    return ClaimedDelivery(
+        **fields,
+        secrets=secrets,
+        retry_schedule=None if schedule is None else tuple(float(delay) for delay in schedule),
+        timeout_seconds=None if timeout is None else float(timeout),
+    )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    attempt: int
+    status: str  # succeeded | pending (retry in retry_in_seconds) | failed
+    retry_in_seconds: float | None
+    status_code: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class RecordedAttempt:
+    """`recorded`: False when the attempt's delivery had moved on (nothing written).
+    `failure_event`: the `delivery.failed` event recorded with a final failure, whose
+    fan-out message waits in the outbox as row `outbox_id` (publish it, or the relay will)."""
+
+    recorded: bool
+    failure_event: FanoutMessage | None = None
+    outbox_id: int | None = None
+
+
+def recorded_attempt(row: asyncpg.Record | None) -> RecordedAttempt:
+    if row is None:
+        return RecordedAttempt(False)
+    if row["event_id"] is None:
+        return RecordedAttempt(True)
+    return RecordedAttempt(
+        True, FanoutMessage(row["event_id"], row["request_id"]), row["outbox_id"]
+    )
+
+
+# --- stalled deliveries, prune (the sweep, retention) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class StalledDelivery:
+    id: uuid.UUID
+    attempt: int
+    request_id: str | None
+    webhook_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one prune batch examined and deleted."""
+
+    examined: int = 0
+    deliveries: int = 0
+    delivery_attempts: int = 0
+    error_log: int = 0
+
+
+def deleted_rows(status: str) -> int:
+    """The row count of a `DELETE n` command status."""
+    return int(status.rsplit(" ", 1)[-1])
