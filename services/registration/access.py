@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from services.common.api.edge import parse_path_id
-from services.common.auth import Forbidden, current_user
+from services.common.auth import current_user
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
 from services.common.web import ApiError, NotFound, ServiceUnavailable
@@ -35,10 +35,6 @@ def webhook_not_found(webhook_id: uuid.UUID) -> NotFound:
 
 def delivery_not_found(delivery_id: uuid.UUID) -> NotFound:
     return NotFound(f"delivery {delivery_id} does not exist")
-
-
-def not_your_user(user_id: int) -> Forbidden:
-    return Forbidden(f"user_id {user_id} is not the API key's user: a key acts only for its own")
 
 
 def refuse_disabled(webhook_id: uuid.UUID) -> Conflict:

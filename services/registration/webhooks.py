@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
-from services.common.api.edge import query_of, respond, respond_page
-from services.common.auth import current_user
+from services.common.api.edge import query_of, respond, respond_page, validated
+from services.common.auth import parse_acting
 from services.common.db import DB_POOL
 from services.common.signing_keys import SignatureScheme, new_signing_key
 from services.common.urlsafety import UnsafeDestination, check_registration_host
@@ -20,7 +20,6 @@ from . import db
 from .access import (
     Conflict,
     check_webhook_access,
-    not_your_user,
     visible_to,
     webhook_id_of,
     webhook_not_found,
@@ -28,7 +27,7 @@ from .access import (
 from .keys import EVENT_TYPES, SECRET_BOX, SETTINGS
 from .pagination import WEBHOOK_CURSOR, decode_cursor, page_of
 from .settings import RegistrationSettings
-from .validation import WebhookListQuery, parse_registration, parse_update
+from .validation import WebhookListQuery, WebhookRegistration, parse_update
 from .views import RegisteredWebhook, SecretRotation, UpdatedWebhook, Webhook
 
 log = structlog.get_logger(__name__)
@@ -49,10 +48,7 @@ async def check_url_destination(settings: RegistrationSettings, url: str) -> Non
 async def register_webhook(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     body = await read_json_object(request, settings.max_json_bytes)
-    user = current_user(request)
-    new = parse_registration(body, default_user_id=user)
-    if user is not None and new.user_id != user:
-        raise not_your_user(new.user_id)
+    new = parse_acting(request, lambda given: validated(WebhookRegistration, {**given, **body}))
     await check_url_destination(settings, new.url)
     pool = request.app[DB_POOL]
     event_type = await request.app[EVENT_TYPES].find(new.event_type_id)
@@ -76,13 +72,9 @@ async def get_webhook(request: web.Request) -> web.Response:
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
-    user = current_user(request)
-    query = query_of(request, WebhookListQuery, {} if user is None else {"user_id": user})
-    user_id = query.user_id
-    if user is not None and user_id != user:
-        raise not_your_user(user_id)
+    query = parse_acting(request, lambda given: query_of(request, WebhookListQuery, given))
     after = decode_cursor(query.cursor, WEBHOOK_CURSOR)
-    rows = await db.list_webhooks(request.app[DB_POOL], user_id, after, query.limit)
+    rows = await db.list_webhooks(request.app[DB_POOL], query.user_id, after, query.limit)
     page = page_of(rows, query.limit, WEBHOOK_CURSOR)
     return respond_page([Webhook.model_validate(dict(row)) for row in page.rows], page.next_cursor)
 
