@@ -8,8 +8,8 @@ the lookup by hash is followed by a constant-time compare.
 A key is a user key (acts for its one user: another user's id is 403, another user's
 objects 404) or an admin key (acts for every user, and is the only kind that may manage
 event types: `require_admin`). Handlers ask `current_user` (None: may act for anyone, as
-with AUTH_MODE=none), `parse_acting` (a request that names a user: `acting_user`'s rule)
-and `require_admin`.
+with AUTH_MODE=none), `parse_acting` (a request that names a user: `acting_user`'s rule),
+`may_see` (another user's object is missing) and `require_admin`.
 
 A key resolves to its caller through a cache that forgets revoked keys as soon as the
 revocation is notified (services/common/revocation.py), so a revoked key is refused
@@ -175,6 +175,14 @@ def current_user(request: web.Request) -> int | None:
     """The user key's user; None when the caller may act for anyone (admin key, or auth off)."""
     caller = request.get(CALLER)
     return None if caller is None or caller.admin else caller.user_id
+
+
+def may_see(request: web.Request, owner: int | None) -> bool:
+    """Whether the caller may see an object of user `owner`: a user key only its own user's
+    (None: no such object). Another user's is answered as missing (404), so its existence
+    is not leaked."""
+    own = current_user(request)
+    return owner is not None and (own is None or owner == own)
 
 
 def is_admin(request: web.Request) -> bool:

@@ -1,4 +1,5 @@
-"""services/common/auth.py: what a user key, an admin key and AUTH_MODE=none may act for."""
+"""services/common/auth.py: what a user key, an admin key and AUTH_MODE=none may act for
+and see."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.common.auth import (
     acting_user,
     current_user,
     is_admin,
+    may_see,
     parse_acting,
     require_admin,
 )
@@ -74,3 +76,10 @@ def test_parse_acting_lets_an_admin_name_anyone_and_fills_in_nothing(
     assert parse_acting(request, parse).user_id == 8
     assert seen == [{}]
 
+
+def test_may_see_only_the_key_users_objects() -> None:
+    assert may_see(request_of(Caller(user_id=7)), 7) is True
+    assert may_see(request_of(Caller(user_id=7)), 8) is False
+    for caller in (Caller(user_id=None, admin=True), None):
+        assert may_see(request_of(caller), 8) is True
+        assert may_see(request_of(caller), None) is False
