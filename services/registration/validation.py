@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.web import BadRequest
+from services.common.webhooks import WebhookUpdate
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
 from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
@@ -255,10 +255,6 @@ class WebhookRegistration(RequestBody):
     max_concurrency: MaxConcurrency = None
 
 
-# The name the database layer knows a registration by.
-NewWebhook = WebhookRegistration
-
-
 def no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
@@ -286,20 +282,6 @@ class WebhookPatch(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
     max_concurrency: MaxConcurrency = None
-
-
-@dataclass(frozen=True)
-class WebhookUpdate:
-    """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
-    retry_schedule, timeout_seconds and max_concurrency that were sent, where None means
-    the default."""
-
-    url: str | None = None
-    custom_headers: dict[str, str] | None = None
-    custom_payload: dict[str, Any] | None = None
-    disabled: bool | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    signature_scheme: Scheme | None = None
 
 
 def _iso_datetime(value: Any) -> Any:
@@ -388,7 +370,9 @@ def parse_custom_payload(value: Any) -> dict[str, Any]:
     return validated_as(_PAYLOAD, value, "custom_payload") or {}
 
 
-def parse_registration(body: dict[str, Any], default_user_id: int | None = None) -> NewWebhook:
+def parse_registration(
+    body: dict[str, Any], default_user_id: int | None = None
+) -> WebhookRegistration:
     """A registration body; `user_id` may be left out when the API key says whose it is."""
     if "user_id" not in body and default_user_id is not None:
         body = {**body, "user_id": default_user_id}

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
+from services.common import webhooks as webhook_rows
 from services.common.api.edge import query_of, respond, respond_page, validated
 from services.common.auth import parse_acting
 from services.common.db import DB_POOL
@@ -57,7 +58,7 @@ async def register_webhook(request: web.Request) -> web.Response:
     if event_type.archived:
         raise Conflict(f"event type {event_type.name!r} is archived: it takes no new webhooks")
     key = new_signing_key(new.signature_scheme)
-    row = await db.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(key.stored))
+    row = await webhook_rows.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(key.stored))
     # The stored value may be encrypted; the caller gets the secret (or public key), this once.
     registered = RegisteredWebhook.model_validate({**row, "secret": key.shown})
     return respond(registered, "Register Webhook Successfully!")
@@ -122,7 +123,7 @@ async def rotate(
         scheme = row["signature_scheme"]
     key = new_signing_key(scheme)
     grace = request.app[SETTINGS].secret_rotation_grace_seconds
-    rotated = await db.rotate_secret(
+    rotated = await webhook_rows.rotate_secret(
         pool, webhook_id, request.app[SECRET_BOX].encrypt(key.stored), grace, scheme
     )
     if rotated is None:
