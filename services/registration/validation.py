@@ -1,4 +1,4 @@
-"""The registration service's request shapes, and the checks of ours they run after parsing.
+"""The registration service's request models: its routes' bodies and query strings.
 
 Each model here is the one declaration of a request: the service validates with it and the
 OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong."""
@@ -9,7 +9,6 @@ import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
@@ -23,9 +22,9 @@ from services.common.web import BadRequest
 from services.common.webhooks import WebhookUpdate
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
+from .url_grammar import MAX_URL_LENGTH, URL_PATTERN, url_problem
 from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
 
-MAX_URL_LENGTH = 2048
 # RFC 9110 token characters.
 HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
 RESERVED_HEADERS = ("connection", "content-length", "host", "transfer-encoding")
@@ -41,68 +40,15 @@ DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
 UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 
-# What a URL may look like, so strictly that whatever matches passes every check below
-# (a host name or IP literal, a port from 1 to 65535, printable ASCII after it).
-_H16 = "[0-9A-Fa-f]{1,4}"
-_DEC_OCTET = "25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]"
-_IPV4 = rf"(?:{_DEC_OCTET})(?:\.(?:{_DEC_OCTET})){{3}}"
-_LS32 = f"(?:{_H16}:{_H16}|{_IPV4})"
-
-
-def _before_gap(pieces: int) -> str:
-    """RFC 3986's `[ *(pieces-1)( h16 ":" ) h16 ]` before a "::"."""
-    return f"(?:(?:{_H16}:){{0,{pieces - 1}}}{_H16})?" if pieces else ""
-
-
-# RFC 3986 §3.2.2 IPv6address, each of its nine forms in order (IPv4-embedded ones included).
-_IPV6 = "|".join(
-    [
-        f"(?:{_H16}:){{6}}{_LS32}",
-        *(f"{_before_gap(5 - after)}::(?:{_H16}:){{{after}}}{_LS32}" for after in range(5, -1, -1)),
-        f"{_before_gap(6)}::{_H16}",
-        f"{_before_gap(7)}::",
-    ]
-)
-_PORT = "6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}"
-_LABEL = "[A-Za-z0-9-]{1,63}"
-URL_PATTERN = (
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_LABEL}\.)*{_LABEL}\.?|\[(?:{_IPV6})\])"
-    rf"(?::(?:{_PORT}))?(?:[/?#][!-~]*)?$"
-)
-
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _url_problem(value: str) -> str | None:
-    """Today's specific reasons a URL is refused; the pattern catches whatever is left."""
-    if len(value) > MAX_URL_LENGTH:
-        return f"url must be at most {MAX_URL_LENGTH} characters, got {len(value)}"
-    if any(ch.isspace() or not " " < ch < "\x7f" for ch in value):
-        return "url must not contain whitespace or control characters"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        return f"url is not a valid URL: {exc}"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"url must be an absolute http or https URL, got scheme {parts.scheme!r}"
-    if not parts.hostname:
-        return "url must be an absolute http or https URL with a host"
-    if parts.username is not None or parts.password is not None:
-        return "url must not contain credentials; use custom_headers instead"
-    if port == 0:
-        return "url port must be between 1 and 65535"
-    if not re.fullmatch(URL_PATTERN, value):
-        return f"url host {parts.hostname!r} is not a valid host name or IP address"
-    return None
-
-
 def check_url(value: Any) -> Any:
     if not isinstance(value, str):
         raise refuse(f"url must be a string, got {_type_name(value)}")
-    problem = _url_problem(value)
+    problem = url_problem(value)
     if problem:
         raise refuse(problem)
     return value
@@ -181,7 +127,7 @@ Url = Annotated[
         "address is refused.",
         examples=["https://example.com/hooks/uploads"],
     ),
-    # Runs first: today's specific messages; the pattern then holds whatever is left.
+    # Runs first, for its specific messages; the pattern then holds whatever is left.
     BeforeValidator(check_url),
 ]
 CustomHeaders = Annotated[

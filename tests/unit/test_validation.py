@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from services.common.web import BadRequest
+from services.registration.url_grammar import MAX_URL_LENGTH
 from services.registration.validation import (
-    MAX_URL_LENGTH,
     parse_custom_headers,
     parse_custom_payload,
     parse_registration,
