@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from services.common.api.edge import refuse, validated, validated_as
+from services.common.api.edge import refuse, validated
 from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul, nullable_object
 from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
@@ -36,7 +36,6 @@ MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
 WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
-DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
 UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 
@@ -285,44 +284,6 @@ class DeliveryListQuery(BaseModel):
     cursor: str | None = Field(
         None, pattern=cursor_pattern(DELIVERY_CURSOR), description=_CURSOR_HELP
     )
-
-
-# --- one field at a time ------------------------------------------------------------------------
-
-_UUID = TypeAdapter(uuid.UUID)
-_USER_ID = TypeAdapter(UserId)
-_URL = TypeAdapter(Url)
-_HEADERS = TypeAdapter(CustomHeaders)
-_PAYLOAD = TypeAdapter(CustomPayload)
-
-
-def parse_uuid(value: Any, name: str) -> uuid.UUID:
-    return validated_as(_UUID, value, name)
-
-
-def parse_user_id(value: Any) -> int:
-    return validated_as(_USER_ID, value, "user_id")
-
-
-def parse_url(value: Any) -> str:
-    return validated_as(_URL, value, "url")
-
-
-def parse_custom_headers(value: Any) -> dict[str, str]:
-    return validated_as(_HEADERS, value, "custom_headers") or {}
-
-
-def parse_custom_payload(value: Any) -> dict[str, Any]:
-    return validated_as(_PAYLOAD, value, "custom_payload") or {}
-
-
-def parse_registration(
-    body: dict[str, Any], default_user_id: int | None = None
-) -> WebhookRegistration:
-    """A registration body; `user_id` may be left out when the API key says whose it is."""
-    if "user_id" not in body and default_user_id is not None:
-        body = {**body, "user_id": default_user_id}
-    return validated(WebhookRegistration, body)
 
 
 def parse_update(body: dict[str, Any]) -> WebhookUpdate:
