@@ -19,7 +19,7 @@ import pytest
 from harness.receiver import Receiver
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from services.registration.openapi import openapi_document
-from tests.test_security import create_key, new_user_id, registration_command
+from tests.test_security import call, create_key, new_user_id, registration_command
 
 API_KEYS = StackOptions(auth_mode="api_key", auth_cache_seconds=0)
 DENIED = (401, 403, 404)
@@ -243,3 +243,57 @@ async def test_an_admin_key_must_say_which_user(stack: Stack, receiver: Receiver
         "SELECT user_id, admin FROM api_keys WHERE prefix = $1", admin[:10]
     )
     assert stored["admin"] is True and stored["user_id"] is None
+
+
+@pytest.mark.parametrize("stack_options", [API_KEYS])
+async def test_a_user_key_names_only_its_own_user_on_each_route_that_names_one(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """POST /webhook/register, GET /webhook and POST /event: a user key's user by default
+    or by name; another user is 403 (after the request's own validation, a 400); an
+    admin key names anyone."""
+    alice_id, bob_id = new_user_id(), new_user_id()
+    alice = create_key(stack.database_url, alice_id)
+    admin = create_admin_key(stack.database_url)
+    event_type = f"access.{uuid.uuid4().hex[:8]}"
+    await stack.pool.execute(
+        "INSERT INTO event_types (name, description, event_name) VALUES ($1, $1, $1)",
+        event_type,
+    )
+    webhook = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "url": receiver.url}
+    event = {"event_type": event_type, "payload": {}}
+
+    async def named(route: str, key: str, user_id: Any = None) -> tuple[int, dict[str, Any]]:
+        """The route called by `key`, naming `user_id` (None: left out)."""
+        user = {} if user_id is None else {"user_id": user_id}
+        if route == "GET /webhook":
+            query = "" if user_id is None else f"?user_id={user_id}"
+            status, envelope, _ = await call(stack, "GET", f"/webhook{query}", key)
+        elif route == "POST /webhook/register":
+            status, envelope, _ = await call(
+                stack, "POST", "/webhook/register", key, {**webhook, **user}
+            )
+        else:
+            status, envelope, _ = await call(stack, "POST", "/event", key, {**event, **user})
+        return status, envelope
+
+    def users_of(envelope: dict[str, Any]) -> set[int]:
+        data = envelope["data"]
+        return {item["user_id"] for item in data} if isinstance(data, list) else {data["user_id"]}
+
+    routes = ("POST /webhook/register", "GET /webhook", "POST /event")
+    for route in routes:
+        status, envelope = await named(route, alice, bob_id)
+        assert status == 403, (route, envelope)
+        assert envelope["message"] == (
+            f"user_id {bob_id} is not the API key's user: a key acts only for its own"
+        ), route
+        status, envelope = await named(route, alice, 0)
+        assert status == 400 and "user_id" in envelope["message"], (route, envelope)
+        for user_id in (alice_id, None):
+            status, envelope = await named(route, alice, user_id)
+            assert status in (200, 202) and users_of(envelope) == {alice_id}, (route, envelope)
+        status, envelope = await named(route, admin, bob_id)
+        assert status in (200, 202) and users_of(envelope) == {bob_id}, (route, envelope)
+        status, envelope = await named(route, admin)
+        assert status == 400 and "user_id" in envelope["message"], (route, envelope)

@@ -1,6 +1,6 @@
 """API keys and request limits of the HTTP API: who is calling, and how often.
 
-AUTH_MODE=none (the default, for local runs of the original design) lets anyone in;
+AUTH_MODE=none (the default, for local runs) lets anyone in;
 AUTH_MODE=api_key requires `Authorization: Bearer <key>` on every API route. Keys are
 stored only as sha256 hashes: a key is 32 random bytes, so a fast hash is safe, and
 the lookup by hash is followed by a constant-time compare.
@@ -8,7 +8,8 @@ the lookup by hash is followed by a constant-time compare.
 A key is a user key (acts for its one user: another user's id is 403, another user's
 objects 404) or an admin key (acts for every user, and is the only kind that may manage
 event types: `require_admin`). Handlers ask `current_user` (None: may act for anyone, as
-with AUTH_MODE=none), `acting_user` (whom a request names) and `require_admin`.
+with AUTH_MODE=none), `parse_acting` (a request that names a user: `acting_user`'s rule),
+`may_see` (another user's object is missing) and `require_admin`.
 
 A key resolves to its caller through a cache that forgets revoked keys as soon as the
 revocation is notified (services/common/revocation.py), so a revoked key is refused
@@ -25,6 +26,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import structlog
@@ -175,6 +177,14 @@ def current_user(request: web.Request) -> int | None:
     return None if caller is None or caller.admin else caller.user_id
 
 
+def may_see(request: web.Request, owner: int | None) -> bool:
+    """Whether the caller may see an object of user `owner`: a user key only its own user's
+    (None: no such object). Another user's is answered as missing (404), so its existence
+    is not leaked."""
+    own = current_user(request)
+    return owner is not None and (own is None or owner == own)
+
+
 def is_admin(request: web.Request) -> bool:
     """An admin key, or AUTH_MODE=none (where anyone may do anything)."""
     caller = request.get(CALLER)
@@ -202,6 +212,27 @@ def acting_user(request: web.Request, requested: int | None) -> int | None:
             f"user_id {requested} is not the API key's user: a key acts only for its own"
         )
     return requested
+
+
+class NamesUser(Protocol):
+    @property
+    def user_id(self) -> int: ...
+
+
+Named = TypeVar("Named", bound=NamesUser)
+
+
+def parse_acting(request: web.Request, parse: Callable[[dict[str, Any]], Named]) -> Named:
+    """A request that names its `user_id` (a body or a query), checked by `acting_user`.
+
+    `parse` gets the defaults to put under what the client sent: the key's user as
+    `user_id`, when a user key calls. Its refusal (400) comes first; then naming a user
+    the key may not act for is a 403.
+    """
+    own = acting_user(request, None)
+    parsed = parse({} if own is None else {"user_id": own})
+    acting_user(request, parsed.user_id)
+    return parsed
 
 
 def api_guard(auth_mode: str, cache: KeyCache, rate_per_second: float) -> Middleware:

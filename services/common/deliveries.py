@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from . import events
+from . import events, webhooks
 from .db import HeldConnection, columns
 from .delivery_records import (
     AttemptRecord,
@@ -141,13 +141,8 @@ async def record_attempts(
         ), error_rows AS (
             INSERT INTO error_log (delivery_id, error_message, retry_count, next_retry_time)
             SELECT id, error, attempt, next_retry_at FROM updated WHERE error IS NOT NULL
-        ), health AS (
-            UPDATE webhook_registrations w
-            SET failing_since = CASE WHEN h.failed THEN now() END
-            FROM (SELECT webhook_id, bool_and(error IS NOT NULL) AS failed
-                  FROM updated GROUP BY webhook_id) h
-            WHERE w.id = h.webhook_id AND (w.failing_since IS NULL) = h.failed
-        ), failure_source AS ({events.delivery_failed_source("updated", "$10")}
+        ), {webhooks.record_health_from("updated")},
+        failure_source AS ({events.delivery_failed_source("updated", "$10")}
         ), {events.accept_from("failure_source", "failure")}
         SELECT u.id, f.outbox_id, f.event_id, u.request_id
         FROM updated u

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.common import events
+from services.common import events, webhooks
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,7 @@ async def disable_webhook(
     else None."""
     outbox_id: int | None = await pool.fetchval(
         f"""
-        WITH disabled AS (
-            UPDATE webhook_registrations
-            SET disabled = true, disabled_reason = $2, updated_at = now()
-            WHERE id = $1 AND NOT disabled
-            RETURNING id
-        ), source AS (
+        WITH {webhooks.disable_from("$1", "$2")}, source AS (
             SELECT $3::uuid AS event_id, $4::uuid AS event_type_id, $5::bigint AS user_id,
                    $6::jsonb AS payload, NULL::text AS idempotency_key, $7::text AS request_id,
                    $8::timestamptz AS created_at

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from services.common import webhooks
 from services.common.api.shapes import MAX_USER_ID
 from services.common.auth import display_prefix, hash_api_key, new_api_key
 from services.common.revocation import notify_revoked
@@ -61,16 +62,7 @@ async def reencrypt_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
     after = None
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(
-                """
-                SELECT id, secret, previous_secret FROM webhook_registrations
-                WHERE $1::uuid IS NULL OR id > $1
-                ORDER BY id LIMIT $2
-                FOR UPDATE
-                """,
-                after,
-                REENCRYPT_BATCH_SIZE,
-            )
+            rows = await webhooks.lock_secrets(conn, after, REENCRYPT_BATCH_SIZE)
             if not rows:
                 return done
             try:
@@ -86,10 +78,7 @@ async def reencrypt_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
                 ]
             except SecretUnavailable as exc:
                 raise CommandFailed(str(exc)) from None
-            await conn.executemany(
-                "UPDATE webhook_registrations SET secret = $2, previous_secret = $3 WHERE id = $1",
-                updates,
-            )
+            await webhooks.set_secrets(conn, updates)
         done += len(rows)
         after = rows[-1]["id"]
 

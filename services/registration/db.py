@@ -1,4 +1,5 @@
-"""SQL of the registration service (a delivery's transitions are services.common.deliveries)."""
+"""SQL of the registration service: its reads, event types' writes, and the transactions around
+webhooks' writes (services.common.webhooks) and deliveries' (services.common.deliveries)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Any
 
 import asyncpg
 
-from services.common import deliveries
+from services.common import deliveries, webhooks
 from services.common.deliveries import DELIVERY_COLUMNS
+from services.common.webhooks import WebhookUpdate
 
 from .pagination import Cursor
-from .validation import NewWebhook, WebhookUpdate
 
 EVENT_TYPE_COLUMNS = "id, name, description, schema, archived, created_at, updated_at"
 
@@ -73,42 +74,6 @@ async def update_event_type(
     return row
 
 
-async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> dict[str, Any]:
-    """Registration and configuration in one statement (so one transaction, one round trip)."""
-    registration = await pool.fetchrow(
-        """
-        WITH registration AS (
-            INSERT INTO webhook_registrations
-                (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds,
-                 signature_scheme, max_concurrency)
-            VALUES ($1, $2, $3, $4, $7, $8, $9, $10, $11)
-            RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
-                      timeout_seconds, signature_scheme, max_concurrency, created_at, updated_at
-        ), configuration AS (
-            INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
-            SELECT id, $5, $6 FROM registration
-        )
-        SELECT * FROM registration
-        """,
-        new.user_id,
-        new.event_type_id,
-        new.url,
-        secret,
-        new.custom_headers,
-        new.custom_payload,
-        new.filter,
-        new.retry_schedule,
-        new.timeout_seconds,
-        new.signature_scheme,
-        new.max_concurrency,
-    )
-    return {
-        **dict(registration),
-        "custom_headers": new.custom_headers,
-        "custom_payload": new.custom_payload,
-    }
-
-
 # --- management ---------------------------------------------------------------------------------
 # Deleted webhooks (deleted_at set) and their deliveries are invisible to every query below.
 
@@ -166,57 +131,10 @@ async def list_webhooks(
 async def update_webhook(
     pool: asyncpg.Pool, webhook_id: uuid.UUID, update: WebhookUpdate
 ) -> asyncpg.Record | None:
-    """Registration and configuration in one transaction; None if there is no such webhook."""
+    """The webhook as changed; None if there is no such webhook."""
     async with pool.acquire() as conn, conn.transaction():
-        found = await conn.fetchval(
-            """
-            UPDATE webhook_registrations
-            SET url = coalesce($2, url),
-                disabled = coalesce($3, disabled),
-                disabled_reason = CASE
-                    WHEN $3::boolean IS NULL THEN disabled_reason
-                    WHEN $3::boolean THEN 'disabled by user'
-                    ELSE NULL END,
-                -- Re-enabling starts the endpoint's health afresh.
-                failing_since = CASE
-                    WHEN $3::boolean = false AND disabled THEN NULL
-                    ELSE failing_since END,
-                -- Sent (even as null, the default) or left as they are.
-                filter = CASE WHEN $4 THEN $5::jsonb ELSE filter END,
-                retry_schedule = CASE WHEN $6 THEN $7::integer[] ELSE retry_schedule END,
-                timeout_seconds = CASE WHEN $8 THEN $9::integer ELSE timeout_seconds END,
-                max_concurrency = CASE WHEN $10 THEN $11::integer ELSE max_concurrency END,
-                updated_at = now()
-            WHERE id = $1 AND deleted_at IS NULL
-            RETURNING id
-            """,
-            webhook_id,
-            update.url,
-            update.disabled,
-            "filter" in update.options,
-            update.options.get("filter"),
-            "retry_schedule" in update.options,
-            update.options.get("retry_schedule"),
-            "timeout_seconds" in update.options,
-            update.options.get("timeout_seconds"),
-            "max_concurrency" in update.options,
-            update.options.get("max_concurrency"),
-        )
-        if found is None:
+        if not await webhooks.update_webhook(conn, webhook_id, update):
             return None
-        if update.custom_headers is not None or update.custom_payload is not None:
-            await conn.execute(
-                """
-                UPDATE webhook_configurations
-                SET custom_headers = coalesce($2, custom_headers),
-                    custom_payload = coalesce($3, custom_payload),
-                    updated_at = now()
-                WHERE webhook_id = $1
-                """,
-                webhook_id,
-                update.custom_headers,
-                update.custom_payload,
-            )
         return await get_webhook(conn, webhook_id)
 
 
@@ -234,41 +152,10 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> asyncpg.R
         )
         if webhook is None:
             return None
-        await conn.execute(
-            "UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1",
-            webhook_id,
-        )
+        await webhooks.mark_deleted(conn, webhook_id)
         await deliveries.cancel_for_webhook(conn, webhook_id)
     result: asyncpg.Record = webhook
     return result
-
-
-async def rotate_secret(
-    pool: asyncpg.Pool,
-    webhook_id: uuid.UUID,
-    new_secret: str,
-    grace_seconds: int,
-    scheme: str | None = None,
-) -> asyncpg.Record | None:
-    """The current secret becomes the previous one for the grace period, replacing any older;
-    with `scheme`, the webhook signs in that scheme from now on (the new secret's)."""
-    row: asyncpg.Record | None = await pool.fetchrow(
-        """
-        UPDATE webhook_registrations
-        SET previous_secret = secret,
-            previous_secret_expires_at = now() + make_interval(secs => $3),
-            secret = $2,
-            signature_scheme = coalesce($4, signature_scheme),
-            updated_at = now()
-        WHERE id = $1 AND deleted_at IS NULL
-        RETURNING id, secret, signature_scheme, previous_secret_expires_at
-        """,
-        webhook_id,
-        new_secret,
-        float(grace_seconds),
-        scheme,
-    )
-    return row
 
 
 async def list_deliveries(

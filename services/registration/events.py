@@ -12,7 +12,7 @@ from aiohttp import web
 
 from services.common import events
 from services.common.api.edge import parse_path_id, respond
-from services.common.auth import current_user
+from services.common.auth import may_see
 from services.common.db import DB_POOL
 from services.common.web import NotFound, annotate
 
@@ -23,8 +23,6 @@ async def get_event(request: web.Request) -> web.Response:
     event_id = parse_path_id(request.match_info["event_id"], "event_id")
     annotate(request, event_id=str(event_id))
     found = await events.get_event(request.app[DB_POOL], event_id)
-    user = current_user(request)
-    if found is None or (user is not None and found.user_id != user):
-        # Another user's event is as good as missing: its existence is not leaked.
+    if found is None or not may_see(request, found.user_id):
         raise NotFound(f"event {event_id} does not exist")
     return respond(Event.model_validate(dataclasses.asdict(found)))

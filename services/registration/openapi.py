@@ -205,7 +205,11 @@ META_RESPONSES = {
     "/console": ("HTML", "text/html", {"type": "string"}),
 }
 TAGS = [
-    {"name": "registration", "description": "The original design's routes."},
+    {
+        "name": "registration",
+        "description": "Find an event type and register a webhook for it: the upload "
+        "flow's first steps.",
+    },
     {"name": "webhooks", "description": "See, change and delete webhooks."},
     {"name": "deliveries", "description": "Inspect deliveries and replay them."},
     {"name": "uploads", "description": "Upload a file; its webhook is delivered."},

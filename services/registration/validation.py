@@ -1,4 +1,4 @@
-"""The registration service's request shapes, and the checks of ours they run after parsing.
+"""The registration service's request models: its routes' bodies and query strings.
 
 Each model here is the one declaration of a request: the service validates with it and the
 OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong."""
@@ -7,25 +7,24 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from services.common.api.edge import refuse, validated, validated_as
+from services.common.api.edge import refuse, validated
 from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul, nullable_object
 from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.web import BadRequest
+from services.common.webhooks import WebhookUpdate
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
+from .url_grammar import MAX_URL_LENGTH, URL_PATTERN, url_problem
 from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
 
-MAX_URL_LENGTH = 2048
 # RFC 9110 token characters.
 HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
 RESERVED_HEADERS = ("connection", "content-length", "host", "transfer-encoding")
@@ -37,72 +36,18 @@ MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
 WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
-DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
 UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
-
-# What a URL may look like, so strictly that whatever matches passes every check below
-# (a host name or IP literal, a port from 1 to 65535, printable ASCII after it).
-_H16 = "[0-9A-Fa-f]{1,4}"
-_DEC_OCTET = "25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]"
-_IPV4 = rf"(?:{_DEC_OCTET})(?:\.(?:{_DEC_OCTET})){{3}}"
-_LS32 = f"(?:{_H16}:{_H16}|{_IPV4})"
-
-
-def _before_gap(pieces: int) -> str:
-    """RFC 3986's `[ *(pieces-1)( h16 ":" ) h16 ]` before a "::"."""
-    return f"(?:(?:{_H16}:){{0,{pieces - 1}}}{_H16})?" if pieces else ""
-
-
-# RFC 3986 §3.2.2 IPv6address, each of its nine forms in order (IPv4-embedded ones included).
-_IPV6 = "|".join(
-    [
-        f"(?:{_H16}:){{6}}{_LS32}",
-        *(f"{_before_gap(5 - after)}::(?:{_H16}:){{{after}}}{_LS32}" for after in range(5, -1, -1)),
-        f"{_before_gap(6)}::{_H16}",
-        f"{_before_gap(7)}::",
-    ]
-)
-_PORT = "6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}"
-_LABEL = "[A-Za-z0-9-]{1,63}"
-URL_PATTERN = (
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_LABEL}\.)*{_LABEL}\.?|\[(?:{_IPV6})\])"
-    rf"(?::(?:{_PORT}))?(?:[/?#][!-~]*)?$"
-)
 
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _url_problem(value: str) -> str | None:
-    """Today's specific reasons a URL is refused; the pattern catches whatever is left."""
-    if len(value) > MAX_URL_LENGTH:
-        return f"url must be at most {MAX_URL_LENGTH} characters, got {len(value)}"
-    if any(ch.isspace() or not " " < ch < "\x7f" for ch in value):
-        return "url must not contain whitespace or control characters"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        return f"url is not a valid URL: {exc}"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"url must be an absolute http or https URL, got scheme {parts.scheme!r}"
-    if not parts.hostname:
-        return "url must be an absolute http or https URL with a host"
-    if parts.username is not None or parts.password is not None:
-        return "url must not contain credentials; use custom_headers instead"
-    if port == 0:
-        return "url port must be between 1 and 65535"
-    if not re.fullmatch(URL_PATTERN, value):
-        return f"url host {parts.hostname!r} is not a valid host name or IP address"
-    return None
-
-
 def check_url(value: Any) -> Any:
     if not isinstance(value, str):
         raise refuse(f"url must be a string, got {_type_name(value)}")
-    problem = _url_problem(value)
+    problem = url_problem(value)
     if problem:
         raise refuse(problem)
     return value
@@ -181,7 +126,7 @@ Url = Annotated[
         "address is refused.",
         examples=["https://example.com/hooks/uploads"],
     ),
-    # Runs first: today's specific messages; the pattern then holds whatever is left.
+    # Runs first, for its specific messages; the pattern then holds whatever is left.
     BeforeValidator(check_url),
 ]
 CustomHeaders = Annotated[
@@ -255,10 +200,6 @@ class WebhookRegistration(RequestBody):
     max_concurrency: MaxConcurrency = None
 
 
-# The name the database layer knows a registration by.
-NewWebhook = WebhookRegistration
-
-
 def no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
@@ -286,20 +227,6 @@ class WebhookPatch(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
     max_concurrency: MaxConcurrency = None
-
-
-@dataclass(frozen=True)
-class WebhookUpdate:
-    """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
-    retry_schedule, timeout_seconds and max_concurrency that were sent, where None means
-    the default."""
-
-    url: str | None = None
-    custom_headers: dict[str, str] | None = None
-    custom_payload: dict[str, Any] | None = None
-    disabled: bool | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    signature_scheme: Scheme | None = None
 
 
 def _iso_datetime(value: Any) -> Any:
@@ -357,42 +284,6 @@ class DeliveryListQuery(BaseModel):
     cursor: str | None = Field(
         None, pattern=cursor_pattern(DELIVERY_CURSOR), description=_CURSOR_HELP
     )
-
-
-# --- one field at a time ------------------------------------------------------------------------
-
-_UUID = TypeAdapter(uuid.UUID)
-_USER_ID = TypeAdapter(UserId)
-_URL = TypeAdapter(Url)
-_HEADERS = TypeAdapter(CustomHeaders)
-_PAYLOAD = TypeAdapter(CustomPayload)
-
-
-def parse_uuid(value: Any, name: str) -> uuid.UUID:
-    return validated_as(_UUID, value, name)
-
-
-def parse_user_id(value: Any) -> int:
-    return validated_as(_USER_ID, value, "user_id")
-
-
-def parse_url(value: Any) -> str:
-    return validated_as(_URL, value, "url")
-
-
-def parse_custom_headers(value: Any) -> dict[str, str]:
-    return validated_as(_HEADERS, value, "custom_headers") or {}
-
-
-def parse_custom_payload(value: Any) -> dict[str, Any]:
-    return validated_as(_PAYLOAD, value, "custom_payload") or {}
-
-
-def parse_registration(body: dict[str, Any], default_user_id: int | None = None) -> NewWebhook:
-    """A registration body; `user_id` may be left out when the API key says whose it is."""
-    if "user_id" not in body and default_user_id is not None:
-        body = {**body, "user_id": default_user_id}
-    return validated(WebhookRegistration, body)
 
 
 def parse_update(body: dict[str, Any]) -> WebhookUpdate:

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
-from services.common.api.edge import query_of, respond, respond_page
-from services.common.auth import current_user
+from services.common import webhooks as webhook_rows
+from services.common.api.edge import query_of, respond, respond_page, validated
+from services.common.auth import parse_acting
 from services.common.db import DB_POOL
 from services.common.signing_keys import SignatureScheme, new_signing_key
 from services.common.urlsafety import UnsafeDestination, check_registration_host
@@ -20,7 +21,6 @@ from . import db
 from .access import (
     Conflict,
     check_webhook_access,
-    not_your_user,
     visible_to,
     webhook_id_of,
     webhook_not_found,
@@ -28,7 +28,7 @@ from .access import (
 from .keys import EVENT_TYPES, SECRET_BOX, SETTINGS
 from .pagination import WEBHOOK_CURSOR, decode_cursor, page_of
 from .settings import RegistrationSettings
-from .validation import WebhookListQuery, parse_registration, parse_update
+from .validation import WebhookListQuery, WebhookRegistration, parse_update
 from .views import RegisteredWebhook, SecretRotation, UpdatedWebhook, Webhook
 
 log = structlog.get_logger(__name__)
@@ -53,10 +53,7 @@ async def check_url_destination(settings: RegistrationSettings, url: str) -> Non
 async def register_webhook(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     body = await read_json_object(request, settings.max_json_bytes)
-    user = current_user(request)
-    new = parse_registration(body, default_user_id=user)
-    if user is not None and new.user_id != user:
-        raise not_your_user(new.user_id)
+    new = parse_acting(request, lambda given: validated(WebhookRegistration, {**given, **body}))
     await check_url_destination(settings, new.url)
     pool = request.app[DB_POOL]
     event_type = await request.app[EVENT_TYPES].find(new.event_type_id)
@@ -65,7 +62,7 @@ async def register_webhook(request: web.Request) -> web.Response:
     if event_type.archived:
         raise Conflict(f"event type {event_type.name!r} is archived: it takes no new webhooks")
     key = new_signing_key(new.signature_scheme)
-    row = await db.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(key.stored))
+    row = await webhook_rows.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(key.stored))
     # The stored value may be encrypted; the caller gets the secret (or public key), this once.
     registered = RegisteredWebhook.model_validate({**row, "secret": key.shown})
     return respond(registered, "Register Webhook Successfully!")
@@ -80,13 +77,9 @@ async def get_webhook(request: web.Request) -> web.Response:
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
-    user = current_user(request)
-    query = query_of(request, WebhookListQuery, {} if user is None else {"user_id": user})
-    user_id = query.user_id
-    if user is not None and user_id != user:
-        raise not_your_user(user_id)
+    query = parse_acting(request, lambda given: query_of(request, WebhookListQuery, given))
     after = decode_cursor(query.cursor, WEBHOOK_CURSOR)
-    rows = await db.list_webhooks(request.app[DB_POOL], user_id, after, query.limit)
+    rows = await db.list_webhooks(request.app[DB_POOL], query.user_id, after, query.limit)
     page = page_of(rows, query.limit, WEBHOOK_CURSOR)
     return respond_page([Webhook.model_validate(dict(row)) for row in page.rows], page.next_cursor)
 
@@ -134,7 +127,7 @@ async def rotate(
         scheme = row["signature_scheme"]
     key = new_signing_key(scheme)
     grace = request.app[SETTINGS].secret_rotation_grace_seconds
-    rotated = await db.rotate_secret(
+    rotated = await webhook_rows.rotate_secret(
         pool, webhook_id, request.app[SECRET_BOX].encrypt(key.stored), grace, scheme
     )
     if rotated is None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from services.common import events
 from services.common.api.edge import respond, validated
 from services.common.api.shapes import AcceptedEvent, EventRequest
-from services.common.auth import Forbidden, current_user
+from services.common.auth import Forbidden, parse_acting
 from services.common.cache import TtlCache
 from services.common.db import DB_POOL
 from services.common.event_schemas import PayloadInvalid, payload_validator
@@ -95,15 +95,7 @@ def check_publishable(event_type: db.EventTypeForEvents, payload: dict[str, Any]
 
 def parse_event(request: web.Request, body: dict[str, Any]) -> EventRequest:
     """The body; `user_id` may be left out when the API key says whose it is."""
-    user = current_user(request)
-    if "user_id" not in body and user is not None:
-        body = {**body, "user_id": user}
-    parsed = validated(EventRequest, body)
-    if user is not None and parsed.user_id != user:
-        raise Forbidden(
-            f"user_id {parsed.user_id} is not the API key's user: a key acts only for its own"
-        )
-    return parsed
+    return parse_acting(request, lambda given: validated(EventRequest, {**given, **body}))
 
 
 async def accept_together(

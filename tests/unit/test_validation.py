@@ -1,5 +1,5 @@
-"""services/registration/validation.py: every refusal names the field, every accepted value
-comes back as given."""
+"""services/registration/validation.py (and the URL grammar it checks with): every refusal
+names the field, every accepted value comes back as given."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ from typing import Any
 
 import pytest
 
+from services.common.api.edge import validated
 from services.common.web import BadRequest
-from services.registration.validation import (
-    MAX_URL_LENGTH,
-    parse_custom_headers,
-    parse_custom_payload,
-    parse_registration,
-    parse_url,
-    parse_user_id,
-    parse_uuid,
-)
+from services.registration.url_grammar import MAX_URL_LENGTH
+from services.registration.validation import WebhookRegistration
 
 # Every refusal is a BadRequest whose message names the field, so a client can fix its request.
+# Each field is checked in a registration that is valid but for it, as the route checks it.
+VALID = {
+    "event_type_id": "21f8e1f7-4142-42f9-ac30-74961702b2eb",
+    "user_id": 1,
+    "url": "https://example.com/hook",
+}
+
+
+def registration(**fields: Any) -> WebhookRegistration:
+    return validated(WebhookRegistration, {**VALID, **fields})
 
 
 @pytest.mark.parametrize(
@@ -43,8 +47,8 @@ from services.registration.validation import (
         "https://example.com/" + "a" * (MAX_URL_LENGTH - len("https://example.com/")),
     ],
 )
-def test_parse_url_accepts_absolute_http_urls(url: str) -> None:
-    assert parse_url(url) == url
+def test_url_accepts_absolute_http_urls(url: str) -> None:
+    assert registration(url=url).url == url
 
 
 @pytest.mark.parametrize(
@@ -81,25 +85,25 @@ def test_parse_url_accepts_absolute_http_urls(url: str) -> None:
         ),
     ],
 )
-def test_parse_url_refuses(url: Any) -> None:
+def test_url_refuses(url: Any) -> None:
     with pytest.raises(BadRequest, match=r"^url "):
-        parse_url(url)
+        registration(url=url)
 
 
-def test_parse_url_length_message_states_the_limit() -> None:
+def test_url_length_message_states_the_limit() -> None:
     with pytest.raises(BadRequest, match="2048"):
-        parse_url("https://example.com/" + "a" * 3000)
+        registration(url="https://example.com/" + "a" * 3000)
 
 
 @pytest.mark.parametrize("value", [1, 42, 2**63 - 1])
-def test_parse_user_id_accepts_positive_bigints(value: int) -> None:
-    assert parse_user_id(value) == value
+def test_user_id_accepts_positive_bigints(value: int) -> None:
+    assert registration(user_id=value).user_id == value
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1.0, 1), (42.0, 42), (2.0**62, 2**62)])
-def test_parse_user_id_takes_an_integral_float_as_that_integer(value: float, expected: int) -> None:
+def test_user_id_takes_an_integral_float_as_that_integer(value: float, expected: int) -> None:
     """JSON has one number type: JSON Schema counts 1.0 as an integer, and so do we."""
-    parsed = parse_user_id(value)
+    parsed = registration(user_id=value).user_id
     assert parsed == expected and type(parsed) is int
 
 
@@ -125,20 +129,20 @@ def test_parse_user_id_takes_an_integral_float_as_that_integer(value: float, exp
     ],
     ids=repr,
 )
-def test_parse_user_id_refuses(value: Any) -> None:
+def test_user_id_refuses(value: Any) -> None:
     with pytest.raises(BadRequest, match="user_id"):
-        parse_user_id(value)
+        registration(user_id=value)
 
 
-def test_parse_uuid_accepts_canonical_form() -> None:
+def test_event_type_id_accepts_canonical_form() -> None:
     value = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
-    assert parse_uuid(value, "event_type_id") == uuid.UUID(value)
+    assert registration(event_type_id=value).event_type_id == uuid.UUID(value)
 
 
 @pytest.mark.parametrize("value", [123, None, "", "not-a-uuid", "21f8e1f7-4142"], ids=repr)
-def test_parse_uuid_refuses_naming_the_field(value: Any) -> None:
+def test_event_type_id_refuses_naming_the_field(value: Any) -> None:
     with pytest.raises(BadRequest, match="event_type_id"):
-        parse_uuid(value, "event_type_id")
+        registration(event_type_id=value)
 
 
 @pytest.mark.parametrize(
@@ -153,8 +157,8 @@ def test_parse_uuid_refuses_naming_the_field(value: Any) -> None:
     ],
     ids=repr,
 )
-def test_parse_custom_headers_accepts(value: Any) -> None:
-    assert parse_custom_headers(value) == (value or {})
+def test_custom_headers_accepts(value: Any) -> None:
+    assert registration(custom_headers=value).custom_headers == (value or {})
 
 
 @pytest.mark.parametrize(
@@ -178,9 +182,9 @@ def test_parse_custom_headers_accepts(value: Any) -> None:
         pytest.param({"X-A": "a\x00b"}, id="value-nul"),
     ],
 )
-def test_parse_custom_headers_refuses(value: Any) -> None:
+def test_custom_headers_refuses(value: Any) -> None:
     with pytest.raises(BadRequest, match="custom_headers"):
-        parse_custom_headers(value)
+        registration(custom_headers=value)
 
 
 @pytest.mark.parametrize(
@@ -197,9 +201,9 @@ def test_parse_custom_headers_refuses(value: Any) -> None:
         "webhook-anything",
     ],
 )
-def test_parse_custom_headers_refuses_headers_the_dispatcher_sets(name: str) -> None:
+def test_custom_headers_refuses_headers_the_dispatcher_sets(name: str) -> None:
     with pytest.raises(BadRequest, match=f"custom_headers.*{name}"):
-        parse_custom_headers({name: "value"})
+        registration(custom_headers={name: "value"})
 
 
 @pytest.mark.parametrize(
@@ -207,33 +211,28 @@ def test_parse_custom_headers_refuses_headers_the_dispatcher_sets(name: str) -> 
     [None, {}, {"key1": "value1", "nested": {"data": 1, "type": "inner keys are free"}}],
     ids=repr,
 )
-def test_parse_custom_payload_accepts_objects(value: Any) -> None:
-    assert parse_custom_payload(value) == (value or {})
+def test_custom_payload_accepts_objects(value: Any) -> None:
+    assert registration(custom_payload=value).custom_payload == (value or {})
 
 
 @pytest.mark.parametrize("value", [[1, 2], "text", 3, True], ids=repr)
-def test_parse_custom_payload_refuses_non_objects(value: Any) -> None:
+def test_custom_payload_refuses_non_objects(value: Any) -> None:
     with pytest.raises(BadRequest, match="custom_payload must be an object"):
-        parse_custom_payload(value)
+        registration(custom_payload=value)
 
 
 @pytest.mark.parametrize("key", ["type", "timestamp", "data"])
-def test_parse_custom_payload_refuses_reserved_keys(key: str) -> None:
+def test_custom_payload_refuses_reserved_keys(key: str) -> None:
     with pytest.raises(BadRequest, match=f"custom_payload.*{key}"):
-        parse_custom_payload({"ok": 1, key: "mine"})
+        registration(custom_payload={"ok": 1, key: "mine"})
 
 
-def test_parse_registration_names_unknown_fields_and_missing_ones() -> None:
-    base = {
-        "event_type_id": "21f8e1f7-4142-42f9-ac30-74961702b2eb",
-        "user_id": 1,
-        "url": "https://example.com/hook",
-    }
-    parsed = parse_registration(base)
+def test_a_registration_names_unknown_fields_and_missing_ones() -> None:
+    parsed = registration()
     assert parsed.user_id == 1 and parsed.custom_headers == {} and parsed.custom_payload == {}
     with pytest.raises(BadRequest, match="colour"):
-        parse_registration({**base, "colour": "red"})
-    for name in base:
-        body = {key: value for key, value in base.items() if key != name}
+        registration(colour="red")
+    for name in VALID:
+        body = {key: value for key, value in VALID.items() if key != name}
         with pytest.raises(BadRequest, match=f"{name} is required"):
-            parse_registration(body)
+            validated(WebhookRegistration, body)

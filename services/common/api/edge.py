@@ -6,7 +6,7 @@ import uuid
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from services.common.web import BadRequest
@@ -17,7 +17,6 @@ Model = TypeVar("Model", bound=BaseModel)
 # Parametrised once: `Envelope[Any]` looks the class up in pydantic's cache on every use.
 ANY_ENVELOPE = Envelope[Any]
 ANY_PAGE = Page[Any]
-Value = TypeVar("Value")
 # The error type of our own checks, whose message is complete as it is.
 REFUSED = "refused"
 
@@ -31,7 +30,7 @@ def _place(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "value"
 
 
-def refusal(exc: ValidationError, name: str = "") -> BadRequest:
+def refusal(exc: ValidationError) -> BadRequest:
     """The 400 for a validation error: unknown fields first, then the first problem."""
     errors = exc.errors(include_url=False)
     unknown = sorted(str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden")
@@ -40,7 +39,7 @@ def refusal(exc: ValidationError, name: str = "") -> BadRequest:
     first = errors[0]
     if first["type"] == REFUSED:
         return BadRequest(first["msg"])
-    place = ".".join(filter(None, (name, _place(first)))) if first["loc"] else name or "value"
+    place = _place(first)
     if first["type"] == "missing":
         return BadRequest(f"{place} is required")
     return BadRequest(f"{place}: {first['msg']}")
@@ -52,14 +51,6 @@ def validated(model: type[Model], value: Any) -> Model:
         return model.model_validate(value)
     except ValidationError as exc:
         raise refusal(exc) from None
-
-
-def validated_as(adapter: TypeAdapter[Value], value: Any, name: str) -> Value:
-    """One field's value checked alone, as its model would check it."""
-    try:
-        return adapter.validate_python(value)
-    except ValidationError as exc:
-        raise refusal(exc, name) from None
 
 
 def query_of(
