@@ -15,7 +15,7 @@ from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions
 from services.common import events
 from services.common.auth import hash_api_key, new_api_key
-from services.upload.fanout import INLINE_WEBHOOKS
+from services.upload.fanout.worker import INLINE_WEBHOOKS
 
 INVOICE_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -19,9 +19,9 @@ from harness.events import (
 from harness.stack import Stack
 from services.common import events
 from services.common.broker import Broker
-from services.upload.events import accept_together
-from services.upload.fanout import INLINE_WEBHOOKS, FanoutWorker
-from services.upload.outbox_cleanup import OutboxCleanup
+from services.upload.fanout.worker import INLINE_WEBHOOKS, FanoutWorker
+from services.upload.ingest.events import accept_together
+from services.upload.relay.outbox_cleanup import OutboxCleanup
 
 DEAD_URL = "http://127.0.0.1:9/x"
 

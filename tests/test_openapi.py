@@ -38,7 +38,7 @@ from services.registration.openapi import ROUTES, build_document, openapi_docume
 from services.registration.settings import RegistrationSettings
 from services.registration.validation import RecoverRequest, WebhookPatch, WebhookRegistration
 from services.upload.app import create_app as create_upload
-from services.upload.handlers import IDEMPOTENCY_HEADER
+from services.upload.ingest.handlers import IDEMPOTENCY_HEADER
 from services.upload.settings import UploadSettings
 
 # Served on each service's own port, never through the gateway, so not part of the API; and

@@ -12,12 +12,13 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.messages import MAX_DELIVERIES_PER_MESSAGE
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import db, events, handlers
-from .fanout import fanout_ctx
+from . import db
+from .fanout.worker import fanout_ctx
+from .ingest import events, handlers
 from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
-from .outbox_cleanup import outbox_cleanup_ctx
-from .publishing import ANNOUNCER, Announcer, announcer_ctx
-from .relay import relay_ctx
+from .relay.outbox_cleanup import outbox_cleanup_ctx
+from .relay.outbox_relay import relay_ctx
+from .relay.publishing import ANNOUNCER, Announcer, announcer_ctx
 from .settings import UploadSettings
 
 SERVICE = "upload"

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from services.common.events import AcceptedEvent, NewEvent
 
     from .db import EventMatcher, EventTypeForEvents, NewUpload, RecordedUpload
-    from .fanout import FanoutWorker
-    from .outbox_cleanup import OutboxCleanup
+    from .fanout.worker import FanoutWorker
+    from .relay.outbox_cleanup import OutboxCleanup
 
 SETTINGS = web.AppKey("settings", UploadSettings)
 # (webhook, user) pairs that took an upload in the last few seconds, with their filter.

@@ -32,11 +32,11 @@ from services.common.web import (
     read_json_object,
 )
 
-from . import db
-from .fanout import OUTAGE_ERRORS
+from .. import db
+from ..fanout.worker import OUTAGE_ERRORS
+from ..keys import ACCEPTOR, EVENT_TYPES, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..relay.publishing import publish_now
 from .handlers import REPLAYED_HEADER, UnprocessableContent, parse_idempotency_key
-from .keys import ACCEPTOR, EVENT_TYPES, FANOUT, OUTBOX_CLEANUP, SETTINGS
-from .publishing import publish_now
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ from aiohttp import web
 from services.common.broker import BROKER, Broker
 from services.common.messages import RecordedMessage
 
-from .keys import OUTBOX_CLEANUP, SETTINGS
-from .metrics import EVENTS_PUBLISHED
+from ..keys import OUTBOX_CLEANUP, SETTINGS
+from ..metrics import EVENTS_PUBLISHED
 from .outbox_cleanup import OutboxCleanup
 
 log = structlog.get_logger(__name__)

@@ -25,11 +25,11 @@ from services.common.web import (
     envelope,
 )
 
-from . import db
-from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
-from .metrics import UPLOAD_BYTES, UPLOADS
+from .. import db
+from ..keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from ..metrics import UPLOAD_BYTES, UPLOADS
+from ..relay.publishing import publish_now
 from .multipart import FilePart, find_file_part, finish_form, open_form
-from .publishing import publish_now
 from .storage import StoredFile, content_type_of, store_part, upload_folder
 
 log = structlog.get_logger(__name__)
