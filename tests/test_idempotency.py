@@ -14,7 +14,7 @@ import pytest
 
 from harness.receiver import Receiver
 from harness.stack import Stack, StackOptions
-from services.upload import db
+from services.upload.ingest import db
 
 NO_DISPATCHER = StackOptions(with_dispatcher=False)
 

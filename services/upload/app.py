@@ -12,9 +12,8 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.messages import MAX_DELIVERIES_PER_MESSAGE
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import db
 from .fanout.worker import fanout_ctx
-from .ingest import events, handlers
+from .ingest import db, event_types, events, handlers
 from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .relay.outbox_cleanup import outbox_cleanup_ctx
 from .relay.outbox_relay import relay_ctx
@@ -31,7 +30,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     app[SETTINGS] = settings
     app[KNOWN_WEBHOOKS] = TtlCache(KNOWN_WEBHOOK_SECONDS)
     app[ANNOUNCER] = Announcer()
-    app[EVENT_TYPES] = events.new_event_type_cache()
+    app[EVENT_TYPES] = event_types.new_event_type_cache()
     app[RECORDER] = Batcher(
         lambda uploads: db.record_uploads(app[DB_POOL], uploads),
         key=lambda upload: upload.upload_id,

@@ -15,8 +15,10 @@ from .settings import UploadSettings
 if TYPE_CHECKING:
     from services.common.events import AcceptedEvent, NewEvent
 
-    from .db import EventMatcher, EventTypeForEvents, NewUpload, RecordedUpload
+    from .fanout.filters import EventMatcher
     from .fanout.worker import FanoutWorker
+    from .ingest.db import NewUpload, RecordedUpload
+    from .ingest.event_types import EventTypeForEvents
     from .relay.outbox_cleanup import OutboxCleanup
 
 SETTINGS = web.AppKey("settings", UploadSettings)

@@ -14,7 +14,7 @@ import asyncpg
 from services.common import deliveries, events, outbox
 from services.common.messages import MAX_DELIVERIES_PER_MESSAGE, DeliveryBatch
 
-from .. import db
+from . import db
 
 # The webhooks of one user for one event type.
 Subscription = tuple[int, uuid.UUID]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import asyncpg
 import structlog
@@ -33,11 +32,11 @@ from services.common.messages import (
 from services.common.periodic import Periodic
 from services.common.tracing import annotate_span, current_carrier
 
-from .. import db
 from ..keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
 from ..relay.outbox_cleanup import OutboxCleanup
 from ..relay.publishing import ANNOUNCER, Announcer, publish_recorded
-from . import inline
+from . import db, inline
+from .filters import FilterCache
 
 log = structlog.get_logger(__name__)
 
@@ -53,25 +52,7 @@ OUTAGE_BACKOFF_SECONDS = 2.0
 SWEEP_AFTER_SECONDS = 300.0
 SWEEP_INTERVAL_SECONDS = 60.0
 SWEEP_LIMIT = 100
-MAX_CACHED_FILTERS = 10_000
 OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
-
-
-class FilterCache:
-    """Parsed filters by (webhook id, updated_at): a fan-out to thousands of webhooks
-    parses each filter once, and an edited webhook (new updated_at) is parsed afresh."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[uuid.UUID, datetime], db.EventMatcher] = {}
-
-    def matcher(self, webhook: db.Subscriber) -> db.EventMatcher:
-        key = (webhook.id, webhook.updated_at)
-        matcher = self.entries.get(key)
-        if matcher is None:
-            if len(self.entries) >= MAX_CACHED_FILTERS:
-                self.entries.clear()
-            matcher = self.entries[key] = db.stored_filter(webhook.filter, webhook.id)
-        return matcher
 
 
 def announced_deliveries(announced: list[tuple[int, DeliveryBatch]]) -> int:

@@ -25,10 +25,11 @@ from services.common.web import (
     envelope,
 )
 
-from .. import db
+from ..fanout.filters import EventMatcher
 from ..keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from ..metrics import UPLOAD_BYTES, UPLOADS
 from ..relay.publishing import publish_now
+from . import db
 from .multipart import FilePart, find_file_part, finish_form, open_form
 from .storage import StoredFile, content_type_of, store_part, upload_folder
 
@@ -87,7 +88,7 @@ def webhook_missing(webhook_id: uuid.UUID) -> str:
 
 async def check_webhook(
     app: web.Application, webhook_id: uuid.UUID, user_id: int | None
-) -> db.EventMatcher:
+) -> EventMatcher:
     """The webhook's filter; 404 before any of the body is stored. Not looked up again
     for a webhook that took an upload a moment ago.
 
@@ -142,7 +143,7 @@ def new_upload(
     user_id: int | None,
     stored: StoredFile,
     part: FilePart,
-    matcher: db.EventMatcher,
+    matcher: EventMatcher,
 ) -> tuple[db.NewUpload, dict[str, Any]]:
     """The upload to record, and the `data` its answer carries."""
     content_type = content_type_of(part.content_type)

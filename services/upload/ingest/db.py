@@ -1,25 +1,22 @@
-"""SQL of the upload service: the webhook lookup, the upload transaction and the fan-out.
+"""SQL of uploads: the webhook an upload goes to, and the statement that records uploads.
 
 An upload is an event with one delivery: its statement composes the SQL of the owners of
 those rows (services.common.events, deliveries, outbox), one statement and one round trip
-for a whole batch. The fan-out statement does the same for one batch of an event's webhooks.
+for a whole batch.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import asyncpg
-import structlog
 
 from services.common import deliveries, events, outbox
 from services.common.db import columns
-from services.common.filters import FilterError, parse_filter
 from services.common.idempotency import (
     IDEMPOTENCY_ROUNDS,
 )
@@ -36,28 +33,11 @@ from services.common.messages import (
     DeliveryEvent,
 )
 
-log = structlog.get_logger(__name__)
-
-# Whether an event's data passes a webhook's filter.
-EventMatcher = Callable[[Mapping[str, Any]], bool]
+from ..fanout.filters import EventMatcher, stored_filter
 
 
 class WebhookGone(Exception):
     """The webhook was deleted (or never was this user's) before the upload was recorded."""
-
-
-def _matches_nothing(data: Mapping[str, Any]) -> bool:
-    return False
-
-
-def stored_filter(raw: object, webhook_id: uuid.UUID) -> EventMatcher:
-    """A stored filter's matcher. The API stores only valid filters; one that is not
-    (written by hand) matches nothing, loudly, rather than everything."""
-    try:
-        return parse_filter(raw).matches
-    except FilterError as exc:
-        log.warning("stored_filter_invalid", webhook_id=str(webhook_id), error=str(exc))
-        return _matches_nothing
 
 
 @dataclass(frozen=True)
@@ -307,125 +287,3 @@ async def claim_idempotency_key(
             return ExistingUpload(**dict(row))
         # The holder expired or was pruned between our statements: go round again.
     raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
-
-
-# --- fan-out -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Subscriber:
-    """A webhook registered for an event's type by the event's user."""
-
-    id: uuid.UUID
-    disabled: bool
-    filter: dict[str, Any] | None
-    updated_at: datetime
-
-
-async def subscribers(
-    pool: asyncpg.Pool, event: events.EventToFanOut, after: uuid.UUID | None, limit: int
-) -> list[Subscriber]:
-    """The next `limit` live webhooks (by id, after `after`) of the event's user for its
-    type that existed when the event was accepted."""
-    rows = await pool.fetch(
-        """
-        SELECT id, disabled, filter, updated_at FROM webhook_registrations
-        WHERE user_id = $1 AND event_type_id = $2 AND deleted_at IS NULL
-          AND created_at <= $3 AND ($4::uuid IS NULL OR id > $4)
-        ORDER BY id LIMIT $5
-        """,
-        event.user_id,
-        event.event_type_id,
-        event.created_at,
-        after,
-        limit,
-    )
-    return [Subscriber(**dict(row)) for row in rows]
-
-
-@dataclass(frozen=True)
-class FanoutDelivery:
-    """A delivery the fan-out creates, unless the event already has one to that webhook."""
-
-    delivery_id: uuid.UUID
-    webhook_id: uuid.UUID
-    disabled: bool
-    message: dict[str, str]  # its DeliveryEvent's item() in the announcing DeliveryBatch
-
-
-async def create_fanout_deliveries(
-    pool: asyncpg.Pool,
-    event: events.EventToFanOut,
-    batch: list[FanoutDelivery],
-    last: bool,
-    trace_context: dict[str, str] | None = None,
-) -> list[tuple[int, DeliveryBatch]]:
-    """One statement: the batch's deliveries (skipping those a crashed run made), the
-    outbox rows announcing those just made pending, MAX_DELIVERIES_PER_MESSAGE a row (with
-    the fan-out's `trace_context`, for the relay), and, for the `last` batch, the event
-    marked fanned out. Each new outbox row's id and message."""
-    rows = await pool.fetch(
-        FANOUT_BATCH,
-        *(columns(batch) if batch else [[], [], [], []]),
-        event.id,
-        event.event_type,
-        event.created_at,
-        event.payload,
-        event.request_id,
-        last,
-        trace_context,
-    )
-    return [
-        (row["id"], DeliveryBatch.from_payload(row["payload"], event.event_type)) for row in rows
-    ]
-
-
-FANOUT_BATCH = f"""
-    WITH source AS (
-        SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, $5::uuid AS event_id,
-               $6::text AS event_type, $7::timestamptz AS event_time, $8::jsonb AS event_data,
-               m.disabled, $9::text AS request_id, m.message
-        FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::jsonb[])
-            AS m(delivery_id, webhook_id, disabled, message)
-    ), created AS ({deliveries.create_from("source", once_per_event=True)}
-        RETURNING id, status
-    ), pending AS (
-        SELECT s.message, (row_number() OVER () - 1) / {MAX_DELIVERIES_PER_MESSAGE} AS chunk
-        FROM created c JOIN source s ON s.delivery_id = c.id WHERE c.status = 'pending'
-    ), announced AS ({
-    outbox.insert_from(
-        f"SELECT $6, {DeliveryBatch.payload_sql('$6::text', 'message')}, $9, $11::jsonb"
-        " FROM pending GROUP BY chunk"
-    )
-}), done AS ({events.mark_fanned_out("$5", "$10::bool")})
-    SELECT id, payload FROM announced
-"""
-
-
-# --- event types, for POST /event ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EventTypeForEvents:
-    """What accepting an event needs of its type: `event_name` is its `type` on the wire."""
-
-    id: uuid.UUID
-    name: str
-    event_name: str
-    schema: dict[str, Any] | None
-    archived: bool
-
-
-async def find_event_type(
-    pool: asyncpg.Pool, name: str | None, event_type_id: uuid.UUID | None
-) -> EventTypeForEvents | None:
-    """The type of this name, or else of this id; None if there is none."""
-    row = await pool.fetchrow(
-        """
-        SELECT id, name, event_name, schema, archived FROM event_types
-        WHERE ($1::text IS NOT NULL AND name = $1) OR ($1::text IS NULL AND id = $2)
-        """,
-        name,
-        event_type_id,
-    )
-    return None if row is None else EventTypeForEvents(**dict(row))
