@@ -15,17 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from services.common import deliveries, events, outbox
+from services.common import deliveries, events, outbox, uploads
 from services.common.db import columns
-from services.common.idempotency import (
-    IDEMPOTENCY_ROUNDS,
-)
-from services.common.idempotency import (
-    IDEMPOTENCY_WINDOW_SECONDS as IDEMPOTENCY_WINDOW_SECONDS,
-)
-from services.common.idempotency import (
-    IdempotencyContention as IdempotencyContention,
-)
 from services.common.messages import (
     MAX_DELIVERIES_PER_MESSAGE,
     UPLOAD_COMPLETED,
@@ -50,18 +41,6 @@ class RecordedUpload:
     outbox_id: int | None
     announcement: DeliveryBatch | None
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class ExistingUpload:
-    """The upload that already holds an Idempotency-Key: enough to answer its response again."""
-
-    upload_id: uuid.UUID
-    webhook_id: uuid.UUID
-    filename: str
-    size: int
-    sha256: str
-    content_type: str
 
 
 async def webhook_filter(
@@ -157,14 +136,7 @@ def record_uploads_sql(insert_uploads: bool) -> str:
     delivery is made here. The webhook's `disabled` decides the delivery's first status
     (see deliveries.create_from); a delivery to a disabled webhook gets no outbox event,
     so it is never published."""
-    upload_rows = """
-        upload AS (
-            INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
-                                 content_type, request_id, created_at)
-            SELECT upload_id, webhook_id, filename, stored_path, size, sha256, content_type,
-                   request_id, created_at
-            FROM target
-        ),"""
+    upload_rows = f"upload AS ({uploads.insert_from('target')}),"
     event_source = """(
         SELECT event_id, $17::uuid AS event_type_id, owner_id AS user_id,
                event_data AS payload, NULL::text AS idempotency_key, request_id, created_at
@@ -204,7 +176,7 @@ RECORD_CLAIMED_UPLOAD = record_uploads_sql(insert_uploads=False)
 
 async def record_upload_with_key(
     pool: asyncpg.Pool, upload: NewUpload, idempotency_key: str
-) -> RecordedUpload | ExistingUpload:
+) -> RecordedUpload | uploads.ExistingUpload:
     """Record `upload` as the holder of `idempotency_key`, or return the upload of this
     webhook from the last 24 h that already holds it (and write nothing).
 
@@ -223,67 +195,12 @@ async def record_upload_with_key(
         upload.created_at,
     )
     async with pool.acquire() as conn, conn.transaction():
-        holder = await claim_idempotency_key(conn, upload.webhook_id, idempotency_key, upload_row)
+        holder = await uploads.claim_idempotency_key(
+            conn, upload.webhook_id, idempotency_key, upload_row
+        )
         if holder is not None:
             return holder
         (recorded,) = await record_uploads(conn, [upload], RECORD_CLAIMED_UPLOAD)
         if recorded is None:
             raise WebhookGone(upload.webhook_id)  # rolls the upload row back
     return recorded
-
-
-INSERT_UPLOAD = """
-    INSERT INTO uploads (id, webhook_id, filename, stored_path, size, sha256,
-                         content_type, idempotency_key, request_id, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-"""
-
-
-async def claim_idempotency_key(
-    conn: asyncpg.Connection, webhook_id: uuid.UUID, key: str, upload_row: tuple[Any, ...]
-) -> ExistingUpload | None:
-    """Insert the upload holding `key`; or return the live upload that already holds it.
-
-    The unique index on (webhook_id, idempotency_key) settles races: of concurrent
-    requests with one key, one INSERT wins, and the others' ON CONFLICT waits for the
-    winner's transaction and then reads its committed row. An index cannot know that
-    a key is older than 24 h, so an expired key is released first by clearing it on
-    its old upload (row-locked, so two requests cannot both release and both insert).
-    The old upload keeps everything else; only its claim on the key ends.
-    """
-    for _ in range(IDEMPOTENCY_ROUNDS):
-        await conn.execute(
-            """
-            UPDATE uploads SET idempotency_key = NULL
-            WHERE webhook_id = $1 AND idempotency_key = $2
-              AND created_at <= now() - make_interval(secs => $3)
-            """,
-            webhook_id,
-            key,
-            IDEMPOTENCY_WINDOW_SECONDS,
-        )
-        inserted = await conn.fetchval(
-            INSERT_UPLOAD
-            + """
-            ON CONFLICT (webhook_id, idempotency_key) WHERE idempotency_key IS NOT NULL
-            DO NOTHING RETURNING true
-            """,
-            *upload_row,
-        )
-        if inserted:
-            return None
-        row = await conn.fetchrow(
-            """
-            SELECT id AS upload_id, webhook_id, filename, size, sha256, content_type
-            FROM uploads
-            WHERE webhook_id = $1 AND idempotency_key = $2
-              AND created_at > now() - make_interval(secs => $3)
-            """,
-            webhook_id,
-            key,
-            IDEMPOTENCY_WINDOW_SECONDS,
-        )
-        if row is not None:
-            return ExistingUpload(**dict(row))
-        # The holder expired or was pruned between our statements: go round again.
-    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")

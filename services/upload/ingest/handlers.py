@@ -9,10 +9,12 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from services.common import uploads
 from services.common.api.edge import parse_path_id, respond
 from services.common.api.shapes import Upload
 from services.common.auth import current_user
 from services.common.db import DB_POOL
+from services.common.idempotency import IdempotencyContention
 from services.common.timefmt import iso_time
 from services.common.tracing import current_carrier
 from services.common.web import (
@@ -67,7 +69,7 @@ def parse_idempotency_key(request: web.Request) -> str | None:
     )
 
 
-def replay(key: str, first: db.ExistingUpload, repeat: dict[str, Any]) -> web.Response:
+def replay(key: str, first: uploads.ExistingUpload, repeat: dict[str, Any]) -> web.Response:
     """The first upload's response; a different file under the same key is the client's bug."""
     fields = ("filename", "sha256", "content_type")
     data = Upload.model_validate(first, from_attributes=True)
@@ -110,7 +112,7 @@ async def check_webhook(
 
 async def record(
     app: web.Application, upload: db.NewUpload, idempotency_key: str | None
-) -> db.RecordedUpload | db.ExistingUpload:
+) -> db.RecordedUpload | uploads.ExistingUpload:
     """Uploads without a key are recorded together with those arriving at the same moment."""
     if idempotency_key is not None:
         return await db.record_upload_with_key(app[DB_POOL], upload, idempotency_key)
@@ -190,9 +192,9 @@ async def upload_file(request: web.Request) -> web.Response:
         except db.WebhookGone:
             request.app[KNOWN_WEBHOOKS].discard((webhook_id, user_id))
             raise NotFound(webhook_missing(webhook_id)) from None
-        except db.IdempotencyContention as exc:
+        except IdempotencyContention as exc:
             raise ServiceUnavailable(str(exc), retry_after=1) from None
-        if isinstance(recorded, db.ExistingUpload):
+        if isinstance(recorded, uploads.ExistingUpload):
             # A repeat: the first upload answers, and this request's copy of the file goes.
             assert idempotency_key is not None
             return replay(idempotency_key, recorded, data)
