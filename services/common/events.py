@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from . import outbox
-from .idempotency import IDEMPOTENCY_ROUNDS, IDEMPOTENCY_WINDOW_SECONDS, IdempotencyContention
+from .idempotency import Held, KeyedTable, claim_key
 from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
 from .timefmt import iso_time
 
@@ -191,19 +191,21 @@ ACCEPT_MANY = f"""
     SELECT id AS outbox_id, (payload->>'event_id')::uuid AS event_id FROM fanout
 """
 
-RELEASE_EXPIRED_KEY = """
-    UPDATE events SET idempotency_key = NULL
-    WHERE user_id = $1 AND idempotency_key = $2
-      AND created_at <= now() - make_interval(secs => $3)
-"""
-
-KEY_HOLDER = """
-    SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
-           e.created_at
-    FROM events e JOIN event_types t ON t.id = e.event_type_id
-    WHERE e.user_id = $1 AND e.idempotency_key = $2
-      AND e.created_at > now() - make_interval(secs => $3)
-"""
+# Of this user's events (the owner of the key, $1).
+KEYED_EVENTS = KeyedTable(
+    release="""
+        UPDATE events SET idempotency_key = NULL
+        WHERE user_id = $1 AND idempotency_key = $2
+          AND created_at <= now() - make_interval(secs => $3)
+    """,
+    holder="""
+        SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
+               e.created_at
+        FROM events e JOIN event_types t ON t.id = e.event_type_id
+        WHERE e.user_id = $1 AND e.idempotency_key = $2
+          AND e.created_at > now() - make_interval(secs => $3)
+    """,
+)
 
 
 async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | IdempotencyConflict:
@@ -211,8 +213,7 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
 
     With an Idempotency-Key (scoped to the user, live for 24 h, as for uploads): the
     event that already holds it answers instead, `replayed`, if its type and payload are
-    the same, else an IdempotencyConflict; nothing is written. The unique index settles
-    races: a concurrent claim waits for the holder's transaction, then reads its row.
+    the same, else an IdempotencyConflict; nothing is written (idempotency.claim_key).
     Raises IdempotencyContention if the key kept changing hands.
     """
     params = (
@@ -228,18 +229,16 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
     if event.idempotency_key is None:
         return accepted(event, await conn.fetchval(ACCEPT, *params))
     key = event.idempotency_key
+
+    async def insert() -> int | None:
+        outbox_id: int | None = await conn.fetchval(ACCEPT, *params)
+        return outbox_id
+
     async with conn.transaction():
-        for _ in range(IDEMPOTENCY_ROUNDS):
-            # An index cannot know that a key is past its window: release it first.
-            await conn.execute(RELEASE_EXPIRED_KEY, event.user_id, key, IDEMPOTENCY_WINDOW_SECONDS)
-            outbox_id = await conn.fetchval(ACCEPT, *params)
-            if outbox_id is not None:
-                return accepted(event, outbox_id)
-            holder = await conn.fetchrow(KEY_HOLDER, event.user_id, key, IDEMPOTENCY_WINDOW_SECONDS)
-            if holder is not None:
-                return replay(event, key, holder)
-            # The holder expired or was pruned between our statements: go round again.
-    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
+        claimed = await claim_key(conn, KEYED_EVENTS, event.user_id, key, insert)
+    if isinstance(claimed, Held):
+        return replay(event, key, claimed.row)
+    return accepted(event, claimed)
 
 
 async def accept_many(

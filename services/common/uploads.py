@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from .idempotency import IDEMPOTENCY_ROUNDS, IDEMPOTENCY_WINDOW_SECONDS, IdempotencyContention
+from .idempotency import Held, KeyedTable, claim_key
 
 
 def insert_from(source: str) -> str:
@@ -48,54 +48,41 @@ INSERT_UPLOAD = """
 """
 
 
+# Of this webhook's uploads (the owner of the key, $1).
+KEYED_UPLOADS = KeyedTable(
+    release="""
+        UPDATE uploads SET idempotency_key = NULL
+        WHERE webhook_id = $1 AND idempotency_key = $2
+          AND created_at <= now() - make_interval(secs => $3)
+    """,
+    holder="""
+        SELECT id AS upload_id, webhook_id, filename, size, sha256, content_type
+        FROM uploads
+        WHERE webhook_id = $1 AND idempotency_key = $2
+          AND created_at > now() - make_interval(secs => $3)
+    """,
+)
+CLAIM_UPLOAD = (
+    INSERT_UPLOAD
+    + """
+    ON CONFLICT (webhook_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+    DO NOTHING RETURNING true
+"""
+)
+
+
 async def claim_idempotency_key(
     conn: asyncpg.Connection, webhook_id: uuid.UUID, key: str, upload_row: tuple[Any, ...]
 ) -> ExistingUpload | None:
-    """Insert the upload holding `key`; or return the live upload that already holds it.
+    """Insert the upload holding `key` (`upload_row`, INSERT_UPLOAD's parameters); or
+    return the live upload of this webhook that already holds it (idempotency.claim_key)."""
 
-    The unique index on (webhook_id, idempotency_key) settles races: of concurrent
-    requests with one key, one INSERT wins, and the others' ON CONFLICT waits for the
-    winner's transaction and then reads its committed row. An index cannot know that
-    a key is older than 24 h, so an expired key is released first by clearing it on
-    its old upload (row-locked, so two requests cannot both release and both insert).
-    The old upload keeps everything else; only its claim on the key ends.
-    """
-    for _ in range(IDEMPOTENCY_ROUNDS):
-        await conn.execute(
-            """
-            UPDATE uploads SET idempotency_key = NULL
-            WHERE webhook_id = $1 AND idempotency_key = $2
-              AND created_at <= now() - make_interval(secs => $3)
-            """,
-            webhook_id,
-            key,
-            IDEMPOTENCY_WINDOW_SECONDS,
-        )
-        inserted = await conn.fetchval(
-            INSERT_UPLOAD
-            + """
-            ON CONFLICT (webhook_id, idempotency_key) WHERE idempotency_key IS NOT NULL
-            DO NOTHING RETURNING true
-            """,
-            *upload_row,
-        )
-        if inserted:
-            return None
-        row = await conn.fetchrow(
-            """
-            SELECT id AS upload_id, webhook_id, filename, size, sha256, content_type
-            FROM uploads
-            WHERE webhook_id = $1 AND idempotency_key = $2
-              AND created_at > now() - make_interval(secs => $3)
-            """,
-            webhook_id,
-            key,
-            IDEMPOTENCY_WINDOW_SECONDS,
-        )
-        if row is not None:
-            return ExistingUpload(**dict(row))
-        # The holder expired or was pruned between our statements: go round again.
-    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
+    async def insert() -> bool | None:
+        inserted: bool | None = await conn.fetchval(CLAIM_UPLOAD, *upload_row)
+        return inserted
+
+    claimed = await claim_key(conn, KEYED_UPLOADS, webhook_id, key, insert)
+    return ExistingUpload(**dict(claimed.row)) if isinstance(claimed, Held) else None
 
 
 async def prune_batch(

@@ -20,7 +20,11 @@ from services.common.api.shapes import AcceptedEvent, EventRequest
 from services.common.auth import Forbidden, current_user
 from services.common.db import DB_POOL
 from services.common.event_schemas import PayloadInvalid, payload_validator
-from services.common.idempotency import IdempotencyContention
+from services.common.idempotency import (
+    REPLAYED_HEADER,
+    IdempotencyContention,
+    parse_idempotency_key,
+)
 from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
@@ -34,7 +38,7 @@ from ..fanout.worker import OUTAGE_ERRORS
 from ..keys import ACCEPTOR, FANOUT, OUTBOX_CLEANUP, SETTINGS
 from ..relay.publishing import publish_now
 from .event_types import EventTypeForEvents, event_type_of
-from .handlers import REPLAYED_HEADER, UnprocessableContent, parse_idempotency_key
+from .handlers import UnprocessableContent
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""HTTP handler of the upload service."""
+"""POST /upload_file/webhook_id/{webhook_id}: store the file, record the upload, answer."""
 
 from __future__ import annotations
 
@@ -14,13 +14,17 @@ from services.common.api.edge import parse_path_id, respond
 from services.common.api.shapes import Upload
 from services.common.auth import current_user
 from services.common.db import DB_POOL
-from services.common.idempotency import IdempotencyContention
+from services.common.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyContention,
+    parse_idempotency_key,
+)
 from services.common.timefmt import iso_time
 from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     ApiError,
-    BadRequest,
     NotFound,
     ServiceUnavailable,
     annotate,
@@ -36,37 +40,10 @@ from .multipart import FilePart, find_file_part, finish_form, open_form
 from .storage import StoredFile, content_type_of, store_part, upload_folder
 
 log = structlog.get_logger(__name__)
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Tells a client that this answer is the first upload's, as Stripe does.
-REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 class UnprocessableContent(ApiError):
     status = 422
-
-
-def parse_idempotency_key(request: web.Request) -> str | None:
-    """The optional Idempotency-Key: 1 to 255 printable ASCII characters, sent once."""
-    values = request.headers.getall(IDEMPOTENCY_HEADER, [])
-    if not values:
-        return None
-    if len(values) > 1:
-        raise BadRequest(f"{IDEMPOTENCY_HEADER} header must be sent once, got {len(values)}")
-    key = values[0]
-    if not key:
-        problem = "it is empty"
-    elif len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        problem = f"it is {len(key)} characters long"
-    elif not all(" " <= char <= "~" for char in key):
-        problem = "it contains a character that is not printable ASCII"
-    else:
-        return key
-    raise BadRequest(
-        f"{IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable "
-        f"ASCII characters; {problem}"
-    )
 
 
 def replay(key: str, first: uploads.ExistingUpload, repeat: dict[str, Any]) -> web.Response:
