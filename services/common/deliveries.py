@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from . import events
+from . import events, system_events
 from .db import HeldConnection, columns
 from .messages import FanoutMessage
 
@@ -88,7 +88,7 @@ class ClaimedDelivery:
     @property
     def operational(self) -> bool:
         """A delivery of an operational event: its failures announce nothing (no loops)."""
-        return self.event_type in events.OPERATIONAL_EVENT_TYPES
+        return self.event_type in system_events.OPERATIONAL_EVENT_TYPES
 
 
 async def claim_many(
@@ -213,7 +213,7 @@ async def record_attempts(
             FROM (SELECT webhook_id, bool_and(error IS NOT NULL) AS failed
                   FROM updated GROUP BY webhook_id) h
             WHERE w.id = h.webhook_id AND (w.failing_since IS NULL) = h.failed
-        ), failure_source AS ({events.delivery_failed_source("updated", "$10")}
+        ), failure_source AS ({system_events.delivery_failed_source("updated", "$10")}
         ), {events.accept_from("failure_source", "failure")}
         SELECT u.id, f.outbox_id, f.event_id, u.request_id
         FROM updated u
@@ -221,7 +221,7 @@ async def record_attempts(
         LEFT JOIN failure_fanout f ON f.event_id = a.id
         """,
         *columns(records),  # in AttemptRecord's field order
-        list(events.OPERATIONAL_EVENT_TYPES),
+        list(system_events.OPERATIONAL_EVENT_TYPES),
     )
     recorded = {row["id"]: row for row in rows}
     return [recorded_attempt(recorded.get(record.delivery_id)) for record in records]

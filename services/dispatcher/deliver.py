@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common import deliveries, events, outbox
+from services.common import deliveries, outbox, system_events
 from services.common.backoff import Backoff, retry
 from services.common.batch import Batcher
 from services.common.broker import BROKER_ERRORS, Broker
@@ -320,7 +320,7 @@ class Dispatcher:
         # Announced, unless the failing delivery was itself an announcement (no loops).
         announcement = None
         if not delivery.operational:
-            announcement = events.webhook_disabled(
+            announcement = system_events.webhook_disabled(
                 delivery.webhook_id,
                 delivery.url,
                 reason,

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from services.common import deliveries, events, outbox, uploads
+from services.common import deliveries, events, outbox, system_events, uploads
 from services.common.db import columns
 from services.common.messages import (
     MAX_DELIVERIES_PER_MESSAGE,
@@ -112,7 +112,7 @@ async def record_uploads(
         statement or RECORD_UPLOADS,
         *columns(uploads),  # in NewUpload's field order
         [upload.event.item() for upload in uploads],
-        events.UPLOAD_EVENT_TYPE_ID,
+        system_events.UPLOAD_EVENT_TYPE_ID,
         UPLOAD_COMPLETED,
     )
     found = {row["upload_id"]: row for row in rows}

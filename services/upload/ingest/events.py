@@ -25,6 +25,7 @@ from services.common.idempotency import (
     IdempotencyContention,
     parse_idempotency_key,
 )
+from services.common.system_events import SYSTEM_EVENT_TYPES
 from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
@@ -41,11 +42,6 @@ from .event_types import EventTypeForEvents, event_type_of
 from .handlers import UnprocessableContent
 
 log = structlog.get_logger(__name__)
-
-# Types whose events only the system records: a user's would pass for the system's.
-SYSTEM_EVENT_TYPES = frozenset(
-    {events.UPLOAD_EVENT_TYPE_ID, events.WEBHOOK_DISABLED_TYPE_ID, events.DELIVERY_FAILED_TYPE_ID}
-)
 
 # What a statement raises for one row's data (a payload jsonb refuses, say), not for an
 # outage: the events accepted beside that one are tried again, each alone.
