@@ -20,6 +20,7 @@ from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul, nu
 from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
+from services.common.system_events import UPLOAD_EVENT_TYPE_ID
 from services.common.web import BadRequest
 
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
@@ -39,7 +40,7 @@ WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurren
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 # The `upload file` event type, seeded by the first migration (the original design's id).
-UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
+UPLOAD_FILE_EVENT_TYPE_ID = str(UPLOAD_EVENT_TYPE_ID)
 
 # What a URL may look like, so strictly that whatever matches passes every check below
 # (a host name or IP literal, a port from 1 to 65535, printable ASCII after it).
