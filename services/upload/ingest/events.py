@@ -29,7 +29,7 @@ from services.common.system_events import SYSTEM_EVENT_TYPES
 from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
-    ApiError,
+    Conflict,
     ServiceUnavailable,
     annotate,
     read_json_object,
@@ -46,10 +46,6 @@ log = structlog.get_logger(__name__)
 # What a statement raises for one row's data (a payload jsonb refuses, say), not for an
 # outage: the events accepted beside that one are tried again, each alone.
 ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-
-
-class Conflict(ApiError):
-    status = 409
 
 
 def check_publishable(event_type: EventTypeForEvents, payload: dict[str, Any]) -> None:
