@@ -1,6 +1,8 @@
-"""Events: the only writer of the `events` table. Accepting an event records it together
-with the outbox row that gets it fanned out (docs/events.md). The types the system
-records itself are in system_events; an event as the API shows it, in event_details."""
+"""Events: the only writer of the `events` table, and its reads for the fan-out.
+
+Accepting an event records it together with the outbox row that gets it fanned out
+(docs/events.md). The types the system records itself are in system_events; an event
+as the API shows it, in event_details."""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ from services.common.web import READINESS_CHECKS, base_app
 
 from .fanout.worker import fanout_ctx
 from .ingest import db, event_types, events, handlers
-from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .keys import ACCEPTOR, ANNOUNCER, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .relay.outbox_cleanup import outbox_cleanup_ctx
 from .relay.outbox_relay import relay_ctx
-from .relay.publishing import ANNOUNCER, Announcer, announcer_ctx
+from .relay.publishing import Announcer, announcer_ctx
 from .settings import UploadSettings
 
 SERVICE = "upload"

@@ -1,7 +1,8 @@
-"""SQL of the fan-out worker: an event's subscribers, in keyset batches, and one statement
-per batch making their deliveries, the outbox rows announcing them, and (for the last
-batch) the event marked fanned out. Each row's SQL comes from its owner (services.common
-events, deliveries, outbox)."""
+"""SQL of the fan-out worker: an event's subscribers, and their deliveries batch by batch.
+
+Subscribers come in keyset batches; one statement per batch makes their deliveries, the
+outbox rows announcing them, and (for the last batch) marks the event fanned out. Each
+row's SQL comes from its owner (services.common events, deliveries, outbox)."""
 
 from __future__ import annotations
 

@@ -32,9 +32,9 @@ from services.common.messages import (
 from services.common.periodic import Periodic
 from services.common.tracing import annotate_span, current_carrier
 
-from ..keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..keys import ANNOUNCER, FANOUT, OUTBOX_CLEANUP, SETTINGS
 from ..relay.outbox_cleanup import OutboxCleanup
-from ..relay.publishing import ANNOUNCER, Announcer, publish_recorded
+from ..relay.publishing import Announcer, publish_recorded
 from . import db, inline
 from .filters import FilterCache
 

@@ -1,7 +1,7 @@
 """POST /event: accept an event of any type for a user, durably, then have it fanned out.
 
-The route lives in the upload service, the ingest side: it already owns the outbox, its
-relay and the fan-out worker, so an event takes the same path as an upload's.
+The route is the upload service's, beside uploads: the service owns the outbox, its relay
+and the fan-out worker, so an event takes the same path as an upload's.
 """
 
 from __future__ import annotations
