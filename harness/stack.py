@@ -20,6 +20,7 @@ from aiohttp import web
 
 from deploy.gateway.render import TEMP_DIRS, render_local_config, template_values
 from deploy.local.prereqs import find_nginx
+from services.common import system_events
 from services.common.broker import declare_topology
 from services.common.db import create_pool
 from services.common.messages import (
@@ -38,7 +39,7 @@ from services.registration.settings import RegistrationSettings
 from services.upload.app import create_app as create_upload
 from services.upload.settings import UploadSettings
 
-UPLOAD_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
+UPLOAD_EVENT_TYPE_ID = str(system_events.UPLOAD_EVENT_TYPE_ID)
 
 
 async def register_webhook(

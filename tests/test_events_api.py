@@ -13,9 +13,9 @@ from standardwebhooks.webhooks import Webhook
 from harness import events as harness_events
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions
-from services.common import events
+from services.common import system_events
 from services.common.auth import hash_api_key, new_api_key
-from services.upload.fanout import INLINE_WEBHOOKS
+from services.upload.fanout.worker import INLINE_WEBHOOKS
 
 INVOICE_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -94,7 +94,7 @@ async def test_event_types_are_created_read_changed_and_listed(stack: Stack) -> 
     status, listed, _ = await call(stack, "GET", f"/event_type?name={created['name']}")
     assert status == 200 and listed["data"] == [patched["data"]]
     status, listed, _ = await call(stack, "GET", "/event_type?name=upload%20file")
-    assert [t["id"] for t in listed["data"]] == [str(events.UPLOAD_EVENT_TYPE_ID)]
+    assert [t["id"] for t in listed["data"]] == [str(system_events.UPLOAD_EVENT_TYPE_ID)]
 
 
 @pytest.mark.parametrize(
@@ -398,7 +398,7 @@ BAD_FILTERS = [
 async def test_every_operator_and_combinator_is_stored_and_shown(
     stack: Stack, filter_: dict[str, Any]
 ) -> None:
-    created = await register(stack, "http://127.0.0.1:9/x", str(events.UPLOAD_EVENT_TYPE_ID),
+    created = await register(stack, "http://127.0.0.1:9/x", str(system_events.UPLOAD_EVENT_TYPE_ID),
                              filter=filter_)  # fmt: skip
     status, got, _ = await call(stack, "GET", f"/webhook/{created['id']}")
     assert status == 200 and got["data"]["filter"] == filter_
@@ -409,7 +409,7 @@ async def test_a_bad_filter_is_400_naming_it_and_nothing_is_stored(
     stack: Stack, filter_: Any, names: str
 ) -> None:
     url = f"http://127.0.0.1:9/{uuid.uuid4().hex}"
-    body = {"event_type_id": str(events.UPLOAD_EVENT_TYPE_ID), "user_id": 1, "url": url}
+    body = {"event_type_id": str(system_events.UPLOAD_EVENT_TYPE_ID), "user_id": 1, "url": url}
     status, answer, _ = await call(stack, "POST", "/webhook/register", {**body, "filter": filter_})
     assert status == 400, answer
     assert names in answer["message"] and "filter" in answer["message"]
@@ -417,7 +417,7 @@ async def test_a_bad_filter_is_400_naming_it_and_nothing_is_stored(
         await stack.pool.fetchval("SELECT count(*) FROM webhook_registrations WHERE url = $1", url)
         == 0
     )
-    webhook = await register(stack, url, str(events.UPLOAD_EVENT_TYPE_ID), filter={"a": 1})
+    webhook = await register(stack, url, str(system_events.UPLOAD_EVENT_TYPE_ID), filter={"a": 1})
     status, answer, _ = await call(stack, "PATCH", f"/webhook/{webhook['id']}", {"filter": filter_})
     assert status == 400 and names in answer["message"]
     status, got, _ = await call(stack, "GET", f"/webhook/{webhook['id']}")
@@ -444,7 +444,7 @@ async def test_a_bad_filter_is_400_naming_it_and_nothing_is_stored(
 async def test_bad_delivery_settings_are_400_naming_them(
     stack: Stack, fields: dict[str, Any], names: str
 ) -> None:
-    body = {"event_type_id": str(events.UPLOAD_EVENT_TYPE_ID), "user_id": 1,
+    body = {"event_type_id": str(system_events.UPLOAD_EVENT_TYPE_ID), "user_id": 1,
             "url": "http://127.0.0.1:9/x", **fields}  # fmt: skip
     status, answer, _ = await call(stack, "POST", "/webhook/register", body)
     assert status == 400 and names in answer["message"], answer
@@ -452,7 +452,7 @@ async def test_bad_delivery_settings_are_400_naming_them(
 
 async def test_settings_are_shown_changed_and_reset_to_the_defaults(stack: Stack) -> None:
     webhook = await register(
-        stack, "http://127.0.0.1:9/x", str(events.UPLOAD_EVENT_TYPE_ID),
+        stack, "http://127.0.0.1:9/x", str(system_events.UPLOAD_EVENT_TYPE_ID),
         retry_schedule=[10, 60], timeout_seconds=3, filter={"size": {"$gt": 1}},
         max_concurrency=1000,
     )  # fmt: skip

@@ -22,11 +22,11 @@ from harness.events import (
 )
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions
-from services.common import events, retention
+from services.common import event_details, events, retention, system_events
 from services.common.broker import Broker
 from services.common.timefmt import iso_time
 
-UPLOAD_TYPE = events.UPLOAD_EVENT_TYPE_ID
+UPLOAD_TYPE = system_events.UPLOAD_EVENT_TYPE_ID
 
 
 async def wait_until(check: object, timeout: float = 20.0) -> None:
@@ -74,7 +74,7 @@ async def test_an_event_reaches_exactly_the_subscribed_matching_webhooks(
     for request in requests:
         body = Webhook(secret).verify(request.body, request.headers)
         assert body == {"type": name, "timestamp": iso_time(event.created_at), "data": payload}
-    stored = await events.get_event(stack.pool, event_id)
+    stored = await event_details.get_event(stack.pool, event_id)
     assert stored is not None and stored.fanned_out_at is not None
     assert (stored.event_type, stored.user_id, stored.payload) == (name, 7, payload)
     by_webhook = {d["webhook_id"]: d for d in stored.deliveries}
@@ -138,7 +138,7 @@ async def test_upload_filters_decide_whether_an_upload_gets_a_delivery(stack: St
     assert rows[large["upload_id"]]["event_id"] == large_event["id"]
     assert large_event["event_name"] == "upload.completed"
     assert large_event["fanned_out_at"] is not None
-    small_event = await events.get_event(stack.pool, payloads[small["upload_id"]]["id"])  # type: ignore[arg-type]
+    small_event = await event_details.get_event(stack.pool, payloads[small["upload_id"]]["id"])  # type: ignore[arg-type]
     assert small_event is not None and small_event.deliveries == []
 
 
@@ -156,7 +156,7 @@ async def test_per_webhook_schedule_and_timeout_and_the_delivery_failed_event(
         )
         ops_secret = new_secret()
         await insert_webhooks(
-            stack.pool, 1, 21, events.DELIVERY_FAILED_TYPE_ID, ops.url, ops_secret
+            stack.pool, 1, 21, system_events.DELIVERY_FAILED_TYPE_ID, ops.url, ops_secret
         )
         upload = await stack.upload(webhook["id"])
         delivery = await stack.delivery_for_upload(upload["upload_id"])
@@ -191,10 +191,15 @@ async def test_a_410_announces_webhook_disabled_to_that_users_webhook_only(stack
         webhook = await stack.register(gone.url, user_id=user)
         secret = new_secret()
         await insert_webhooks(
-            stack.pool, 1, user, events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/mine", secret
+            stack.pool, 1, user, system_events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/mine", secret
         )
         await insert_webhooks(
-            stack.pool, 1, user + 1, events.WEBHOOK_DISABLED_TYPE_ID, f"{ops.url}/theirs", secret
+            stack.pool,
+            1,
+            user + 1,
+            system_events.WEBHOOK_DISABLED_TYPE_ID,
+            f"{ops.url}/theirs",
+            secret,
         )
         await stack.upload(webhook["id"])
         (announcement,) = await ops.wait_for(1)
@@ -219,13 +224,13 @@ async def test_failing_operational_webhooks_cause_no_further_events(stack: Stack
     try:
         webhook = await stack.register(gone.url, user_id=user)
         disabled_hook = await insert_webhooks(
-            stack.pool, 1, user, events.WEBHOOK_DISABLED_TYPE_ID, gone.url, new_secret()
+            stack.pool, 1, user, system_events.WEBHOOK_DISABLED_TYPE_ID, gone.url, new_secret()
         )
         failed_hook = await insert_webhooks(
             stack.pool,
             1,
             user,
-            events.DELIVERY_FAILED_TYPE_ID,
+            system_events.DELIVERY_FAILED_TYPE_ID,
             gone.url,
             new_secret(),
             retry_schedule=[],

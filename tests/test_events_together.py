@@ -17,11 +17,11 @@ from harness.events import (
     new_secret,
 )
 from harness.stack import Stack
-from services.common import events
+from services.common import event_details, events
 from services.common.broker import Broker
-from services.upload.events import accept_together
-from services.upload.fanout import INLINE_WEBHOOKS, FanoutWorker
-from services.upload.outbox_cleanup import OutboxCleanup
+from services.upload.fanout.worker import INLINE_WEBHOOKS, FanoutWorker
+from services.upload.ingest.events import accept_together
+from services.upload.relay.outbox_cleanup import OutboxCleanup
 
 DEAD_URL = "http://127.0.0.1:9/x"
 
@@ -95,7 +95,7 @@ async def test_events_accepted_together_are_each_fanned_out_as_if_alone(
     ]
     announced_ids: set[uuid.UUID] = set()
     for event, made, wanted in zip(batch, announced, expected, strict=True):
-        stored = await events.get_event(stack.pool, event.id)
+        stored = await event_details.get_event(stack.pool, event.id)
         assert stored is not None
         if wanted is None:
             assert made is None

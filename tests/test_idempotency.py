@@ -14,7 +14,7 @@ import pytest
 
 from harness.receiver import Receiver
 from harness.stack import Stack, StackOptions
-from services.upload import db
+from services.common import uploads
 
 NO_DISPATCHER = StackOptions(with_dispatcher=False)
 
@@ -235,19 +235,19 @@ async def test_a_claim_waits_for_the_transaction_that_holds_the_key(
     key = "race"
     if expired_holder:
         old = upload_row(uuid.uuid4(), webhook_id, key, timedelta(hours=30))
-        await stack.pool.execute(db.INSERT_UPLOAD, *old)
+        await stack.pool.execute(uploads.INSERT_UPLOAD, *old)
     first, second = uuid.uuid4(), uuid.uuid4()
     async with stack.pool.acquire() as a, stack.pool.acquire() as b:
         a_tx = a.transaction()
         await a_tx.start()
-        claim_a = await db.claim_idempotency_key(
+        claim_a = await uploads.claim_idempotency_key(
             a, webhook_id, key, upload_row(first, webhook_id, key, timedelta())
         )
         assert claim_a is None
         b_tx = b.transaction()
         await b_tx.start()
         claim_b = asyncio.create_task(
-            db.claim_idempotency_key(
+            uploads.claim_idempotency_key(
                 b, webhook_id, key, upload_row(second, webhook_id, key, timedelta())
             )
         )

@@ -32,13 +32,13 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from harness.receiver import Receiver
 from harness.stack import Stack
 from services.common.api.shapes import AcceptedEvent, Envelope, EventRequest, Upload
+from services.common.idempotency import IDEMPOTENCY_HEADER
 from services.registration import views
 from services.registration.app import create_app as create_registration
 from services.registration.openapi import ROUTES, build_document, openapi_document
 from services.registration.settings import RegistrationSettings
 from services.registration.validation import RecoverRequest, WebhookPatch, WebhookRegistration
 from services.upload.app import create_app as create_upload
-from services.upload.handlers import IDEMPOTENCY_HEADER
 from services.upload.settings import UploadSettings
 
 # Served on each service's own port, never through the gateway, so not part of the API; and

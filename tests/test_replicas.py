@@ -27,8 +27,8 @@ from harness.stack import Gateway, free_port, purge_queues
 from services.common import events, outbox
 from services.common.broker import Broker
 from services.common.db import create_pool
-from services.upload.fanout import FanoutWorker
-from services.upload.outbox_cleanup import OutboxCleanup
+from services.upload.fanout.worker import FanoutWorker
+from services.upload.relay.outbox_cleanup import OutboxCleanup
 from tests.test_deployment_static import environment, load_compose
 
 CLIENTS = 8

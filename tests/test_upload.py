@@ -16,7 +16,7 @@ from urllib3 import encode_multipart_formdata
 
 from harness.stack import Stack, StackOptions
 from services.common.api.shapes import PART_NAME_PATTERN
-from services.upload import db as upload_db
+from services.upload.ingest import db as upload_db
 
 SMALL_LIMIT = StackOptions(max_upload_bytes=1000, with_dispatcher=False)
 

@@ -1,4 +1,4 @@
-"""services/upload/storage.py's upload_folder: an upload's folder stays only once recorded."""
+"""services/upload/ingest/storage.py's upload_folder: a folder stays only once recorded."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.upload.storage import upload_folder
+from services.upload.ingest.storage import upload_folder
 
 
 def test_a_recorded_upload_keeps_its_folder(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from . import events, webhooks
+from . import events, system_events, webhooks
 from .db import HeldConnection, columns
 from .delivery_records import (
     AttemptRecord,
@@ -142,7 +142,7 @@ async def record_attempts(
             INSERT INTO error_log (delivery_id, error_message, retry_count, next_retry_time)
             SELECT id, error, attempt, next_retry_at FROM updated WHERE error IS NOT NULL
         ), {webhooks.record_health_from("updated")},
-        failure_source AS ({events.delivery_failed_source("updated", "$10")}
+        failure_source AS ({system_events.delivery_failed_source("updated", "$10")}
         ), {events.accept_from("failure_source", "failure")}
         SELECT u.id, f.outbox_id, f.event_id, u.request_id
         FROM updated u
@@ -150,7 +150,7 @@ async def record_attempts(
         LEFT JOIN failure_fanout f ON f.event_id = a.id
         """,
         *columns(records),  # in AttemptRecord's field order
-        list(events.OPERATIONAL_EVENT_TYPES),
+        list(system_events.OPERATIONAL_EVENT_TYPES),
     )
     recorded = {row["id"]: row for row in rows}
     return [recorded_attempt(recorded.get(record.delivery_id)) for record in records]

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from . import events
+from . import system_events
 from .messages import FanoutMessage
 
 # --- claim and attempt (the dispatcher) ---------------------------------------------------------
@@ -48,7 +48,7 @@ class ClaimedDelivery:
     @property
     def operational(self) -> bool:
         """A delivery of an operational event: its failures announce nothing (no loops)."""
-        return self.event_type in events.OPERATIONAL_EVENT_TYPES
+        return self.event_type in system_events.OPERATIONAL_EVENT_TYPES
 
 
 def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:

@@ -1,5 +1,8 @@
-"""Events: the only writer of the `events` table. Accepting an event records it together
-with the outbox row that gets it fanned out (docs/events.md)."""
+"""Events: the only writer of the `events` table, and its reads for the fan-out.
+
+Accepting an event records it together with the outbox row that gets it fanned out
+(docs/events.md). The types the system records itself are in system_events; an event
+as the API shows it, in event_details."""
 
 from __future__ import annotations
 
@@ -11,18 +14,8 @@ from typing import Any
 import asyncpg
 
 from . import outbox
-from .idempotency import IDEMPOTENCY_ROUNDS, IDEMPOTENCY_WINDOW_SECONDS, IdempotencyContention
+from .idempotency import Held, KeyedTable, claim_key
 from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
-from .timefmt import iso_time
-
-# Seeded by the migrations; services know these types by id.
-UPLOAD_EVENT_TYPE_ID = uuid.UUID("21f8e1f7-4142-42f9-ac30-74961702b2eb")
-WEBHOOK_DISABLED_TYPE_ID = uuid.UUID("df5dcfec-ebaa-4857-8d35-862fa06d165d")
-DELIVERY_FAILED_TYPE_ID = uuid.UUID("e338f936-18a7-4637-bcef-499b12cd9225")
-WEBHOOK_DISABLED = "webhook.disabled"
-DELIVERY_FAILED = "delivery.failed"
-# A delivery of these never causes another operational event (no loops).
-OPERATIONAL_EVENT_TYPES = (WEBHOOK_DISABLED, DELIVERY_FAILED)
 
 # The columns a producer's source rows give `insert_from` / `accept_from`: one event each.
 SOURCE_COLUMNS = (
@@ -67,23 +60,6 @@ def accept_from(source: str, name: str = "accepted", trace_context: str = "NULL:
     """
 
 
-def delivery_failed_source(updated: str, operational_types: str) -> str:
-    """SQL selecting (SOURCE_COLUMNS) a `delivery.failed` event for each row of `updated`
-    (deliveries just recorded: id, webhook_id, event_type, attempt, status, error,
-    request_id) that failed finally, for the webhook's user; a delivery of an operational
-    event (its type in the text[] `operational_types`) announces nothing: no loops."""
-    return f"""
-        SELECT gen_random_uuid() AS event_id,
-               '{DELIVERY_FAILED_TYPE_ID}'::uuid AS event_type_id, w.user_id,
-               jsonb_build_object('delivery_id', u.id, 'webhook_id', u.webhook_id,
-                                  'event_type', u.event_type, 'attempts', u.attempt,
-                                  'last_error', u.error) AS payload,
-               NULL::text AS idempotency_key, u.request_id, now() AS created_at
-        FROM {updated} u JOIN webhook_registrations w ON w.id = u.webhook_id
-        WHERE u.status = 'failed' AND u.event_type <> ALL({operational_types}::text[])
-    """
-
-
 @dataclass(frozen=True)
 class NewEvent:
     """An event to accept. `event_type` is the type's name on the wire."""
@@ -98,34 +74,6 @@ class NewEvent:
     created_at: datetime
     # The W3C context of the span that accepted it: the relay's publish joins that trace.
     trace_context: dict[str, str] | None = None
-
-
-def webhook_disabled(
-    webhook_id: uuid.UUID,
-    url: str,
-    reason: str,
-    user_id: int,
-    disabled_at: datetime,
-    request_id: str | None,
-    trace_context: dict[str, str] | None = None,
-) -> NewEvent:
-    """The operational event announcing that the system disabled a webhook."""
-    return NewEvent(
-        id=uuid.uuid4(),
-        event_type_id=WEBHOOK_DISABLED_TYPE_ID,
-        event_type=WEBHOOK_DISABLED,
-        user_id=user_id,
-        payload={
-            "webhook_id": str(webhook_id),
-            "url": url,
-            "reason": reason,
-            "disabled_at": iso_time(disabled_at),
-        },
-        idempotency_key=None,
-        request_id=request_id,
-        created_at=disabled_at,
-        trace_context=trace_context,
-    )
 
 
 @dataclass(frozen=True)
@@ -191,19 +139,21 @@ ACCEPT_MANY = f"""
     SELECT id AS outbox_id, (payload->>'event_id')::uuid AS event_id FROM fanout
 """
 
-RELEASE_EXPIRED_KEY = """
-    UPDATE events SET idempotency_key = NULL
-    WHERE user_id = $1 AND idempotency_key = $2
-      AND created_at <= now() - make_interval(secs => $3)
-"""
-
-KEY_HOLDER = """
-    SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
-           e.created_at
-    FROM events e JOIN event_types t ON t.id = e.event_type_id
-    WHERE e.user_id = $1 AND e.idempotency_key = $2
-      AND e.created_at > now() - make_interval(secs => $3)
-"""
+# Of this user's events (the owner of the key, $1).
+KEYED_EVENTS = KeyedTable(
+    release="""
+        UPDATE events SET idempotency_key = NULL
+        WHERE user_id = $1 AND idempotency_key = $2
+          AND created_at <= now() - make_interval(secs => $3)
+    """,
+    holder="""
+        SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
+               e.created_at
+        FROM events e JOIN event_types t ON t.id = e.event_type_id
+        WHERE e.user_id = $1 AND e.idempotency_key = $2
+          AND e.created_at > now() - make_interval(secs => $3)
+    """,
+)
 
 
 async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | IdempotencyConflict:
@@ -211,8 +161,7 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
 
     With an Idempotency-Key (scoped to the user, live for 24 h, as for uploads): the
     event that already holds it answers instead, `replayed`, if its type and payload are
-    the same, else an IdempotencyConflict; nothing is written. The unique index settles
-    races: a concurrent claim waits for the holder's transaction, then reads its row.
+    the same, else an IdempotencyConflict; nothing is written (idempotency.claim_key).
     Raises IdempotencyContention if the key kept changing hands.
     """
     params = (
@@ -228,18 +177,16 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
     if event.idempotency_key is None:
         return accepted(event, await conn.fetchval(ACCEPT, *params))
     key = event.idempotency_key
+
+    async def insert() -> int | None:
+        outbox_id: int | None = await conn.fetchval(ACCEPT, *params)
+        return outbox_id
+
     async with conn.transaction():
-        for _ in range(IDEMPOTENCY_ROUNDS):
-            # An index cannot know that a key is past its window: release it first.
-            await conn.execute(RELEASE_EXPIRED_KEY, event.user_id, key, IDEMPOTENCY_WINDOW_SECONDS)
-            outbox_id = await conn.fetchval(ACCEPT, *params)
-            if outbox_id is not None:
-                return accepted(event, outbox_id)
-            holder = await conn.fetchrow(KEY_HOLDER, event.user_id, key, IDEMPOTENCY_WINDOW_SECONDS)
-            if holder is not None:
-                return replay(event, key, holder)
-            # The holder expired or was pruned between our statements: go round again.
-    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")
+        claimed = await claim_key(conn, KEYED_EVENTS, event.user_id, key, insert)
+    if isinstance(claimed, Held):
+        return replay(event, key, claimed.row)
+    return accepted(event, claimed)
 
 
 async def accept_many(
@@ -290,45 +237,6 @@ def replay(
         None,
         holder["request_id"],
     )
-
-
-# --- reads ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as GET /event/{event_id} shows it; `deliveries` are [{id, webhook_id,
-    status}] (deleted webhooks' left out), oldest first."""
-
-    id: uuid.UUID
-    event_type: str
-    user_id: int
-    payload: dict[str, Any]
-    created_at: datetime
-    fanned_out_at: datetime | None
-    deliveries: list[dict[str, str]]
-
-
-async def get_event(pool: asyncpg.Pool, event_id: uuid.UUID) -> StoredEvent | None:
-    """The event with its deliveries (one round trip); None if unknown."""
-    row = await pool.fetchrow(
-        """
-        SELECT e.id, t.event_name AS event_type, e.user_id, e.payload, e.created_at,
-               e.fanned_out_at,
-               coalesce((
-                   SELECT jsonb_agg(jsonb_build_object(
-                              'id', d.id, 'webhook_id', d.webhook_id, 'status', d.status)
-                          ORDER BY d.created_at, d.id)
-                   FROM deliveries d
-                   JOIN webhook_registrations w ON w.id = d.webhook_id AND w.deleted_at IS NULL
-                   WHERE d.event_id = e.id
-               ), '[]'::jsonb) AS deliveries
-        FROM events e JOIN event_types t ON t.id = e.event_type_id
-        WHERE e.id = $1
-        """,
-        event_id,
-    )
-    return None if row is None else StoredEvent(**dict(row))
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,99 @@
-"""Idempotency-Key rules shared by uploads and events: the window and the claim's rounds."""
+"""Idempotency-Key, as uploads and events share it: the header, its window, and the claim."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+from aiohttp import web
+
+from .web import BadRequest
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Tells a client that this answer is the first request's, as Stripe does.
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 # How long an Idempotency-Key answers with its first request (Stripe's 24 hours).
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 # Rounds of "release an expired key, insert, else read the holder" before giving up;
 # a second round is needed only when a key expires or its holder is pruned meanwhile.
 IDEMPOTENCY_ROUNDS = 3
 
+T = TypeVar("T")
+
 
 class IdempotencyContention(Exception):
     """The key kept changing hands while this request tried to claim it."""
+
+
+def parse_idempotency_key(request: web.Request) -> str | None:
+    """The optional Idempotency-Key: 1 to 255 printable ASCII characters, sent once."""
+    values = request.headers.getall(IDEMPOTENCY_HEADER, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} header must be sent once, got {len(values)}")
+    key = values[0]
+    if not key:
+        problem = "it is empty"
+    elif len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        problem = f"it is {len(key)} characters long"
+    elif not all(" " <= char <= "~" for char in key):
+        problem = "it contains a character that is not printable ASCII"
+    else:
+        return key
+    raise BadRequest(
+        f"{IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable "
+        f"ASCII characters; {problem}"
+    )
+
+
+@dataclass(frozen=True)
+class KeyedTable:
+    """SQL of a table whose rows hold keys, unique per owner (a partial unique index on
+    (owner, idempotency_key)). Both statements take $1 the owner, $2 the key and $3
+    IDEMPOTENCY_WINDOW_SECONDS."""
+
+    # Clears the key on its holder if the holder is past the window.
+    release: str
+    # The row that holds the key within the window.
+    holder: str
+
+
+@dataclass(frozen=True)
+class Held:
+    """The key's live holder, which answers instead; nothing was written."""
+
+    row: asyncpg.Record
+
+
+async def claim_key(
+    conn: asyncpg.Connection,
+    table: KeyedTable,
+    owner: object,
+    key: str,
+    insert: Callable[[], Awaitable[T | None]],
+) -> T | Held:
+    """Claim `key` for `owner` with `insert` (a row holding the key, skipped by ON CONFLICT
+    DO NOTHING when the key is held): its result if it inserted, else the holder. Run it
+    in the caller's transaction.
+
+    The unique index settles races: of concurrent requests with one key, one INSERT wins,
+    and the others' ON CONFLICT waits for the winner's transaction and then reads its
+    committed row. An index cannot know that a key is past its window, so an expired key
+    is released first by clearing it on its old holder (row-locked, so two requests
+    cannot both release and both insert); the old row keeps everything else.
+    Raises IdempotencyContention if the key kept changing hands.
+    """
+    for _ in range(IDEMPOTENCY_ROUNDS):
+        await conn.execute(table.release, owner, key, IDEMPOTENCY_WINDOW_SECONDS)
+        inserted = await insert()
+        if inserted is not None:
+            return inserted
+        holder = await conn.fetchrow(table.holder, owner, key, IDEMPOTENCY_WINDOW_SECONDS)
+        if holder is not None:
+            return Held(holder)
+        # The holder expired or was pruned between our statements: go round again.
+    raise IdempotencyContention(f"Idempotency-Key {key!r} kept changing hands")

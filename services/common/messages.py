@@ -17,7 +17,7 @@ EVENTS_EXCHANGE = "webhooks.events"
 # RabbitMQ's default exchange routes a message straight to the queue its key names.
 DEFAULT_EXCHANGE = ""
 DISPATCH_QUEUE = "webhooks.dispatch"
-# Accepted events wait here for the fan-out worker (services/upload/fanout.py).
+# Accepted events wait here for the fan-out worker (services/upload/fanout/worker.py).
 FANOUT_QUEUE = "webhooks.fanout"
 DEAD_LETTER_QUEUE = "webhooks.dead"
 DELAY_QUEUE_PREFIX = "webhooks.delay."

@@ -2,8 +2,9 @@
 
 The only writer of the `outbox` table. A producer composes `insert_from` into the
 statement that records its rows, so the message is durable exactly when they are; after
-a confirmed publish the row is deleted (`delete`), else the relay (services/upload/relay.py)
-publishes it later. Each row holds `messages.RecordedMessage.payload()` and its routing key.
+a confirmed publish the row is deleted (`delete`), else the relay
+(services/upload/relay/outbox_relay.py) publishes it later. Each row holds
+`messages.RecordedMessage.payload()` and its routing key.
 """
 
 from __future__ import annotations

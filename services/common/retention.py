@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from . import deliveries, events
+from . import deliveries, events, uploads
 from .db import DATABASE_ERRORS, create_pool
 from .settings import DEFAULT_DATABASE_URL, ConfigError, Env, redact_url
 
@@ -80,44 +80,6 @@ async def prune_deliveries_batch(
     result.delivery_attempts += pruned.delivery_attempts
     result.error_log += pruned.error_log
     return pruned.examined
-
-
-async def prune_uploads_batch(
-    pool: asyncpg.Pool, cutoff: datetime, batch_size: int
-) -> tuple[int, list[uuid.UUID]]:
-    """Delete uploads older than `cutoff` without a pending delivery; (examined, deleted ids).
-
-    Their deliveries, if kept, lose only the link (`upload_id` becomes NULL): the
-    event they deliver is stored with them.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        ids = [
-            row["id"]
-            for row in await conn.fetch(
-                """
-                SELECT u.id FROM uploads u
-                WHERE u.created_at < $1
-                  AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                  WHERE d.upload_id = u.id AND d.status = 'pending')
-                ORDER BY u.created_at LIMIT $2
-                FOR UPDATE OF u SKIP LOCKED
-                """,
-                cutoff,
-                batch_size,
-            )
-        ]
-        if not ids:
-            return 0, []
-        deleted = await conn.fetch(
-            """
-            DELETE FROM uploads u WHERE u.id = ANY($1)
-              AND NOT EXISTS (SELECT 1 FROM deliveries d
-                              WHERE d.upload_id = u.id AND d.status = 'pending')
-            RETURNING u.id
-            """,
-            ids,
-        )
-    return len(ids), [row["id"] for row in deleted]
 
 
 def remove_upload_folder(upload_dir: Path, upload_id: uuid.UUID) -> bool:
@@ -190,7 +152,7 @@ async def prune(
     while await prune_deliveries_batch(pool, cutoff, batch_size, result) == batch_size:
         pass
     while True:
-        examined, deleted = await prune_uploads_batch(pool, cutoff, batch_size)
+        examined, deleted = await uploads.prune_batch(pool, cutoff, batch_size)
         # Rows first, files after the commit: a crash in between leaves an orphan
         # folder, which the next run removes, never a row without its file.
         result.uploads += len(deleted)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from services.common import events
+from services.common import system_events
 from services.common.broker import Broker
 from services.common.delivery_records import ClaimedDelivery
 from services.common.messages import FanoutMessage
@@ -46,7 +46,7 @@ class AutoDisable:
         # Announced, unless the failing delivery was itself an announcement (no loops).
         announcement = None
         if not delivery.operational:
-            announcement = events.webhook_disabled(
+            announcement = system_events.webhook_disabled(
                 delivery.webhook_id,
                 delivery.url,
                 reason,

@@ -12,13 +12,9 @@ from services.common.api.edge import parse_path_id
 from services.common.auth import current_user, may_see
 from services.common.broker import BROKER, BrokerUnavailable
 from services.common.db import DB_POOL
-from services.common.web import ApiError, NotFound, ServiceUnavailable
+from services.common.web import Conflict, NotFound, ServiceUnavailable
 
 from . import db
-
-
-class Conflict(ApiError):
-    status = 409
 
 
 def webhook_id_of(request: web.Request) -> uuid.UUID:

@@ -12,10 +12,9 @@ from aiohttp import web
 from services.common.api.edge import parse_path_id, query_of, respond, validated
 from services.common.auth import Forbidden, is_admin
 from services.common.db import DB_POOL
-from services.common.web import NotFound, read_json_object
+from services.common.web import Conflict, NotFound, read_json_object
 
 from . import db
-from .access import Conflict
 from .event_type_validation import EventTypeCreate, EventTypeQuery, parse_event_type_patch
 from .keys import EVENT_TYPES, SETTINGS
 from .views import EventType

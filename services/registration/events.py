@@ -10,7 +10,7 @@ import dataclasses
 
 from aiohttp import web
 
-from services.common import events
+from services.common import event_details
 from services.common.api.edge import parse_path_id, respond
 from services.common.auth import may_see
 from services.common.db import DB_POOL
@@ -22,7 +22,7 @@ from .views import Event
 async def get_event(request: web.Request) -> web.Response:
     event_id = parse_path_id(request.match_info["event_id"], "event_id")
     annotate(request, event_id=str(event_id))
-    found = await events.get_event(request.app[DB_POOL], event_id)
+    found = await event_details.get_event(request.app[DB_POOL], event_id)
     if found is None or not may_see(request, found.user_id):
         raise NotFound(f"event {event_id} does not exist")
     return respond(Event.model_validate(dataclasses.asdict(found)))

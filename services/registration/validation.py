@@ -18,6 +18,7 @@ from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul, nu
 from services.common.api.shapes import MAX_USER_ID, UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
+from services.common.system_events import UPLOAD_EVENT_TYPE_ID
 from services.common.web import BadRequest
 from services.common.webhooks import WebhookUpdate
 
@@ -37,7 +38,7 @@ MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 # The `upload file` event type, seeded by the first migration (the original design's id).
-UPLOAD_FILE_EVENT_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
+UPLOAD_FILE_EVENT_TYPE_ID = str(UPLOAD_EVENT_TYPE_ID)
 
 
 def _type_name(value: Any) -> str:

@@ -15,11 +15,10 @@ from services.common.auth import parse_acting
 from services.common.db import DB_POOL
 from services.common.signing_keys import SignatureScheme, new_signing_key
 from services.common.urlsafety import UnsafeDestination, check_registration_host
-from services.common.web import BadRequest, NotFound, read_json_object
+from services.common.web import BadRequest, Conflict, NotFound, read_json_object
 
 from . import db
 from .access import (
-    Conflict,
     check_webhook_access,
     visible_to,
     webhook_id_of,

@@ -12,12 +12,12 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.messages import MAX_DELIVERIES_PER_MESSAGE
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import db, events, handlers
-from .fanout import fanout_ctx
-from .keys import ACCEPTOR, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
-from .outbox_cleanup import outbox_cleanup_ctx
-from .publishing import ANNOUNCER, Announcer, announcer_ctx
-from .relay import relay_ctx
+from .fanout.worker import fanout_ctx
+from .ingest import db, event_types, events, handlers
+from .keys import ACCEPTOR, ANNOUNCER, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .relay.outbox_cleanup import outbox_cleanup_ctx
+from .relay.outbox_relay import relay_ctx
+from .relay.publishing import Announcer, announcer_ctx
 from .settings import UploadSettings
 
 SERVICE = "upload"
@@ -30,7 +30,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     app[SETTINGS] = settings
     app[KNOWN_WEBHOOKS] = TtlCache(KNOWN_WEBHOOK_SECONDS)
     app[ANNOUNCER] = Announcer()
-    app[EVENT_TYPES] = events.new_event_type_cache()
+    app[EVENT_TYPES] = event_types.new_event_type_cache()
     app[RECORDER] = Batcher(
         lambda uploads: db.record_uploads(app[DB_POOL], uploads),
         key=lambda upload: upload.upload_id,

@@ -15,9 +15,12 @@ from .settings import UploadSettings
 if TYPE_CHECKING:
     from services.common.events import AcceptedEvent, NewEvent
 
-    from .db import EventMatcher, EventTypeForEvents, NewUpload, RecordedUpload
-    from .fanout import FanoutWorker
-    from .outbox_cleanup import OutboxCleanup
+    from .fanout.filters import EventMatcher
+    from .fanout.worker import FanoutWorker
+    from .ingest.db import NewUpload, RecordedUpload
+    from .ingest.event_types import EventTypeForEvents
+    from .relay.outbox_cleanup import OutboxCleanup
+    from .relay.publishing import Announcer
 
 SETTINGS = web.AppKey("settings", UploadSettings)
 # (webhook, user) pairs that took an upload in the last few seconds, with their filter.
@@ -30,6 +33,8 @@ RECORDER: web.AppKey[Batcher[NewUpload, RecordedUpload | None]] = web.AppKey("re
 # Exception: that event's own error (the others were accepted).
 ACCEPTOR: web.AppKey[Batcher[NewEvent, AcceptedEvent | Exception]] = web.AppKey("acceptor")
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")
+# Publishes each outbox row once, however many requests recorded it.
+ANNOUNCER: web.AppKey[Announcer] = web.AppKey("announcer")
 FANOUT: web.AppKey[FanoutWorker] = web.AppKey("fanout")
 # Event types by (name, id) as POST /event gives them, for a few seconds.
 EVENT_TYPES: web.AppKey[TtlCache[tuple[str | None, uuid.UUID | None], EventTypeForEvents]] = (

@@ -1,4 +1,4 @@
-"""services/upload/multipart.py: the usual Content-Disposition, and the usual small body, are
+"""services/upload/ingest/multipart.py: the usual Content-Disposition, and the usual small body, are
 read without aiohttp's parsers, to the same result; everything else is left to them."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from services.common.web import BadRequest
-from services.upload.multipart import (
+from services.upload.ingest.multipart import (
     FilePart,
     Form,
     buffered,

@@ -1,4 +1,4 @@
-"""services/upload/storage.py: the name an uploaded file is stored under, and its media type."""
+"""services/upload/ingest/storage.py: the name an uploaded file is stored under, its media type."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from services.upload.storage import MAX_FILENAME_BYTES, content_type_of, sanitise_filename
+from services.upload.ingest.storage import MAX_FILENAME_BYTES, content_type_of, sanitise_filename
 
 # What may be left of a name: letters and digits of any script, '_', '.', '-' and space.
 SAFE_NAME = re.compile(r"[\w.\- ]+")

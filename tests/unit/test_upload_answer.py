@@ -1,4 +1,4 @@
-"""services/upload/handlers.py: the upload's answer and event data, built as a dict, are what
+"""services/upload/ingest/handlers.py: the upload's answer and event data, built as a dict, are what
 the Upload shape renders, byte for byte."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from services.common.api.edge import respond
 from services.common.api.shapes import Upload
 from services.common.web import envelope
-from services.upload.handlers import upload_data
-from services.upload.storage import StoredFile
+from services.upload.ingest.handlers import upload_data
+from services.upload.ingest.storage import StoredFile
 
 
 @given(

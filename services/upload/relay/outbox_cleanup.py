@@ -14,7 +14,7 @@ from services.common import outbox
 from services.common.db import DATABASE_UNAVAILABLE, DB_POOL
 from services.common.periodic import Periodic
 
-from .keys import OUTBOX_CLEANUP
+from ..keys import OUTBOX_CLEANUP
 
 log = structlog.get_logger(__name__)
 # Rows deleted by one statement; a full batch is deleted at once, a smaller one on the tick.

@@ -16,8 +16,8 @@ from services.common.messages import MalformedMessage, from_outbox
 from services.common.periodic import Periodic
 from services.common.tracing import continued
 
-from .keys import SETTINGS
-from .metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+from ..keys import SETTINGS
+from ..metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 200

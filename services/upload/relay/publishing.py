@@ -13,8 +13,8 @@ from aiohttp import web
 from services.common.broker import BROKER, Broker
 from services.common.messages import RecordedMessage
 
-from .keys import OUTBOX_CLEANUP, SETTINGS
-from .metrics import EVENTS_PUBLISHED
+from ..keys import ANNOUNCER, OUTBOX_CLEANUP, SETTINGS
+from ..metrics import EVENTS_PUBLISHED
 from .outbox_cleanup import OutboxCleanup
 
 log = structlog.get_logger(__name__)
@@ -91,9 +91,6 @@ class Announcer:
         """Wait for the publishes under way (stopping); the relay publishes what is left."""
         if self.publishing:
             await asyncio.wait(list(self.publishing.values()), timeout=timeout)
-
-
-ANNOUNCER = web.AppKey("announcer", Announcer)
 
 
 def publish_now(app: web.Application, outbox_id: int, message: RecordedMessage) -> None:

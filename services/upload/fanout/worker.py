@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import asyncpg
 import structlog
@@ -33,10 +32,11 @@ from services.common.messages import (
 from services.common.periodic import Periodic
 from services.common.tracing import annotate_span, current_carrier
 
-from . import db, inline_fanouts
-from .keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
-from .outbox_cleanup import OutboxCleanup
-from .publishing import ANNOUNCER, Announcer, publish_recorded
+from ..keys import ANNOUNCER, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..relay.outbox_cleanup import OutboxCleanup
+from ..relay.publishing import Announcer, publish_recorded
+from . import db, inline
+from .filters import FilterCache
 
 log = structlog.get_logger(__name__)
 
@@ -52,25 +52,7 @@ OUTAGE_BACKOFF_SECONDS = 2.0
 SWEEP_AFTER_SECONDS = 300.0
 SWEEP_INTERVAL_SECONDS = 60.0
 SWEEP_LIMIT = 100
-MAX_CACHED_FILTERS = 10_000
 OUTAGE_ERRORS = (*DATABASE_ERRORS, *BROKER_ERRORS)
-
-
-class FilterCache:
-    """Parsed filters by (webhook id, updated_at): a fan-out to thousands of webhooks
-    parses each filter once, and an edited webhook (new updated_at) is parsed afresh."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[uuid.UUID, datetime], db.EventMatcher] = {}
-
-    def matcher(self, webhook: db.Subscriber) -> db.EventMatcher:
-        key = (webhook.id, webhook.updated_at)
-        matcher = self.entries.get(key)
-        if matcher is None:
-            if len(self.entries) >= MAX_CACHED_FILTERS:
-                self.entries.clear()
-            matcher = self.entries[key] = db.stored_filter(webhook.filter, webhook.id)
-        return matcher
 
 
 def announced_deliveries(announced: list[tuple[int, DeliveryBatch]]) -> int:
@@ -157,28 +139,26 @@ class FanoutWorker:
         log.info("event_fanned_out", deliveries=created, inline=True)
         return True
 
-    async def fan_out_small(
-        self, batch: list[events.NewEvent]
-    ) -> list[inline_fanouts.Announced | None]:
+    async def fan_out_small(self, batch: list[events.NewEvent]) -> list[inline.Announced | None]:
         """The fan-outs of events accepted together, as the worker's last batch: one
         query for the subscribers of all, one statement for all their deliveries. For
         each event its outbox rows, or None if it is the worker's (more webhooks than
         INLINE_WEBHOOKS, or its filters failed here)."""
-        subscribed = await inline_fanouts.subscribers(self.pool, batch, INLINE_WEBHOOKS + 1)
+        subscribed = await inline.subscribers(self.pool, batch, INLINE_WEBHOOKS + 1)
         fanned_out: list[events.NewEvent] = []
         created: list[tuple[uuid.UUID, db.FanoutDelivery]] = []
         for event in batch:
-            made = self.small_fanout(event, subscribed[inline_fanouts.subscription(event)])
+            made = self.small_fanout(event, subscribed[inline.subscription(event)])
             if made is not None:
                 fanned_out.append(event)
                 created += [(event.id, delivery) for delivery in made]
         if not fanned_out:
             return [None] * len(batch)
-        announced = await inline_fanouts.create_deliveries(self.pool, fanned_out, created)
+        announced = await inline.create_deliveries(self.pool, fanned_out, created)
         return [announced.get(event.id) for event in batch]
 
     def small_fanout(
-        self, event: events.NewEvent, subscribed: list[inline_fanouts.Subscribed]
+        self, event: events.NewEvent, subscribed: list[inline.Subscribed]
     ) -> list[db.FanoutDelivery] | None:
         """The deliveries of `event` to those of `subscribed` (created at or before its
         acceptance) whose filter it matches; None if the worker must fan it out."""

@@ -1,7 +1,7 @@
 """POST /event: accept an event of any type for a user, durably, then have it fanned out.
 
-The route lives in the upload service, the ingest side: it already owns the outbox, its
-relay and the fan-out worker, so an event takes the same path as an upload's.
+The route is the upload service's, beside uploads: the service owns the outbox, its relay
+and the fan-out worker, so an event takes the same path as an upload's.
 """
 
 from __future__ import annotations
@@ -18,65 +18,37 @@ from services.common import events
 from services.common.api.edge import respond, validated
 from services.common.api.shapes import AcceptedEvent, EventRequest
 from services.common.auth import Forbidden, parse_acting
-from services.common.cache import TtlCache
 from services.common.db import DB_POOL
 from services.common.event_schemas import PayloadInvalid, payload_validator
-from services.common.idempotency import IdempotencyContention
+from services.common.idempotency import (
+    REPLAYED_HEADER,
+    IdempotencyContention,
+    parse_idempotency_key,
+)
+from services.common.system_events import SYSTEM_EVENT_TYPES
 from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
-    ApiError,
-    NotFound,
+    Conflict,
     ServiceUnavailable,
     annotate,
     read_json_object,
 )
 
-from . import db
-from .fanout import OUTAGE_ERRORS
-from .handlers import REPLAYED_HEADER, UnprocessableContent, parse_idempotency_key
-from .keys import ACCEPTOR, EVENT_TYPES, FANOUT, OUTBOX_CLEANUP, SETTINGS
-from .publishing import publish_now
+from ..fanout.worker import OUTAGE_ERRORS
+from ..keys import ACCEPTOR, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..relay.publishing import publish_now
+from .event_types import EventTypeForEvents, event_type_of
+from .handlers import UnprocessableContent
 
 log = structlog.get_logger(__name__)
-
-# How long a type's schema and archived flag are trusted before they are read again.
-EVENT_TYPE_CACHE_SECONDS = 5.0
-# Types whose events only the system records: a user's would pass for the system's.
-SYSTEM_EVENT_TYPES = frozenset(
-    {events.UPLOAD_EVENT_TYPE_ID, events.WEBHOOK_DISABLED_TYPE_ID, events.DELIVERY_FAILED_TYPE_ID}
-)
 
 # What a statement raises for one row's data (a payload jsonb refuses, say), not for an
 # outage: the events accepted beside that one are tried again, each alone.
 ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
-EventTypeKey = tuple[str | None, uuid.UUID | None]
-EventTypeCache = TtlCache[EventTypeKey, db.EventTypeForEvents]
 
-
-class Conflict(ApiError):
-    status = 409
-
-
-def new_event_type_cache() -> EventTypeCache:
-    return TtlCache(EVENT_TYPE_CACHE_SECONDS)
-
-
-async def event_type_of(app: web.Application, request: EventRequest) -> db.EventTypeForEvents:
-    """The event's type; a miss is looked up at once, so a type created a moment ago works."""
-    key = (request.event_type, None if request.event_type is not None else request.event_type_id)
-    found, event_type = app[EVENT_TYPES].get(key)
-    if not found or event_type is None:
-        event_type = await db.find_event_type(app[DB_POOL], *key)
-        if event_type is None:
-            given = f"event_type {request.event_type!r}" if key[0] else f"event_type_id {key[1]}"
-            raise NotFound(f"{given} does not exist (GET /event_type lists them)")
-        app[EVENT_TYPES].put(key, event_type)
-    return event_type
-
-
-def check_publishable(event_type: db.EventTypeForEvents, payload: dict[str, Any]) -> None:
+def check_publishable(event_type: EventTypeForEvents, payload: dict[str, Any]) -> None:
     if event_type.id in SYSTEM_EVENT_TYPES:
         raise Forbidden(
             f"events of type {event_type.name!r} are recorded by the system only; "

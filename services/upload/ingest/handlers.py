@@ -1,4 +1,4 @@
-"""HTTP handler of the upload service."""
+"""POST /upload_file/webhook_id/{webhook_id}: store the file, record the upload, answer."""
 
 from __future__ import annotations
 
@@ -9,64 +9,44 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from services.common import uploads
 from services.common.api.edge import parse_path_id, respond
 from services.common.api.shapes import Upload
 from services.common.auth import current_user
 from services.common.db import DB_POOL
+from services.common.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyContention,
+    parse_idempotency_key,
+)
 from services.common.timefmt import iso_time
 from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     ApiError,
-    BadRequest,
     NotFound,
     ServiceUnavailable,
     annotate,
     envelope,
 )
 
+from ..fanout.filters import EventMatcher
+from ..keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from ..metrics import UPLOAD_BYTES, UPLOADS
+from ..relay.publishing import publish_now
 from . import db
-from .keys import KNOWN_WEBHOOKS, RECORDER, SETTINGS
-from .metrics import UPLOAD_BYTES, UPLOADS
 from .multipart import FilePart, find_file_part, finish_form, open_form
-from .publishing import publish_now
 from .storage import StoredFile, content_type_of, store_part, upload_folder
 
 log = structlog.get_logger(__name__)
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Tells a client that this answer is the first upload's, as Stripe does.
-REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 class UnprocessableContent(ApiError):
     status = 422
 
 
-def parse_idempotency_key(request: web.Request) -> str | None:
-    """The optional Idempotency-Key: 1 to 255 printable ASCII characters, sent once."""
-    values = request.headers.getall(IDEMPOTENCY_HEADER, [])
-    if not values:
-        return None
-    if len(values) > 1:
-        raise BadRequest(f"{IDEMPOTENCY_HEADER} header must be sent once, got {len(values)}")
-    key = values[0]
-    if not key:
-        problem = "it is empty"
-    elif len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        problem = f"it is {len(key)} characters long"
-    elif not all(" " <= char <= "~" for char in key):
-        problem = "it contains a character that is not printable ASCII"
-    else:
-        return key
-    raise BadRequest(
-        f"{IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable "
-        f"ASCII characters; {problem}"
-    )
-
-
-def replay(key: str, first: db.ExistingUpload, repeat: dict[str, Any]) -> web.Response:
+def replay(key: str, first: uploads.ExistingUpload, repeat: dict[str, Any]) -> web.Response:
     """The first upload's response; a different file under the same key is the client's bug."""
     fields = ("filename", "sha256", "content_type")
     data = Upload.model_validate(first, from_attributes=True)
@@ -87,7 +67,7 @@ def webhook_missing(webhook_id: uuid.UUID) -> str:
 
 async def check_webhook(
     app: web.Application, webhook_id: uuid.UUID, user_id: int | None
-) -> db.EventMatcher:
+) -> EventMatcher:
     """The webhook's filter; 404 before any of the body is stored. Not looked up again
     for a webhook that took an upload a moment ago.
 
@@ -109,7 +89,7 @@ async def check_webhook(
 
 async def record(
     app: web.Application, upload: db.NewUpload, idempotency_key: str | None
-) -> db.RecordedUpload | db.ExistingUpload:
+) -> db.RecordedUpload | uploads.ExistingUpload:
     """Uploads without a key are recorded together with those arriving at the same moment."""
     if idempotency_key is not None:
         return await db.record_upload_with_key(app[DB_POOL], upload, idempotency_key)
@@ -142,7 +122,7 @@ def new_upload(
     user_id: int | None,
     stored: StoredFile,
     part: FilePart,
-    matcher: db.EventMatcher,
+    matcher: EventMatcher,
 ) -> tuple[db.NewUpload, dict[str, Any]]:
     """The upload to record, and the `data` its answer carries."""
     content_type = content_type_of(part.content_type)
@@ -189,9 +169,9 @@ async def upload_file(request: web.Request) -> web.Response:
         except db.WebhookGone:
             request.app[KNOWN_WEBHOOKS].discard((webhook_id, user_id))
             raise NotFound(webhook_missing(webhook_id)) from None
-        except db.IdempotencyContention as exc:
+        except IdempotencyContention as exc:
             raise ServiceUnavailable(str(exc), retry_after=1) from None
-        if isinstance(recorded, db.ExistingUpload):
+        if isinstance(recorded, uploads.ExistingUpload):
             # A repeat: the first upload answers, and this request's copy of the file goes.
             assert idempotency_key is not None
             return replay(idempotency_key, recorded, data)

@@ -1,6 +1,7 @@
-"""SQL of the fan-outs that POST /event makes itself: those of every event accepted
-together, one query for their subscribers and one statement for all their deliveries
-(db.py holds the worker's, one event at a time; docs/events.md)."""
+"""SQL of the fan-outs that POST /event makes itself, for every event accepted together.
+
+One query for their subscribers and one statement for all their deliveries (db.py holds
+the worker's, one event at a time; docs/events.md)."""
 
 from __future__ import annotations
 

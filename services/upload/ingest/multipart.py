@@ -110,7 +110,8 @@ def simple_disposition(header: str | None) -> tuple[str | None, str | None] | No
     `parse_content_disposition` reads it; None for any other header, left to that parser.
 
     That parser costs more than the rest of the part's handling (it compiles an escaping
-    pattern on every call); the usual header needs none of its cases.
+    pattern on every call); the usual header needs none of its cases. Measured by
+    bench/multipart_fastpath.py, with small_form (see "small bodies" below).
     """
     if not header:
         return None
@@ -194,7 +195,10 @@ async def finish_form(form: Form) -> None:
 # its file part is cut out with a few searches: aiohttp's reader goes line by line through
 # the stream and costs several times more. Any other body is read by that reader (from the
 # copy), so every answer is the one it gives; tests/unit/test_multipart.py holds the two
-# equal. A body still arriving is streamed as before.
+# equal. A body still arriving is streamed by that reader.
+# This and simple_disposition pay for their use of aiohttp's private modules: with them,
+# `python -m bench.multipart_fastpath` serves some 30 % more 1 KiB uploads a second over
+# 127.0.0.1 (no gain on a 1 MiB upload, which only simple_disposition touches).
 
 SMALL_BODY_BYTES = 64 * 1024
 MAX_SMALL_HEADER_LINES = 8

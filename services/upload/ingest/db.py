@@ -1,0 +1,206 @@
+"""SQL of uploads: the webhook an upload goes to, and the statement that records uploads.
+
+An upload is an event with one delivery: its statement composes the SQL of the owners of
+those rows (services.common.events, deliveries, outbox), one statement and one round trip
+for a whole batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import asyncpg
+
+from services.common import deliveries, events, outbox, system_events, uploads
+from services.common.db import columns
+from services.common.messages import (
+    MAX_DELIVERIES_PER_MESSAGE,
+    UPLOAD_COMPLETED,
+    DeliveryBatch,
+    DeliveryEvent,
+)
+
+from ..fanout.filters import EventMatcher, stored_filter
+
+
+class WebhookGone(Exception):
+    """The webhook was deleted (or never was this user's) before the upload was recorded."""
+
+
+@dataclass(frozen=True)
+class RecordedUpload:
+    """`delivery_id` is None when the upload's data did not pass the webhook's filter.
+    `outbox_id` and `announcement`: the message announcing its delivery, with those of
+    the uploads recorded by the same statement (None if nothing is to be sent)."""
+
+    delivery_id: uuid.UUID | None
+    outbox_id: int | None
+    announcement: DeliveryBatch | None
+    created_at: datetime
+
+
+async def webhook_filter(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, user_id: int | None = None
+) -> EventMatcher | None:
+    """The filter of a webhook that can take uploads (with `user_id`, only that user's);
+    None if there is no such webhook."""
+    row = await pool.fetchrow(
+        """
+        SELECT filter FROM webhook_registrations
+        WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR user_id = $2)
+        """,
+        webhook_id,
+        user_id,
+    )
+    return None if row is None else stored_filter(row["filter"], webhook_id)
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """An upload to record, with its delivery and event."""
+
+    upload_id: uuid.UUID
+    webhook_id: uuid.UUID
+    user_id: int | None
+    filename: str
+    stored_path: str
+    size: int
+    sha256: str
+    content_type: str
+    request_id: str | None
+    created_at: datetime
+    delivery_id: uuid.UUID
+    event_data: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # Whether event_data passes the webhook's filter: else no delivery is made.
+    matches: bool = True
+    # The request's W3C trace context, kept in the outbox for the relay's publish.
+    trace_context: dict[str, str] | None = None
+
+    @cached_property
+    def event(self) -> DeliveryEvent:
+        """The message that asks the dispatcher for the delivery's first attempt."""
+        return DeliveryEvent.upload_completed(
+            self.delivery_id, self.upload_id, self.webhook_id, self.request_id, self.trace_context
+        )
+
+    def recorded(self, outbox_id: int | None, announcement: DeliveryBatch | None) -> RecordedUpload:
+        delivery_id = self.delivery_id if self.matches else None
+        return RecordedUpload(delivery_id, outbox_id, announcement, self.created_at)
+
+
+async def record_uploads(
+    pool: asyncpg.Pool | asyncpg.Connection,
+    uploads: list[NewUpload],
+    statement: str | None = None,
+) -> list[RecordedUpload | None]:
+    """Each upload with its event, its delivery (if its data passes the webhook's filter),
+    all in one statement, so one commit serves every upload that arrived together; and
+    one outbox row, a DeliveryBatch announcing every delivery to be sent (not those to
+    disabled webhooks), so one message does too. At most MAX_DELIVERIES_PER_MESSAGE.
+
+    The webhook is looked up in that statement, so one deleted since the request began
+    is refused (None) even when the caller skipped its own lookup.
+    """
+    if len(uploads) > MAX_DELIVERIES_PER_MESSAGE:
+        raise ValueError(f"at most {MAX_DELIVERIES_PER_MESSAGE} uploads per statement")
+    rows = await pool.fetch(
+        statement or RECORD_UPLOADS,
+        *columns(uploads),  # in NewUpload's field order
+        [upload.event.item() for upload in uploads],
+        system_events.UPLOAD_EVENT_TYPE_ID,
+        UPLOAD_COMPLETED,
+    )
+    found = {row["upload_id"]: row for row in rows}
+    announced = [u.event for u in uploads if u.upload_id in found and found[u.upload_id]["sent"]]
+    announcement = DeliveryBatch(UPLOAD_COMPLETED, tuple(announced)) if announced else None
+    recorded: list[RecordedUpload | None] = []
+    for upload in uploads:
+        row = found.get(upload.upload_id)
+        if row is None:
+            recorded.append(None)
+        elif row["sent"]:
+            recorded.append(upload.recorded(row["outbox_id"], announcement))
+        else:
+            recorded.append(upload.recorded(None, None))
+    return recorded
+
+
+def record_uploads_sql(insert_uploads: bool) -> str:
+    """The upload statement; without `insert_uploads` for uploads whose rows exist (an
+    Idempotency-Key claim inserted them). The upload's event is born fanned out: its one
+    delivery is made here. The webhook's `disabled` decides the delivery's first status
+    (see deliveries.create_from); a delivery to a disabled webhook gets no outbox event,
+    so it is never published."""
+    upload_rows = f"upload AS ({uploads.insert_from('target')}),"
+    event_source = """(
+        SELECT event_id, $17::uuid AS event_type_id, owner_id AS user_id,
+               event_data AS payload, NULL::text AS idempotency_key, request_id, created_at
+        FROM target) AS event_source"""
+    return f"""
+    WITH target AS (
+        SELECT m.*, w.disabled, w.user_id AS owner_id, $18::text AS event_type,
+               m.created_at AS event_time
+        FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
+                    $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
+                    $11::uuid[], $12::jsonb[], $13::uuid[], $14::bool[], $15::jsonb[],
+                    $16::jsonb[])
+            AS m(upload_id, webhook_id, user_id, filename, stored_path, size, sha256,
+                 content_type, request_id, created_at, delivery_id, event_data, event_id,
+                 matches, trace_context, message)
+        JOIN webhook_registrations w ON w.id = m.webhook_id
+        WHERE w.deleted_at IS NULL AND (m.user_id IS NULL OR w.user_id = m.user_id)
+    ), {upload_rows if insert_uploads else ""}
+    upload_event AS ({events.insert_from(event_source, fanned_out=True)}
+    ), delivery AS ({deliveries.create_from("(SELECT * FROM target WHERE matches) AS matching")}
+    ), announced AS ({
+        outbox.insert_from(
+            f"SELECT $18, {DeliveryBatch.payload_sql('$18::text', 'message')}, "
+            "(array_agg(request_id))[1], (array_agg(trace_context))[1] FROM target "
+            "WHERE matches AND NOT disabled HAVING count(*) > 0"
+        )
+    })
+    SELECT t.upload_id, t.matches AND NOT t.disabled AS sent,
+           (SELECT id FROM announced) AS outbox_id
+    FROM target t
+"""
+
+
+RECORD_UPLOADS = record_uploads_sql(insert_uploads=True)
+RECORD_CLAIMED_UPLOAD = record_uploads_sql(insert_uploads=False)
+
+
+async def record_upload_with_key(
+    pool: asyncpg.Pool, upload: NewUpload, idempotency_key: str
+) -> RecordedUpload | uploads.ExistingUpload:
+    """Record `upload` as the holder of `idempotency_key`, or return the upload of this
+    webhook from the last 24 h that already holds it (and write nothing).
+
+    Raises WebhookGone, writing nothing, if the webhook was deleted meanwhile.
+    """
+    upload_row = (
+        upload.upload_id,
+        upload.webhook_id,
+        upload.filename,
+        upload.stored_path,
+        upload.size,
+        upload.sha256,
+        upload.content_type,
+        idempotency_key,
+        upload.request_id,
+        upload.created_at,
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        holder = await uploads.claim_idempotency_key(
+            conn, upload.webhook_id, idempotency_key, upload_row
+        )
+        if holder is not None:
+            return holder
+        (recorded,) = await record_uploads(conn, [upload], RECORD_CLAIMED_UPLOAD)
+        if recorded is None:
+            raise WebhookGone(upload.webhook_id)  # rolls the upload row back
+    return recorded
