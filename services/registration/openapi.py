@@ -174,8 +174,8 @@ ROUTES = (
 )  # fmt: skip
 
 FORBIDDEN_HELP = (
-    "Not allowed: `user_id` is not the API key's user, the route needs an admin key, "
-    "or the event type is published by the system only."
+    "Not allowed: `user_id` is not the API key's user, the route needs an admin key (the "
+    "API-key routes also AUTH_MODE=api_key), or the event type is published by the system only."
 )
 CONFLICT_HELP = (
     "Conflicts with the current state: the webhook is disabled (re-enable it first), the "
