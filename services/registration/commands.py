@@ -231,7 +231,7 @@ async def run_command(args: argparse.Namespace, settings: RegistrationSettings) 
         raise CommandFailed(f"cannot reach the database: {type(exc).__name__}") from None
     try:
         return await action(conn)
-    except asyncpg.UndefinedTableError:
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
         raise CommandFailed("the schema is missing or old: run `make migrate` first") from None
     finally:
         await conn.close()
