@@ -79,15 +79,12 @@ async def purge_queues(amqp_url: str) -> None:
     async with connection:
         channel = await connection.channel()
         await declare_topology(channel)
-        names = [
-            DISPATCH_QUEUE,
-            FANOUT_QUEUE,
-            DEAD_LETTER_QUEUE,
-            *map(delay_queue_name, DELAY_BUCKETS_MS),
-        ]
+        names = [DISPATCH_QUEUE, FANOUT_QUEUE, *map(delay_queue_name, DELAY_BUCKETS_MS)]
         for name in names:
             queue = await channel.get_queue(name, ensure=False)
             await queue.purge()
+        # The dispatcher declares it with the bound of this test's settings.
+        await channel.queue_delete(DEAD_LETTER_QUEUE)
 
 
 async def dead_letters(amqp_url: str) -> list[bytes]:
@@ -224,6 +221,8 @@ class StackOptions:
     gateway_rate_per_second: int = 10000
     gateway_rate_burst: int = 20000
     delivery_proxy_url: str = ""
+    dead_letter_max_length: int = DispatcherSettings.dead_letter_max_length
+    dead_letter_max_age_seconds: int = DispatcherSettings.dead_letter_max_age_seconds
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -277,6 +276,8 @@ async def running_stack(
         per_endpoint_concurrency=options.per_endpoint_concurrency,
         secrets_keys=options.secrets_keys,
         delivery_proxy_url=options.delivery_proxy_url,
+        dead_letter_max_length=options.dead_letter_max_length,
+        dead_letter_max_age_seconds=options.dead_letter_max_age_seconds,
     )
     runners: list[web.AppRunner] = []
     gateway: Gateway | None = None

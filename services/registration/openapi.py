@@ -27,7 +27,7 @@ from services.common.api.shapes import (
 )
 from services.common.auth import is_open
 
-from . import console, delivery_stats, previews, views
+from . import api_key_shapes, console, delivery_stats, previews, views
 from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
 
@@ -153,6 +153,18 @@ ROUTES = (
     Route("get", "/delivery/{delivery_id}/body", "getDeliveryBody",
           "The body of a delivery's request", "deliveries",
           Envelope[previews.DeliveryBody], (400, 404, 503)),
+    Route("get", "/api_key", "listApiKeys", "List the API keys not revoked, newest first",
+          "api keys", Page[api_key_shapes.ApiKey], (400, 503), "Expired keys too; never a "
+          "key itself. Admin keys only; 403 with AUTH_MODE=none.",
+          query=api_key_shapes.ApiKeyListQuery, admin=True),
+    Route("post", "/api_key", "createApiKey", "Create an API key", "api keys",
+          Envelope[api_key_shapes.NewApiKey], (400, 413, 415, 503),
+          "The answer is the only place the key is shown. Admin keys only; 403 with "
+          "AUTH_MODE=none.", body=api_key_shapes.ApiKeyCreate, status=201, admin=True),
+    Route("delete", "/api_key/{api_key_id}", "revokeApiKey", "Revoke an API key", "api keys",
+          Envelope[api_key_shapes.ApiKey], (400, 404, 503),
+          "Every service refuses the key (401) within a second. Admin keys only; 403 with "
+          "AUTH_MODE=none.", admin=True),
     Route("get", "/auth_mode", "getAuthMode", "Whether API keys are required", "meta",
           Envelope[console.AuthMode], (503,),
           "Needs no key: the console asks it to know which sign-in to show."),
@@ -162,8 +174,8 @@ ROUTES = (
 )  # fmt: skip
 
 FORBIDDEN_HELP = (
-    "Not allowed: `user_id` is not the API key's user, the route needs an admin key, "
-    "or the event type is published by the system only."
+    "Not allowed: `user_id` is not the API key's user, the route needs an admin key (the "
+    "API-key routes also AUTH_MODE=api_key), or the event type is published by the system only."
 )
 CONFLICT_HELP = (
     "Conflicts with the current state: the webhook is disabled (re-enable it first), the "
@@ -191,6 +203,7 @@ PATH_PARAMETERS = {
     "delivery_id": ("DeliveryId", "The delivery's id: the `webhook-id` header the endpoint got."),
     "event_type_id": ("EventTypeId", "The event type's id (400 if not a UUID)."),
     "event_id": ("EventId", "The event's id (400 if not a UUID)."),
+    "api_key_id": ("ApiKeyId", "The API key's id, as GET /api_key lists it (400 if not a UUID)."),
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -215,6 +228,7 @@ TAGS = [
     {"name": "uploads", "description": "Upload a file; its webhook is delivered."},
     {"name": "event types", "description": "The kinds of events, with optional schemas."},
     {"name": "events", "description": "Publish an event to every subscribed webhook."},
+    {"name": "api keys", "description": "Manage API keys (admin keys only)."},
     {"name": "meta", "description": "This document, the web console, and the auth mode."},
 ]
 SECURITY_SCHEMES = {

@@ -16,6 +16,7 @@ MAX_LIMIT = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WEBHOOK_CURSOR = "w"
 DELIVERY_CURSOR = "d"
+API_KEY_CURSOR = "k"
 
 
 def cursor_pattern(kind: str) -> str:
