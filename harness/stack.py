@@ -250,12 +250,15 @@ async def running_stack(
     }
     upload_dir = workdir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
+    # Chosen before registration starts: its portal links lead to the gateway.
+    gateway_port = free_port()
     registration = create_registration(
         RegistrationSettings(
             **common,
             allow_private_urls=options.registration_allow_private,
             max_json_bytes=options.max_json_bytes,
             secrets_keys=options.secrets_keys,
+            public_url=f"http://127.0.0.1:{gateway_port}",
         )
     )
     upload = create_upload(
@@ -295,7 +298,7 @@ async def running_stack(
         gateway = Gateway(
             workdir / "gateway",
             {
-                "GATEWAY_PORT": str(free_port()),
+                "GATEWAY_PORT": str(gateway_port),
                 "REGISTRATION_PORT": str(reg_port),
                 "UPLOAD_PORT": str(up_port),
                 "MAX_UPLOAD_BYTES": str(options.max_upload_bytes),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from tests.test_revocation import REFUSED_WITHIN_SECONDS, wait_for_listeners
 from tests.test_security import call, new_user_id, registration_command
 
 CACHED = StackOptions(auth_mode="api_key", auth_cache_seconds=5.0)
-LISTED = {"id", "user_id", "admin", "prefix", "created_at", "last_used_at", "expires_at"}
+LISTED = {"id", "user_id", "admin", "portal", "prefix", "created_at", "last_used_at", "expires_at"}
 
 
 def command_key(database_url: str, *args: str) -> tuple[str, str]:
@@ -68,11 +69,22 @@ async def refused_within(
     stack: Stack, key: str, webhook_id: str, since: float, limit: float
 ) -> dict[str, tuple[float, str]]:
     """Seconds from `since` (monotonic) to each one's first 401, and its message."""
+    return await first_refusals(lambda: statuses(stack, key, webhook_id), since, limit)
+
+
+async def first_refusals(
+    probe: Callable[[], Awaitable[dict[str, tuple[int, str]]]], since: float, limit: float
+) -> dict[str, tuple[float, str]]:
+    """Seconds from `since` (monotonic) to the first 401 of each service `probe` asks (at
+    most `limit`), and its message."""
     refused: dict[str, tuple[float, str]] = {}
-    while len(refused) < 3 and time.monotonic() - since <= limit:
-        for service, (status, message) in (await statuses(stack, key, webhook_id)).items():
+    while time.monotonic() - since <= limit:
+        answers = await probe()
+        for service, (status, message) in answers.items():
             if status == 401:
                 refused.setdefault(service, (time.monotonic() - since, message))
+        if len(refused) == len(answers):
+            break
         await asyncio.sleep(0.02)
     return refused
 

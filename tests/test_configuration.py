@@ -32,6 +32,7 @@ SERVICE_VARIABLES = (
     "SECRETS_KEY",
     "DEAD_LETTER_MAX_LENGTH",
     "DEAD_LETTER_MAX_AGE_SECONDS",
+    "PUBLIC_URL",
 )
 
 
@@ -57,6 +58,7 @@ def start_service(service: str, variable: str, value: str) -> subprocess.Complet
         ("upload", "DATABASE_URL", "mysql://x"),
         ("dispatcher", "DEAD_LETTER_MAX_LENGTH", "0"),
         ("dispatcher", "DEAD_LETTER_MAX_AGE_SECONDS", "7d"),
+        ("registration", "PUBLIC_URL", "https://webhooks.example.com/?next=1"),
     ],
 )
 def test_invalid_variable_stops_the_service_with_one_line(

@@ -4,6 +4,10 @@ A key's plaintext is shown once, when it is created; the table holds its sha256 
 the first characters (`prefix`, to tell keys apart). Revoking notifies every service in the
 revoking transaction (services/common/revocation.py), so once it returns every service
 refuses the key within a second.
+
+A portal session (SPEC section 15) is a user key that expires, marked `portal`: its token
+goes to a browser in a link (services/registration/portal.py), and it is revoked on its own
+route, which revokes nothing else.
 """
 
 from __future__ import annotations
@@ -20,17 +24,19 @@ import asyncpg
 from .revocation import notify_revoked
 
 KEY_PREFIX = "whk_"
+# A portal session's token: a key too, told apart by its prefix wherever it turns up.
+PORTAL_PREFIX = "whps_"
 KEY_BYTES = 32
 DISPLAY_PREFIX_CHARS = 10
 # Ten years: far beyond any sensible key lifetime, far inside what a timestamp holds.
 MAX_LIFETIME_SECONDS = 3650 * 86400
 # What a listing shows of a key: never the key, never its hash.
-LISTED_COLUMNS = "id, user_id, admin, prefix, created_at, last_used_at, expires_at"
+LISTED_COLUMNS = "id, user_id, admin, portal, prefix, created_at, last_used_at, expires_at"
 
 
-def new_api_key() -> str:
+def new_api_key(prefix: str = KEY_PREFIX) -> str:
     random_part = base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-    return KEY_PREFIX + random_part.rstrip("=")
+    return prefix + random_part.rstrip("=")
 
 
 def hash_api_key(key: str) -> str:
@@ -46,15 +52,34 @@ async def create_key(
     conn: asyncpg.Connection, user_id: int | None, expires_in_seconds: int | None = None
 ) -> tuple[str, asyncpg.Record]:
     """A new key for the user (None: an admin key, for every user) and its listed row."""
-    key = new_api_key()
+    return await _insert(conn, new_api_key(), user_id, expires_in_seconds, portal=False)
+
+
+async def create_portal_session(
+    conn: asyncpg.Connection, user_id: int, expires_in_seconds: int
+) -> tuple[str, asyncpg.Record]:
+    """A portal session's token (it acts as the user's key until it expires) and its row."""
+    token = new_api_key(PORTAL_PREFIX)
+    return await _insert(conn, token, user_id, expires_in_seconds, portal=True)
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    key: str,
+    user_id: int | None,
+    expires_in_seconds: int | None,
+    *,
+    portal: bool,
+) -> tuple[str, asyncpg.Record]:
     row = await conn.fetchrow(
         f"""
-        INSERT INTO api_keys (user_id, admin, key_hash, prefix, expires_at)
-        VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 second')
+        INSERT INTO api_keys (user_id, admin, portal, key_hash, prefix, expires_at)
+        VALUES ($1, $2, $3, $4, $5, now() + $6::bigint * interval '1 second')
         RETURNING {LISTED_COLUMNS}
         """,
         user_id,
         user_id is None,
+        portal,
         hash_api_key(key),
         display_prefix(key),
         expires_in_seconds,
@@ -93,6 +118,14 @@ async def revoke_by_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | 
 async def revoke_by_id(conn: asyncpg.Connection, key_id: uuid.UUID) -> asyncpg.Record | None:
     """Revoke the key with this id; its listed row, or None if no active key has it."""
     return await _revoke(conn, "id = $1", key_id)
+
+
+async def revoke_portal_session(
+    conn: asyncpg.Connection, session_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """Revoke the portal session with this id; its listed row, or None if no active portal
+    session has it (an ordinary key's id included)."""
+    return await _revoke(conn, "id = $1 AND portal", session_id)
 
 
 async def _revoke(conn: asyncpg.Connection, match: str, value: object) -> asyncpg.Record | None:

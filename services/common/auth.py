@@ -14,7 +14,9 @@ with AUTH_MODE=none), `parse_acting` (a request that names a user: `acting_user`
 A key resolves to its caller through a cache that forgets revoked keys as soon as the
 revocation is notified (services/common/revocation.py), so a revoked key is refused
 within a second while lookups stay cheap. An expired key is refused (401, saying so) on
-its first request past its expiry, cached or not. Each key's last use is noted in the
+its first request past its expiry, cached or not. A portal session's token (a user key
+marked `portal`, services/common/api_keys.py) is refused in words a portal link's holder
+understands: the link expired, or was revoked. Each key's last use is noted in the
 background, at most once a minute (services/common/key_usage.py).
 """
 
@@ -61,6 +63,10 @@ class Caller:
     admin: bool = False
     key_id: uuid.UUID | None = None
     expires_at: datetime | None = None
+    # A portal session's token; `revoked` only ever for one of those (an ordinary revoked
+    # key is not found at all).
+    portal: bool = False
+    revoked: bool = False
 
 
 CALLER = web.RequestKey("caller", Caller)
@@ -85,15 +91,18 @@ class TooManyRequests(ApiError):
 
 
 async def caller_of_key(pool: asyncpg.Pool, key_hash: str) -> Caller | None:
-    """Whom an unrevoked key with this hash speaks for (expired or not), or None."""
+    """Whom an unrevoked key with this hash speaks for (expired or not), or None. A revoked
+    portal session is found too, so that its refusal can say it was revoked."""
     row = await pool.fetchrow(
-        "SELECT id, user_id, admin, key_hash, expires_at FROM api_keys "
-        "WHERE key_hash = $1 AND revoked_at IS NULL",
+        "SELECT id, user_id, admin, key_hash, expires_at, portal, revoked_at IS NOT NULL "
+        "AS revoked FROM api_keys WHERE key_hash = $1 AND (revoked_at IS NULL OR portal)",
         key_hash,
     )
     if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
         return None
-    return Caller(row["user_id"], row["admin"], row["id"], row["expires_at"])
+    return Caller(
+        row["user_id"], row["admin"], row["id"], row["expires_at"], row["portal"], row["revoked"]
+    )
 
 
 @dataclass(slots=True)
@@ -276,8 +285,12 @@ async def authenticate(request: web.Request, cache: KeyCache) -> Caller:
     if caller is None:
         # Never echo the key: it may be a real one pasted in the wrong place.
         raise Unauthorized("the API key is unknown or revoked")
+    if caller.revoked:
+        raise Unauthorized("the portal link was revoked")
     # Checked on every request, cached or not: an expired key is refused at once.
     if caller.expires_at is not None and caller.expires_at <= datetime.now(UTC):
+        if caller.portal:
+            raise Unauthorized(f"the portal link expired at {api_time(caller.expires_at)} UTC")
         raise Unauthorized(
             f"the API key expired at {api_time(caller.expires_at)} UTC: "
             "an admin can create a new one (create-api-key, or POST /api_key)"

@@ -23,6 +23,9 @@ class ApiKey(Shape):
     id: uuid.UUID = Field(description="Revoke it with DELETE /api_key/{api_key_id}.")
     user_id: int | None = Field(description="The user it acts for; null for an admin key.")
     admin: bool = Field(description="Acts for every user; may manage event types and API keys.")
+    portal: bool = Field(
+        description="A portal link's session (POST /portal/session): a user key that expires."
+    )
     prefix: str = Field(description="The key's first characters, to tell keys apart.")
     created_at: ApiTime
     last_used_at: ApiTime | None = Field(

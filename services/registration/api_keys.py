@@ -25,15 +25,22 @@ from .pagination import API_KEY_CURSOR, decode_cursor, page_of
 log = structlog.get_logger(__name__)
 
 
-def check_may_manage_keys(request: web.Request) -> None:
+def require_admin_key(request: web.Request, without_keys: str, what: str) -> None:
+    """403 with AUTH_MODE=none (saying `without_keys`) and for a user key (it may not `what`)."""
     if request.app[SETTINGS].auth_mode != "api_key":
-        raise Forbidden(
-            "API keys are managed through the API only with AUTH_MODE=api_key (here keys are "
-            "not checked); use `python -m services.registration list-api-keys`, "
-            "`create-api-key` or `revoke-api-key` instead"
-        )
+        raise Forbidden(without_keys)
     if not is_admin(request):
-        raise Forbidden("only an admin API key may manage API keys; this key acts for one user")
+        raise Forbidden(f"only an admin API key may {what}; this key acts for one user")
+
+
+def check_may_manage_keys(request: web.Request) -> None:
+    require_admin_key(
+        request,
+        "API keys are managed through the API only with AUTH_MODE=api_key (here keys are "
+        "not checked); use `python -m services.registration list-api-keys`, "
+        "`create-api-key` or `revoke-api-key` instead",
+        "manage API keys",
+    )
 
 
 async def list_api_keys(request: web.Request) -> web.Response:

@@ -12,7 +12,16 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import api_keys, deliveries, delivery_stats, event_types, events, previews, webhooks
+from . import (
+    api_keys,
+    deliveries,
+    delivery_stats,
+    event_types,
+    events,
+    portal,
+    previews,
+    webhooks,
+)
 from .console import add_console_routes
 from .docs import add_docs_routes
 from .event_types import EventTypes
@@ -26,6 +35,7 @@ WEBHOOK = "/webhook/{webhook_id:(?!register$)[^/]+}"
 DELIVERY = "/delivery/{delivery_id}"
 EVENT_TYPE = "/event_type/{event_type_id}"
 API_KEY = "/api_key/{api_key_id}"
+PORTAL_SESSION = "/portal/session/{portal_session_id}"
 
 
 async def recoveries_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -75,6 +85,8 @@ def create_app(settings: RegistrationSettings) -> web.Application:
     router.add_get("/api_key", api_keys.list_api_keys)
     router.add_post("/api_key", api_keys.create_api_key)
     router.add_delete(API_KEY, api_keys.revoke_api_key)
+    router.add_post("/portal/session", portal.create_portal_session)
+    router.add_delete(PORTAL_SESSION, portal.revoke_portal_session)
     add_docs_routes(router)
     add_console_routes(router)
     return app

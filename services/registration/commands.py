@@ -38,7 +38,9 @@ async def create_api_key(
 
 
 def whose(row: asyncpg.Record) -> str:
-    return "an admin key" if row["admin"] else f"user {row['user_id']}"
+    if row["admin"]:
+        return "an admin key"
+    return f"user {row['user_id']}" + (" (portal link)" if row["portal"] else "")
 
 
 async def revoke_api_key(conn: asyncpg.Connection, key: str) -> str:
@@ -75,7 +77,7 @@ def key_table(rows: list[asyncpg.Record], now: datetime) -> str:
             (
                 str(row["id"]),
                 row["prefix"] + "...",
-                "admin" if row["admin"] else f"user {row['user_id']}",
+                "admin" if row["admin"] else whose(row),
                 to_the_minute(row["created_at"]),
                 to_the_minute(row["last_used_at"]),
                 expires,
