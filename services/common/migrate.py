@@ -80,15 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dsn = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     try:
+        database_hosts(dsn)  # the services' own check, before libpq takes what it can
+    except ValueError as exc:
+        print(f"migrate: DATABASE_URL {exc}", file=sys.stderr)
+        return 2
+    try:
         if ensure_database(dsn):
             print(f"created database {database_name(dsn)}")
         if args.rollback:
             print(f"rolled back {rollback_migrations(dsn)} migration(s)")
         else:
             print(f"applied {apply_migrations(dsn)} migration(s)")
-    except ValueError as exc:
-        print(f"migrate: DATABASE_URL {exc}", file=sys.stderr)
-        return 2
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,6 +10,7 @@ import asyncpg
 import pytest
 from asyncpg.connect_utils import _parse_connect_dsn_and_args
 
+from deploy.local.prereqs import database_reachable
 from services.common.database_url import (
     database_hosts,
     database_name,
@@ -17,6 +19,7 @@ from services.common.database_url import (
 )
 from services.common.db import DATABASE_UNAVAILABLE, _reset_connection
 from services.common.migrate import _yoyo_url
+from services.common.migrate import main as migrate_main
 from services.common.settings import CommonSettings, ConfigError, Env
 
 PAIR = "postgresql://app:s3cret@db1:5432,db2:5433/webhooks?target_session_attrs=read-write"
@@ -141,3 +144,24 @@ async def test_a_connection_to_a_read_only_server_is_not_given_back_to_the_pool(
     for reported in ({"in_hot_standby": "on"}, {"default_transaction_read_only": "on"}):
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await _reset_connection(ReportingConnection(**reported))  # type: ignore[arg-type]
+
+
+def test_prereqs_find_a_pair_reachable_when_one_server_answers() -> None:
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: refuses
+        up, down = listening.getsockname()[1], closed.getsockname()[1]
+        pair = f"postgresql://p@127.0.0.1:{down},127.0.0.1:{up}/x?target_session_attrs=read-write"
+        assert database_reachable(pair)
+        assert not database_reachable(f"postgresql://p@127.0.0.1:{down}/x")
+
+
+def test_migrate_refuses_several_hosts_without_read_write_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@127.0.0.1:1,127.0.0.1:2/x")
+    assert migrate_main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("migrate: DATABASE_URL names 2 hosts") and err.count("\n") == 1
+    assert "pw" not in err
