@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export SCALE
 
-.PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key list-api-keys revoke-api-key cluster-test
+.PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key list-api-keys revoke-api-key cluster-test pg-failover-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,12 @@ soak: venv
 # own (extra nodes of the installed rabbitmq-server; the machine's own node is not touched).
 cluster-test: venv
 	$(PY) -m bench.cluster $(CLUSTER_ARGS)
+
+# Uploads and events while the PostgreSQL primary dies (-m immediate) and its synchronous
+# standby is promoted: a pair of its own of the installed server, on its own ports and
+# directories (deploy/local/postgres_pair.py); the machine's own server is not touched.
+pg-failover-test: venv
+	$(PY) -m bench.pg_failover $(PG_FAILOVER_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

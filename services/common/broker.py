@@ -41,6 +41,10 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 QUORUM: dict[str, FieldValue] = {"x-queue-type": "quorum"}
 # The first connection is retried forever: a service waits for RabbitMQ, it does not exit.
 CONNECT_BACKOFF = Backoff(first=0.5, cap=10.0)
+# Basic.Nack answers in a row after which the publishing channel is replaced by a new one:
+# after a RabbitMQ failover the channel aio-pika restored was seen to nack every publish
+# for about a minute (issue 29), while a fresh channel on the same connection publishes.
+NACKS_BEFORE_REOPEN = 5
 
 
 class BrokerUnavailable(Exception):
@@ -152,6 +156,8 @@ class Broker:
         self._events: AbstractExchange | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._nacks_in_a_row = 0
+        self._reopening = asyncio.Lock()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._connect_forever())
@@ -230,9 +236,37 @@ class Broker:
             target = channel.default_exchange
         else:
             raise ValueError(f"unknown exchange {route.exchange!r}")
-        await asyncio.wait_for(
-            target.publish(outgoing.message, route.routing_key, timeout=timeout), timeout
-        )
+        try:
+            await asyncio.wait_for(
+                target.publish(outgoing.message, route.routing_key, timeout=timeout), timeout
+            )
+        except aio_pika.exceptions.DeliveryError:
+            await self._nacked(channel)
+            raise
+        self._nacks_in_a_row = 0
+
+    async def _nacked(self, channel: AbstractChannel) -> None:
+        """Count a nack on `channel`; after NACKS_BEFORE_REOPEN in a row, publish on a new one.
+
+        Publishes that fail meanwhile are not lost: their outbox rows are published again.
+        """
+        self._nacks_in_a_row += 1
+        if self._nacks_in_a_row < NACKS_BEFORE_REOPEN:
+            return
+        async with self._reopening:
+            if self._channel is not channel or self._connection is None:
+                return  # another publish has replaced it already
+            try:
+                fresh = await self._connection.channel(publisher_confirms=True)
+                self._events = await fresh.get_exchange(EVENTS_EXCHANGE, ensure=False)
+            except BROKER_ERRORS as exc:
+                log.warning("broker_channel_reopen_failed", error=repr(exc))
+                return
+            self._channel = fresh
+            log.warning("broker_channel_reopened", nacks_in_a_row=self._nacks_in_a_row)
+            self._nacks_in_a_row = 0
+        with contextlib.suppress(*BROKER_ERRORS):
+            await channel.close()
 
     async def check(self) -> None:
         if not self.connected:
