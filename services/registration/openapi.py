@@ -74,7 +74,10 @@ ROUTES = (
     Route("patch", "/event_type/{event_type_id}", "updateEventType", "Change an event type",
           "event types", Envelope[views.EventType], (400, 403, 404, 413, 415, 503),
           "Any of description, schema (null removes it) and archived. An archived type takes "
-          "no new events (409) and no new webhooks (409); its webhooks stay.",
+          "no new events (409) and no new webhooks (409); its webhooks stay. The system's "
+          "own types (`upload file`, `webhook.disabled`, `delivery.failed`) cannot be "
+          "archived or given another schema, in any auth mode (403); their description can "
+          "change.",
           body=event_type_shapes.EventTypePatch, admin=True),
     Route("post", "/event", "publishEvent", "Publish an event", "events",
           Envelope[AcceptedEvent], (400, 404, 409, 413, 415, 422, 503),
