@@ -92,9 +92,10 @@ ROUTES = (
     Route("get", "/event/{event_id}", "getEvent", "Get an event and its deliveries", "events",
           Envelope[views.Event], (400, 404, 503)),
     Route("post", "/webhook/register", "registerWebhook", "Register a webhook", "registration",
-          Envelope[views.RegisteredWebhook], (400, 404, 413, 415, 503),
-          "Registration and configuration are written in one transaction. The answer is the "
-          "only place the signing secret is shown (besides rotation). GET on this path is 405.",
+          Envelope[views.RegisteredWebhook], (400, 404, 409, 413, 415, 503),
+          "Registration and configuration are written in one transaction. An archived event "
+          "type takes no new webhooks (409). The answer is the only place the signing secret "
+          "is shown (besides rotation). GET on this path is 405.",
           body=request_shapes.WebhookRegistration),
     Route("get", "/webhook", "listWebhooks", "List a user's webhooks, newest first", "webhooks",
           Page[views.Webhook], (400, 503),
