@@ -45,7 +45,14 @@ $(AXE): tests/.axe/package.json tests/.axe/package-lock.json
 	npm ci --prefix tests/.axe --no-audit --no-fund
 	@touch $(AXE)
 
-test: venv $(AXE)
+# openapi-typescript and tsc, pinned by tests/.openapi-ts/package-lock.json, for the generator
+# test (tests/test_generators.py).
+OPENAPI_TS := tests/.openapi-ts/node_modules/.bin/openapi-typescript
+$(OPENAPI_TS): tests/.openapi-ts/package.json tests/.openapi-ts/package-lock.json
+	npm ci --prefix tests/.openapi-ts --no-audit --no-fund
+	@touch $(OPENAPI_TS)
+
+test: venv $(AXE) $(OPENAPI_TS)
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 

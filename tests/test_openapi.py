@@ -472,17 +472,16 @@ async def test_schemathesis_finds_nothing_through_the_gateway(
     for label, statuses in counts.items():
         print(f"  {label}: {dict(sorted(statuses.items()))}")
     assert not failures, "\n\n".join([f"seed {drawn_by}: {replay}", *failures])
-    assert len(counts) == len(documented_routes(document))
+    assert len(counts) == len(documented_routes(document)), replay
     # The real ids got examples past validation and lookup: every operation succeeded at times.
     for label, statuses in counts.items():
-        succeeded = statuses[200] + statuses[201] + statuses[202]
-        if label == "POST /event_type":
-            # Both runs draw names into one database, so a name may be taken (a replayed seed
-            # draws every one again): a 409 is a body that passed every check.
-            succeeded += statuses[409]
+        # A 409 is a request that passed every check and lookup and met the state other
+        # examples left: a name taken (both runs draw names into one database), or the
+        # webhook disabled by an updateWebhook example before recoverWebhook's run.
+        succeeded = statuses[200] + statuses[201] + statuses[202] + statuses[409]
         if label.split()[1].startswith(("/api_key", "/portal/")):
             # Keys and portal links are managed through the API only with AUTH_MODE=api_key,
             # and this stack runs without: 403 by design (tests/test_api_keys.py and
             # tests/test_portal_sessions.py drive them with keys).
             succeeded += statuses[403]
-        assert succeeded > 0, (label, statuses)
+        assert succeeded > 0, (label, statuses, replay)

@@ -192,8 +192,9 @@ class WebhookRegistration(RequestBody):
         "otherwise be the key's user (403)."
     )
     url: Url
-    custom_headers: CustomHeaders = {}
-    custom_payload: CustomPayload = {}
+    # Left out is none, as null is: the document's default is null, consistent with the type.
+    custom_headers: CustomHeaders = Field({}, json_schema_extra={"default": None})
+    custom_payload: CustomPayload = Field({}, json_schema_extra={"default": None})
     filter: EventFilter = None
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None
