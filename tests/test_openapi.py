@@ -195,6 +195,7 @@ def test_every_operation_documents_its_answers() -> None:
             operation = item[method]
             operation_ids.append(operation["operationId"])
             assert operation.get("summary"), (method, path)
+            assert operation.get("description"), (method, path)
             statuses = set(operation["responses"])
             assert statuses & {"200", "201", "202"}, (method, path)
             if "{" in path:
