@@ -45,7 +45,14 @@ $(AXE): tests/.axe/package.json tests/.axe/package-lock.json
 	npm ci --prefix tests/.axe --no-audit --no-fund
 	@touch $(AXE)
 
-test: venv $(AXE)
+# openapi-typescript and tsc, pinned by tests/.openapi-ts/package-lock.json, for the generator
+# test (tests/test_generators.py).
+OPENAPI_TS := tests/.openapi-ts/node_modules/.bin/openapi-typescript
+$(OPENAPI_TS): tests/.openapi-ts/package.json tests/.openapi-ts/package-lock.json
+	npm ci --prefix tests/.openapi-ts --no-audit --no-fund
+	@touch $(OPENAPI_TS)
+
+test: venv $(AXE) $(OPENAPI_TS)
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -95,10 +102,21 @@ cluster-test: venv
 pg-failover-test: venv
 	$(PY) -m bench.pg_failover $(PG_FAILOVER_ARGS)
 
-lint: venv
+# Spectral and Redocly, pinned by tests/.openapi-lint/package-lock.json, lint the OpenAPI
+# document (rules and the findings left: tests/.openapi-lint, docs/openapi.md).
+OPENAPI_LINT := tests/.openapi-lint/node_modules/.bin
+$(OPENAPI_LINT)/spectral: tests/.openapi-lint/package.json tests/.openapi-lint/package-lock.json
+	npm ci --prefix tests/.openapi-lint --no-audit --no-fund
+	@touch $@
+
+lint: venv $(OPENAPI_LINT)/spectral
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	@mkdir -p run
+	$(PY) -c 'import json; from services.registration.openapi import openapi_document as d; print(json.dumps(d()))' > run/openapi.json
+	$(OPENAPI_LINT)/spectral lint run/openapi.json --ruleset tests/.openapi-lint/.spectral.yaml --fail-severity warn --quiet
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(OPENAPI_LINT)/redocly lint run/openapi.json --config tests/.openapi-lint/redocly.yaml --format summary
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -66,7 +66,7 @@ def is_open(operation: dict[str, Any]) -> bool:
 
 
 def needs_admin(operation: dict[str, Any]) -> bool:
-    return any("admin" in req.get("apiKey", []) for req in operation.get("security", []))
+    return any("adminKey" in req for req in operation.get("security", []))
 
 
 def resolve(schema: dict[str, Any]) -> dict[str, Any]:

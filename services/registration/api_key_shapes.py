@@ -51,14 +51,11 @@ class ApiKeyCreate(RequestBody):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "oneOf": [
-                {"required": ["user_id"], "properties": {"admin": {"const": False}}},
-                {
-                    "required": ["admin"],
-                    "properties": {"admin": {"const": True}},
-                    "not": {"required": ["user_id"]},
-                },
-            ],
+            # One owner: an admin key has no user_id, any other key needs one. As if/then/else
+            # (not oneOf), generators keep the body's model and its fields.
+            "if": {"required": ["admin"], "properties": {"admin": {"const": True}}},
+            "then": {"not": {"required": ["user_id"]}},
+            "else": {"required": ["user_id"]},
             "examples": [{"user_id": 1, "expires_in_seconds": 2592000}],
         }
     )

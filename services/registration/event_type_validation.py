@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from services.common.api.edge import refuse, validated
-from services.common.api.json_values import NO_NUL, contains_nul, nullable_object
+from services.common.api.json_values import JSON_VALUE_REF, NO_NUL, contains_nul, nullable_object
 from services.common.event_schemas import MAX_SCHEMA_BYTES, SchemaError, check_schema
 from services.common.web import BadRequest
 
@@ -45,7 +45,14 @@ SCHEMA_EXAMPLE = {
 EventSchema = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_event_schema),
-    WithJsonSchema(nullable_object(SCHEMA_HELP, SCHEMA_EXAMPLE)),
+    WithJsonSchema(
+        nullable_object(
+            SCHEMA_HELP,
+            SCHEMA_EXAMPLE,
+            propertyNames={"pattern": NO_NUL},
+            additionalProperties={"$ref": JSON_VALUE_REF},
+        )
+    ),
 ]
 Description = Annotated[str, Field(strict=True, max_length=MAX_DESCRIPTION_CHARS, pattern=NO_NUL)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import asyncpg
 import structlog
@@ -12,6 +13,7 @@ from aiohttp import web
 from services.common.api.edge import parse_path_id, query_of, respond, validated
 from services.common.auth import Forbidden, is_admin
 from services.common.db import DB_POOL
+from services.common.system_events import SYSTEM_EVENT_TYPES
 from services.common.web import Conflict, NotFound, read_json_object
 
 from . import db
@@ -67,6 +69,23 @@ def event_type_not_found(event_type_id: uuid.UUID) -> NotFound:
     return NotFound(f"event type {event_type_id} does not exist")
 
 
+async def check_may_change(
+    request: web.Request, event_type_id: uuid.UUID, changes: dict[str, Any]
+) -> None:
+    """The system's own types keep their schema and stay live in every auth mode: its events
+    have a fixed shape, and uploads and operational events must never be refused as archived.
+    Their description may change, and `archived: false` is allowed (it archives nothing)."""
+    if event_type_id not in SYSTEM_EVENT_TYPES:
+        return
+    if "schema" in changes or changes.get("archived") is True:
+        found = await request.app[EVENT_TYPES].find(event_type_id)
+        name = found.name if found is not None else str(event_type_id)
+        raise Forbidden(
+            f"event type {name!r} is the system's own: it cannot be archived and its schema "
+            "cannot change (its description can)"
+        )
+
+
 async def list_event_types(request: web.Request) -> web.Response:
     """GET /event_type, optionally only the one named `name`; archived types too."""
     name = query_of(request, EventTypeQuery).name
@@ -101,6 +120,7 @@ async def update_event_type(request: web.Request) -> web.Response:
     event_type_id = event_type_id_of(request)
     body = await read_json_object(request, request.app[SETTINGS].max_json_bytes)
     changes = parse_event_type_patch(body)
+    await check_may_change(request, event_type_id, changes)
     row = await db.update_event_type(request.app[DB_POOL], event_type_id, changes)
     if row is None:
         raise event_type_not_found(event_type_id)

@@ -31,6 +31,7 @@ from . import api_key_shapes, console, delivery_stats, portal_shapes, previews, 
 from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
 from .openapi_errors import ERRORS, error_responses
+from .openapi_info import INFO, SECURITY_SCHEMES
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -70,11 +71,15 @@ ROUTES = (
           "if any, is checked now (400 naming `schema`) and every payload is validated "
           "against it.", body=event_type_shapes.EventTypeCreate, status=201, admin=True),
     Route("get", "/event_type/{event_type_id}", "getEventType", "Get an event type",
-          "event types", Envelope[views.EventType], (400, 404, 503)),
+          "event types", Envelope[views.EventType], (400, 404, 503),
+          "Archived types too (`archived: true`); `schema` is null when it has none."),
     Route("patch", "/event_type/{event_type_id}", "updateEventType", "Change an event type",
           "event types", Envelope[views.EventType], (400, 403, 404, 413, 415, 503),
           "Any of description, schema (null removes it) and archived. An archived type takes "
-          "no new events (409) and no new webhooks (409); its webhooks stay.",
+          "no new events (409) and no new webhooks (409); its webhooks stay. The system's "
+          "own types (`upload file`, `webhook.disabled`, `delivery.failed`) cannot be "
+          "archived or given another schema, in any auth mode (403); their description can "
+          "change.",
           body=event_type_shapes.EventTypePatch, admin=True),
     Route("post", "/event", "publishEvent", "Publish an event", "events",
           Envelope[AcceptedEvent], (400, 404, 409, 413, 415, 422, 503),
@@ -87,18 +92,23 @@ ROUTES = (
           "same key with another type or payload is a 422.",
           body=EventRequest, status=202, idempotent=True),
     Route("get", "/event/{event_id}", "getEvent", "Get an event and its deliveries", "events",
-          Envelope[views.Event], (400, 404, 503)),
+          Envelope[views.Event], (400, 404, 503),
+          "The event as accepted, and the delivery it fanned out to each webhook with its "
+          "status now. Another user's event is 404 for a user key."),
     Route("post", "/webhook/register", "registerWebhook", "Register a webhook", "registration",
-          Envelope[views.RegisteredWebhook], (400, 404, 413, 415, 503),
-          "Registration and configuration are written in one transaction. The answer is the "
-          "only place the signing secret is shown (besides rotation). GET on this path is 405.",
+          Envelope[views.RegisteredWebhook], (400, 404, 409, 413, 415, 503),
+          "Registration and configuration are written in one transaction. An archived event "
+          "type takes no new webhooks (409). The answer is the only place the signing secret "
+          "is shown (besides rotation). GET on this path is 405.",
           body=request_shapes.WebhookRegistration),
     Route("get", "/webhook", "listWebhooks", "List a user's webhooks, newest first", "webhooks",
           Page[views.Webhook], (400, 503),
           "Deleted webhooks are not listed. Page with `limit` and `cursor`.",
           query=request_shapes.WebhookListQuery),
     Route("get", "/webhook/{webhook_id}", "getWebhook", "Get a webhook", "webhooks",
-          Envelope[views.Webhook], (400, 404, 503)),
+          Envelope[views.Webhook], (400, 404, 503),
+          "Its settings, filter and state; never its secret (shown only at registration and "
+          "rotation). A deleted webhook is 404."),
     Route("patch", "/webhook/{webhook_id}", "updateWebhook", "Change a webhook", "webhooks",
           Envelope[views.UpdatedWebhook], (400, 404, 413, 415, 503),
           "Any of url, custom_headers, custom_payload, disabled and signature_scheme; an empty "
@@ -114,7 +124,9 @@ ROUTES = (
           "webhook as it was."),
     Route("get", "/webhook/{webhook_id}/deliveries", "listDeliveries",
           "List a webhook's deliveries, newest first", "deliveries",
-          Page[views.Delivery], (400, 404, 503), query=request_shapes.DeliveryListQuery),
+          Page[views.Delivery], (400, 404, 503), "One per event sent to it; `status` "
+          "narrows the list. Page with `limit` and `cursor`.",
+          query=request_shapes.DeliveryListQuery),
     Route("post", "/webhook/{webhook_id}/recover", "recoverWebhook",
           "Redeliver every failed or not attempted delivery since a time", "deliveries",
           Envelope[views.Recovering], (400, 404, 409, 413, 415, 503),
@@ -130,7 +142,8 @@ ROUTES = (
           "rotating again within that time drops the oldest, so a delivery never carries more "
           "than two signatures."),
     Route("get", "/delivery/{delivery_id}", "getDelivery", "Get a delivery and its attempts",
-          "deliveries", Envelope[views.DeliveryWithAttempts], (400, 404, 503)),
+          "deliveries", Envelope[views.DeliveryWithAttempts], (400, 404, 503),
+          "Its status and every attempt in order: status code, error and duration."),
     Route("post", "/delivery/{delivery_id}/redeliver", "redeliver", "Send a delivery again",
           "deliveries", Envelope[views.Delivery], (400, 404, 409, 503),
           "A new attempt of the same delivery (same `webhook-id`), whatever its status, with "
@@ -153,7 +166,8 @@ ROUTES = (
           "user, with a sample payload from the type's schema. Nothing is published here."),
     Route("get", "/delivery/{delivery_id}/body", "getDeliveryBody",
           "The body of a delivery's request", "deliveries",
-          Envelope[previews.DeliveryBody], (400, 404, 503)),
+          Envelope[previews.DeliveryBody], (400, 404, 503),
+          "The JSON text the endpoint gets, byte for byte, to check a receiver's parsing."),
     Route("get", "/api_key", "listApiKeys", "List the API keys not revoked, newest first",
           "api keys", Page[api_key_shapes.ApiKey], (400, 503), "Expired keys too; never a "
           "key itself. Admin keys only; 403 with AUTH_MODE=none.",
@@ -182,9 +196,13 @@ ROUTES = (
     Route("get", "/auth_mode", "getAuthMode", "Whether API keys are required", "meta",
           Envelope[console.AuthMode], (503,),
           "Needs no key: the console asks it to know which sign-in to show."),
-    Route("get", "/openapi.json", "openapiDocument", "This document", "meta", None),
-    Route("get", "/docs", "docsPage", "This document as a web page", "meta", None),
-    Route("get", "/console", "consolePage", "The web console", "meta", None),
+    Route("get", "/openapi.json", "openapiDocument", "This document", "meta", None,
+          description="OpenAPI 3.1, generated from the service's own models; needs no key."),
+    Route("get", "/docs", "docsPage", "This document as a web page", "meta", None,
+          description="Swagger UI, served with its assets by the service; needs no key."),
+    Route("get", "/console", "consolePage", "The web console", "meta", None,
+          description="A page to manage webhooks and deliveries in a browser; it signs in "
+          "with an API key or a portal link when AUTH_MODE=api_key."),
 )  # fmt: skip
 
 PATH_PARAMETERS = {
@@ -228,26 +246,6 @@ TAGS = [
     },
     {"name": "meta", "description": "This document, the web console, and the auth mode."},
 ]
-SECURITY_SCHEMES = {
-    "apiKey": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "With AUTH_MODE=api_key every route but this document needs "
-        "`Authorization: Bearer <API key>`; create a key with "
-        "`python -m services.registration create-api-key --user-id N`. "
-        "A user key acts for its one user; an admin key (`create-api-key --admin`) acts "
-        "for every user, and routes whose security names the role `admin` need one. "
-        "With AUTH_MODE=none (local runs) no key is needed.",
-    }
-}
-DESCRIPTION = """\
-Self-hosted webhook delivery: register a URL, upload a file, and the URL receives a signed
-(Standard Webhooks), retried notification.
-
-Every JSON answer, success or error, is the envelope `{"message", "data", "error"}`; lists
-add `next_cursor`. Timestamps are UTC, `YYYY-MM-DD HH:MM:SS`. Lists are newest first and
-paged with `limit` (default 50, at most 200) and the opaque `cursor`.
-"""
 
 
 def component_schemas(routes: tuple[Route, ...]) -> tuple[Refs, Schema]:
@@ -333,8 +331,7 @@ def access_of(route: Route) -> tuple[list[Schema] | None, list[int]]:
     if is_open(route.path):
         return [], []
     forbidden = [401, 403, 429] if route.admin or route.path in USER_ID_PATHS else [401, 429]
-    # OpenAPI 3.1 lets a bearer scheme's requirement name roles.
-    return ([{"apiKey": ["admin"]}, {}] if route.admin else None), forbidden
+    return ([{"adminKey": []}, {}] if route.admin else None), forbidden
 
 
 def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
@@ -344,7 +341,7 @@ def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
         paths.setdefault(route.path, {})[route.method] = operation(route, refs)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Webhooks", "version": "0.1.0", "description": DESCRIPTION},
+        "info": INFO,
         "servers": [{"url": "/", "description": "The gateway (port 8081 by default)."}],
         "tags": TAGS,
         "paths": paths,

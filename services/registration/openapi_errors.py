@@ -9,8 +9,9 @@ ERROR_ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 
 FORBIDDEN_HELP = (
     "Not allowed: `user_id` is not the API key's user, the route needs an admin key (the "
-    "API-key and portal-link routes also AUTH_MODE=api_key), or the event type is published "
-    "by the system only."
+    "API-key and portal-link routes also AUTH_MODE=api_key), the event type is published "
+    "by the system only, or the change would archive one of the system's own event types "
+    "(`upload file`, `webhook.disabled`, `delivery.failed`) or change its schema."
 )
 CONFLICT_HELP = (
     "Conflicts with the current state: the webhook is disabled (re-enable it first), the "

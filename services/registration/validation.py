@@ -109,7 +109,12 @@ def check_custom_payload(value: Any) -> Any:
 
 
 def _any_case(word: str) -> str:
-    return "".join(f"[{ch.upper()}{ch.lower()}]" if ch.isalpha() else re.escape(ch) for ch in word)
+    # `-` needs no escape outside a class, and `\-` is not valid in a Unicode-mode ECMAScript
+    # pattern (the JSON Schema dialect of validators such as Redocly's).
+    return "".join(
+        f"[{ch.upper()}{ch.lower()}]" if ch.isalpha() else ch if ch == "-" else re.escape(ch)
+        for ch in word
+    )
 
 
 _RESERVED_HEADER_PATTERN = (
@@ -192,8 +197,9 @@ class WebhookRegistration(RequestBody):
         "otherwise be the key's user (403)."
     )
     url: Url
-    custom_headers: CustomHeaders = {}
-    custom_payload: CustomPayload = {}
+    # Left out is none, as null is: the document's default is null, consistent with the type.
+    custom_headers: CustomHeaders = Field({}, json_schema_extra={"default": None})
+    custom_payload: CustomPayload = Field({}, json_schema_extra={"default": None})
     filter: EventFilter = None
     retry_schedule: RetrySchedule = None
     timeout_seconds: TimeoutSeconds = None

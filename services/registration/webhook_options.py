@@ -7,11 +7,17 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from services.common.api.edge import refuse
-from services.common.api.json_values import contains_nul, integral_number, nullable_object
+from services.common.api.json_values import (
+    JSON_VALUE_REF,
+    contains_nul,
+    integral_number,
+    nullable_object,
+)
 from services.common.filters import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_IN_VALUES,
+    MAX_PATH_LENGTH,
     FilterError,
     parse_filter,
 )
@@ -30,6 +36,9 @@ FILTER_HELP = (
     "`$in`/`$nin`. An unknown operator or a wrongly typed operand is a 400 naming it, and "
     "nothing is stored."
 )
+# A filter's key: a combinator, or a dotted path of non-empty segments that does not start
+# with `$` (an operator's mark); parse_filter refuses any other key.
+FILTER_KEY_PATTERN = r"^(?:\$(?:and|or|not)|[^.$\x00][^.\x00]*(?:\.[^.\x00]+)*)$"
 
 
 def check_filter(value: Any) -> Any:
@@ -50,7 +59,10 @@ EventFilter = Annotated[
     BeforeValidator(check_filter),
     WithJsonSchema(
         nullable_object(
-            FILTER_HELP, {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}}
+            FILTER_HELP,
+            {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}},
+            propertyNames={"pattern": FILTER_KEY_PATTERN, "maxLength": MAX_PATH_LENGTH},
+            additionalProperties={"$ref": JSON_VALUE_REF},
         )
     ),
 ]

@@ -3,15 +3,19 @@ names the field, every accepted value comes back as given."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.common.api.edge import validated
 from services.common.web import BadRequest
 from services.registration.url_grammar import MAX_URL_LENGTH
 from services.registration.validation import WebhookRegistration
+from services.registration.webhook_options import FILTER_KEY_PATTERN
 
 # Every refusal is a BadRequest whose message names the field, so a client can fix its request.
 # Each field is checked in a registration that is valid but for it, as the route checks it.
@@ -236,3 +240,17 @@ def test_a_registration_names_unknown_fields_and_missing_ones() -> None:
         body = {key: value for key, value in VALID.items() if key != name}
         with pytest.raises(BadRequest, match=f"{name} is required"):
             validated(WebhookRegistration, body)
+
+
+@given(key=st.from_regex(FILTER_KEY_PATTERN, fullmatch=True).filter(lambda k: len(k) <= 200))
+def test_a_filter_key_the_document_admits_is_accepted(key: str) -> None:
+    """The document's pattern for filter keys holds only keys the service accepts."""
+    value: Any = [{"a": 1}] if key in ("$and", "$or") else {"a": 1} if key == "$not" else 1
+    assert registration(filter={key: value}).filter == {key: value}
+
+
+@pytest.mark.parametrize("key", ["", "a..b", ".a", "a.", "$x", "$andx", "a\x00b"], ids=repr)
+def test_a_filter_key_the_document_refuses_is_refused(key: str) -> None:
+    assert not re.fullmatch(FILTER_KEY_PATTERN, key)
+    with pytest.raises(BadRequest, match="filter"):
+        registration(filter={key: 1})

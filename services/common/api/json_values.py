@@ -8,18 +8,21 @@ from typing import Any
 NO_NUL = "^[^\\x00]*$"
 # The document carries JSON_VALUE under this name (it refers to itself).
 JSON_VALUE_REF = "#/components/schemas/JsonValue"
-# Any JSON value without a NUL in its strings or keys (jsonb cannot store one).
+# Any JSON value without a NUL in its strings or keys (jsonb cannot store one). No `type` and
+# no union: `pattern` holds strings only and `items` arrays only, and the object's keywords
+# sit under `if` so that generators that read `additionalProperties` as "an object"
+# (openapi-typescript) or cannot follow a recursive union (openapi-python-client) see any
+# JSON value, which it is, while validators (schemathesis) still see every constraint.
 JSON_VALUE = {
-    "anyOf": [
-        {"type": "string", "pattern": NO_NUL},
-        {"type": ["number", "boolean", "null"]},
-        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": NO_NUL},
-            "additionalProperties": {"$ref": JSON_VALUE_REF},
-        },
-    ]
+    "description": "Any JSON value (string, number, boolean, null, array or object); no "
+    "string or key in it may hold a NUL (\\u0000).",
+    "pattern": NO_NUL,
+    "items": {"$ref": JSON_VALUE_REF},
+    "if": {"type": "object"},
+    "then": {
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": {"$ref": JSON_VALUE_REF},
+    },
 }
 
 

@@ -146,7 +146,11 @@ class EventRequest(BaseModel):
         extra="forbid",
         frozen=True,
         json_schema_extra={
-            "oneOf": [{"required": ["event_type"]}, {"required": ["event_type_id"]}],
+            # Exactly one of the two, said so that generators keep the body's model (a oneOf
+            # of bare `required` lists makes openapi-python-client drop it).
+            "if": {"required": ["event_type"]},
+            "then": {"not": {"required": ["event_type_id"]}},
+            "else": {"required": ["event_type_id"]},
             "examples": [
                 {"event_type": "invoice.paid", "user_id": 1, "payload": {"invoice_id": "in_1"}}
             ],
