@@ -17,7 +17,7 @@ from services.common.db import DB_POOL
 
 from . import db
 from .access import visible_to, webhook_id_of, webhook_not_found
-from .validation import DeliveryStatus
+from .queries import DeliveryStatus
 
 MAX_HOURS = 7 * 24
 HOUR = timedelta(hours=1)

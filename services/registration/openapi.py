@@ -27,7 +27,7 @@ from services.common.api.shapes import (
 )
 from services.common.auth import is_open
 
-from . import console, delivery_stats, previews, views
+from . import console, delivery_stats, previews, queries, views
 from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
 
@@ -95,7 +95,7 @@ ROUTES = (
     Route("get", "/webhook", "listWebhooks", "List a user's webhooks, newest first", "webhooks",
           Page[views.Webhook], (400, 503),
           "Deleted webhooks are not listed. Page with `limit` and `cursor`.",
-          query=request_shapes.WebhookListQuery),
+          query=queries.WebhookListQuery),
     Route("get", "/webhook/{webhook_id}", "getWebhook", "Get a webhook", "webhooks",
           Envelope[views.Webhook], (400, 404, 503)),
     Route("patch", "/webhook/{webhook_id}", "updateWebhook", "Change a webhook", "webhooks",
@@ -113,7 +113,7 @@ ROUTES = (
           "webhook as it was."),
     Route("get", "/webhook/{webhook_id}/deliveries", "listDeliveries",
           "List a webhook's deliveries, newest first", "deliveries",
-          Page[views.Delivery], (400, 404, 503), query=request_shapes.DeliveryListQuery),
+          Page[views.Delivery], (400, 404, 503), query=queries.DeliveryListQuery),
     Route("post", "/webhook/{webhook_id}/recover", "recoverWebhook",
           "Redeliver every failed or not attempted delivery since a time", "deliveries",
           Envelope[views.Recovering], (400, 404, 409, 413, 415, 503),

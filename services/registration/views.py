@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from services.common.api.shapes import ApiTime, Shape
 from services.common.signing_keys import SignatureScheme
 
-from .validation import DeliveryStatus
+from .queries import DeliveryStatus
 
 # The HMAC secret (whsec_), or the ed25519 public key (whpk_) of signature_scheme ed25519.
 SECRET_PATTERN = "^(whsec|whpk)_[A-Za-z0-9+/]+=*$"
@@ -38,7 +38,10 @@ class _WebhookFields(Shape):
     id: uuid.UUID
     user_id: int
     url: str
-    event_type_id: uuid.UUID
+    event_type_id: uuid.UUID = Field(description="The first of `event_type_ids`.")
+    event_type_ids: list[uuid.UUID] = Field(
+        description="The event types it subscribes to, in the order given."
+    )
     custom_headers: dict[str, str]
     custom_payload: dict[str, Any]
     filter: dict[str, Any] | None = Field(

@@ -107,10 +107,19 @@ class AsyncWebhooksClient:
             cursor = page.next_cursor
 
     def iter_webhooks(
-        self, user_id: int | None = None, *, limit: int | None = None
+        self,
+        user_id: int | None = None,
+        *,
+        event_type_id: Id | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[Webhook]:
-        """Every webhook of the user, newest first, fetched `limit` at a time."""
-        return self.all_pages(lambda cursor: op.list_webhooks(user_id, limit=limit, cursor=cursor))
+        """Every webhook of the user (subscribed to `event_type_id`), newest first, fetched
+        `limit` at a time."""
+        return self.all_pages(
+            lambda cursor: op.list_webhooks(
+                user_id, event_type_id=event_type_id, limit=limit, cursor=cursor
+            )
+        )
 
     def iter_deliveries(
         self, webhook_id: Id, *, status: DeliveryStatus | None = None, limit: int | None = None
@@ -173,9 +182,10 @@ class AsyncWebhooksClient:
 
     async def register_webhook(
         self,
-        event_type_id: Id,
+        event_type_id: Id | None,
         url: str,
         *,
+        event_type_ids: Sequence[Id] | Unset = UNSET,
         user_id: int | None = None,
         custom_headers: Mapping[str, str] | Unset | None = UNSET,
         custom_payload: JsonObject | Unset | None = UNSET,
@@ -189,6 +199,7 @@ class AsyncWebhooksClient:
             op.register_webhook(
                 event_type_id,
                 url,
+                event_type_ids=event_type_ids,
                 user_id=user_id,
                 custom_headers=custom_headers,
                 custom_payload=custom_payload,
@@ -201,9 +212,16 @@ class AsyncWebhooksClient:
         )
 
     async def list_webhooks(
-        self, user_id: int | None = None, *, limit: int | None = None, cursor: str | None = None
+        self,
+        user_id: int | None = None,
+        *,
+        event_type_id: Id | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> Page[Webhook]:
-        return await self.send_page(op.list_webhooks(user_id, limit=limit, cursor=cursor))
+        return await self.send_page(
+            op.list_webhooks(user_id, event_type_id=event_type_id, limit=limit, cursor=cursor)
+        )
 
     async def get_webhook(self, webhook_id: Id) -> Webhook:
         return await self.send(op.get_webhook(webhook_id))
@@ -213,6 +231,7 @@ class AsyncWebhooksClient:
         webhook_id: Id,
         *,
         url: str | Unset = UNSET,
+        event_type_ids: Sequence[Id] | Unset = UNSET,
         custom_headers: Mapping[str, str] | Unset | None = UNSET,
         custom_payload: JsonObject | Unset | None = UNSET,
         disabled: bool | Unset = UNSET,
@@ -226,6 +245,7 @@ class AsyncWebhooksClient:
             op.update_webhook(
                 webhook_id,
                 url=url,
+                event_type_ids=event_type_ids,
                 custom_headers=custom_headers,
                 custom_payload=custom_payload,
                 disabled=disabled,

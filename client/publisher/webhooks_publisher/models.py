@@ -57,7 +57,9 @@ class _WebhookFields(TypedDict):
     id: str
     user_id: int
     url: str
+    # The first of `event_type_ids`, the types it subscribes to (in the order given).
     event_type_id: str
+    event_type_ids: list[str]
     custom_headers: dict[str, str]
     custom_payload: JsonObject
     filter: JsonObject | None
