@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
-from harness.events import fresh_user_id
+from harness.events import create_event_type, fresh_user_id
 from harness.receiver import Receiver
-from harness.stack import Stack
+from harness.stack import Stack, StackOptions
 from tests.test_events_api import call, create_type, publish
+from tests.test_security import create_key
 
 # What a receiver may still get after the test is over, to tell "nothing came" from "late".
 QUIET_SECONDS = 2.0
@@ -145,3 +148,118 @@ async def test_webhooks_are_listed_by_event_type(stack: Stack) -> None:
     assert await listed(str(uuid.uuid4())) == []
     status, answer, _ = await call(stack, "GET", f"/webhook?user_id={user}&event_type_id=x")
     assert status == 400 and "event_type_id" in answer["message"]
+
+
+# --- the events log ---------------------------------------------------------------------------
+
+
+async def settled(stack: Stack, event_ids: list[str], timeout: float = 15.0) -> None:
+    """Until none of these events' deliveries is pending."""
+    ids = [uuid.UUID(event_id) for event_id in event_ids]
+    for _ in range(int(timeout / 0.05)):
+        pending = await stack.pool.fetchval(
+            "SELECT count(*) FROM deliveries WHERE event_id = ANY($1) AND status = 'pending'", ids
+        )
+        if pending == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{pending} deliveries still pending")
+
+
+async def listed_events(stack: Stack, query: str, headers: dict[str, str] | None = None) -> Any:
+    status, answer, _ = await call(stack, "GET", f"/event?{query}", None, headers)
+    assert status == 200, answer
+    return answer
+
+
+async def test_events_are_listed_newest_first_with_their_deliveries_counted(
+    stack: Stack, receiver: Receiver
+) -> None:
+    chosen, other = await create_type(stack), await create_type(stack)
+    user = fresh_user_id()
+    await register_types(stack, receiver.url, [chosen["id"]], user)
+    await register_types(stack, receiver.url, [chosen["id"]], user, filter={"n": {"$lt": 0}})
+    off = await register_types(stack, receiver.url, [chosen["id"]], user)
+    status, _, _ = await call(stack, "PATCH", f"/webhook/{off['id']}", {"disabled": True})
+    assert status == 200
+    published = []
+    for n in range(5):
+        event_type = other if n == 2 else chosen
+        body = {"event_type": event_type["name"], "user_id": user, "payload": {"n": n}}
+        status, answer, _ = await publish(stack, body)
+        assert status == 202, answer
+        published.append(answer["data"]["event_id"])
+    await publish(stack, {"event_type": chosen["name"], "user_id": fresh_user_id(), "payload": {}})
+    await receiver.wait_for(4)
+    await settled(stack, published)
+    # An hour apart, so that since and until are exact.
+    for hour, event_id in enumerate(published):
+        await stack.pool.execute(
+            "UPDATE events SET created_at = $2 WHERE id = $1",
+            uuid.UUID(event_id),
+            datetime(2026, 1, 1, 10 + hour, tzinfo=UTC),
+        )
+
+    answer = await listed_events(stack, f"user_id={user}")
+    assert [event["id"] for event in answer["data"]] == published[::-1]
+    assert answer["next_cursor"] is None
+    newest = answer["data"][0]
+    assert newest == {
+        "id": published[4],
+        "event_type": chosen["name"],
+        "user_id": user,
+        "created_at": "2026-01-01 14:00:00",
+        "test": False,
+        "deliveries": {
+            "pending": 0,
+            "succeeded": 1,
+            "failed": 0,
+            "not_attempted": 1,
+            "cancelled": 0,
+        },
+    }
+    assert answer["data"][2]["deliveries"] == dict.fromkeys(newest["deliveries"], 0)
+
+    by_type = await listed_events(stack, f"user_id={user}&event_type={other['name']}")
+    assert [event["id"] for event in by_type["data"]] == [published[2]]
+    window = await listed_events(
+        stack, f"user_id={user}&since=2026-01-01 11:00:00&until=2026-01-01 13:00:00"
+    )
+    assert [event["id"] for event in window["data"]] == [published[2], published[1]]
+    pages, cursor = [], ""
+    while True:
+        page = await listed_events(stack, f"user_id={user}&limit=2{cursor}")
+        pages.append([event["id"] for event in page["data"]])
+        if page["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert pages == [published[:2:-1], published[2:0:-1], published[:1]]
+
+    for query, name in (
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("since=yesterday", "since"),
+        ("until=2026-13-01 00:00:00", "until"),
+        ("cursor=w1_00", "cursor"),
+    ):
+        status, refusal, _ = await call(stack, "GET", f"/event?user_id={user}&{query}")
+        assert status == 400 and name in refusal["message"], (query, refusal)
+    default = await listed_events(stack, f"user_id={user}")
+    assert len(default["data"]) == 5  # at most 20 a page by default
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(auth_mode="api_key")])
+async def test_a_user_key_lists_its_own_users_events_only(stack: Stack) -> None:
+    _, type_name = await create_event_type(stack.pool)
+    users = fresh_user_id(), fresh_user_id()
+    keys = {
+        user: {"Authorization": f"Bearer {create_key(stack.database_url, user)}"} for user in users
+    }
+    for user in users:
+        body = {"event_type": type_name, "payload": {}}
+        status, answer, _ = await call(stack, "POST", "/event", body, keys[user])
+        assert status == 202, answer
+    mine = await listed_events(stack, "", keys[users[0]])
+    assert [event["user_id"] for event in mine["data"]] == [users[0]]
+    status, answer, _ = await call(stack, "GET", f"/event?user_id={users[1]}", None, keys[users[0]])
+    assert status == 403 and "user_id" in answer["message"]

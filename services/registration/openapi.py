@@ -85,6 +85,10 @@ ROUTES = (
           "within 24 h answers the first event again (`Idempotent-Replayed: true`), the "
           "same key with another type or payload is a 422.",
           body=EventRequest, status=202, idempotent=True),
+    Route("get", "/event", "listEvents", "List a user's events, newest first", "events",
+          Page[views.ListedEvent], (400, 503),
+          "Each with its deliveries counted by status. Page with `limit` (at most 100) and "
+          "`cursor`.", query=queries.EventListQuery),
     Route("get", "/event/{event_id}", "getEvent", "Get an event and its deliveries", "events",
           Envelope[views.Event], (400, 404, 503)),
     Route("post", "/webhook/register", "registerWebhook", "Register a webhook", "registration",

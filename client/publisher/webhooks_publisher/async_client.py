@@ -27,6 +27,7 @@ from .models import (
     Event,
     EventType,
     JsonObject,
+    ListedEvent,
     Page,
     Recovering,
     RegisteredWebhook,
@@ -129,6 +130,27 @@ class AsyncWebhooksClient:
             lambda cursor: op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
         )
 
+    def iter_events(
+        self,
+        user_id: int | None = None,
+        *,
+        event_type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[ListedEvent]:
+        """Every event of the user (of one type, in a time window, if given), newest first."""
+        return self.all_pages(
+            lambda cursor: op.list_events(
+                user_id,
+                event_type=event_type,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
     async def list_event_types(self, *, name: str | None = None) -> Page[EventType]:
         return await self.send_page(op.list_event_types(name=name))
 
@@ -174,6 +196,27 @@ class AsyncWebhooksClient:
                 event_type_id=event_type_id,
                 user_id=user_id,
                 idempotency_key=idempotency_key,
+            )
+        )
+
+    async def list_events(
+        self,
+        user_id: int | None = None,
+        *,
+        event_type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ListedEvent]:
+        return await self.send_page(
+            op.list_events(
+                user_id,
+                event_type=event_type,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
             )
         )
 

@@ -48,6 +48,8 @@ class Event(TypedDict):
     user_id: int
     payload: JsonObject
     created_at: str
+    # Sent by `send_test_event`, to one webhook only.
+    test: bool
     deliveries: list[EventDelivery]
 
 
@@ -151,6 +153,17 @@ class OutcomeCounts(TypedDict):
     failed: int
     not_attempted: int
     cancelled: int
+
+
+class ListedEvent(TypedDict):
+    """An event in the user's events log, its deliveries counted by status."""
+
+    id: str
+    event_type: str
+    user_id: int
+    created_at: str
+    test: bool
+    deliveries: OutcomeCounts
 
 
 class HourOfDeliveries(OutcomeCounts):

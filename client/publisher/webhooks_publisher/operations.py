@@ -26,6 +26,7 @@ from .models import (
     Event,
     EventType,
     JsonObject,
+    ListedEvent,
     Recovering,
     RegisteredWebhook,
     SampleEvent,
@@ -165,6 +166,29 @@ def publish_event(
     return Call("POST", "/event", json=body, headers=idempotency(idempotency_key))
 
 
+@route("GET", "/event", ListedEvent, is_list=True)
+def list_events(
+    user_id: int | None = None,
+    *,
+    event_type: str | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[list[ListedEvent]]:
+    """One page of a user's events (of the type named `event_type`, created at or after
+    `since` and before `until`; naive times are UTC), newest first, 20 a page by default."""
+    params = query(
+        user_id=user_id,
+        event_type=event_type,
+        since=moment(since),
+        until=moment(until),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Call("GET", "/event", params=params)
+
+
 @route("GET", "/event/{event_id}", Event)
 def get_event(event_id: Id) -> Call[Event]:
     """The event with one delivery per webhook it was fanned out to."""
@@ -299,8 +323,8 @@ def get_sample_event(webhook_id: Id) -> Call[SampleEvent]:
 @route("POST", "/webhook/{webhook_id}/recover", Recovering)
 def recover_webhook(webhook_id: Id, since: datetime | str) -> Call[Recovering]:
     """Send again every failed or not attempted delivery created since then (naive is UTC)."""
-    moment = since.isoformat() if isinstance(since, datetime) else since
-    return Call("POST", f"/webhook/{segment(webhook_id)}/recover", json={"since": moment})
+    body = {"since": moment(since)}
+    return Call("POST", f"/webhook/{segment(webhook_id)}/recover", json=body)
 
 
 @route("POST", "/webhook/{webhook_id}/secret/rotate", SecretRotation)
@@ -362,3 +386,7 @@ def plain(value: Mapping[str, str] | Sequence[int] | Unset | None) -> Any:
 
 def ids(values: Sequence[Id] | Unset) -> list[str] | Unset:
     return values if isinstance(values, Unset) else [str(value) for value in values]
+
+
+def moment(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
