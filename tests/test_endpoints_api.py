@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from harness.events import create_event_type, fresh_user_id
 from harness.receiver import Receiver
-from harness.stack import Stack, StackOptions
+from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from tests.test_events_api import call, create_type, publish
 from tests.test_security import create_key
 
@@ -263,3 +263,101 @@ async def test_a_user_key_lists_its_own_users_events_only(stack: Stack) -> None:
     assert [event["user_id"] for event in mine["data"]] == [users[0]]
     status, answer, _ = await call(stack, "GET", f"/event?user_id={users[1]}", None, keys[users[0]])
     assert status == 403 and "user_id" in answer["message"]
+
+
+# --- a test event to one webhook ------------------------------------------------------------
+
+SCHEMA = {
+    "type": "object",
+    "required": ["invoice_id", "amount"],
+    "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "integer"}},
+}
+
+
+async def test_a_test_event_goes_to_its_webhook_only(stack: Stack) -> None:
+    first, second = await Receiver().start(), await Receiver().start()
+    try:
+        user = fresh_user_id()
+        uploads = await register_types(
+            stack, first.url, [UPLOAD_EVENT_TYPE_ID], user, filter={"size": {"$gt": 10**12}}
+        )
+        await register_types(stack, second.url, [UPLOAD_EVENT_TYPE_ID], user)
+        path = f"/webhook/{uploads['id']}/test"
+        status, answer, _ = await call(stack, "POST", path)  # no body at all
+        assert status == 202, answer
+        sent = answer["data"]
+        (received,) = await first.wait_for(1)
+        body = Webhook(uploads["secret"]).verify(received.body, received.headers)
+        # The filter does not apply; a type without a schema gets the no-schema sample.
+        assert body["type"] == "upload.completed" and body["data"] == {"test": True}
+        assert received.headers["webhook-id"] == sent["delivery_id"]
+        await asyncio.sleep(QUIET_SECONDS)
+        assert second.received == [] and len(first.received) == 1
+
+        status, event, _ = await call(stack, "GET", f"/event/{sent['event_id']}")
+        assert status == 200 and event["data"]["test"] is True
+        assert [d["id"] for d in event["data"]["deliveries"]] == [sent["delivery_id"]]
+        listed = await listed_events(stack, f"user_id={user}")
+        assert [(e["id"], e["test"]) for e in listed["data"]] == [(sent["event_id"], True)]
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_test_event_is_of_one_of_the_webhooks_types(
+    stack: Stack, receiver: Receiver
+) -> None:
+    plain, schemad, other = (
+        await create_type(stack),
+        await create_type(stack, SCHEMA),
+        await create_type(stack),
+    )
+    hook = await register_types(stack, receiver.url, [plain["id"], schemad["id"]], fresh_user_id())
+    path = f"/webhook/{hook['id']}/test"
+
+    status, answer, _ = await call(stack, "POST", path, {"event_type": schemad["name"]})
+    assert status == 202, answer
+    (received,) = await receiver.wait_for(1)
+    body = Webhook(hook["secret"]).verify(received.body, received.headers)
+    assert body["type"] == schemad["name"]
+    assert isinstance(body["data"]["invoice_id"], str) and isinstance(body["data"]["amount"], int)
+
+    given = {"event_type": schemad["name"], "payload": {"invoice_id": "in_1", "amount": 5}}
+    assert (await call(stack, "POST", path, given))[0] == 202
+    assert (await receiver.wait_for(2))[1].json()["data"] == given["payload"]
+    status, answer, _ = await call(stack, "POST", path, {})  # the first type by default
+    assert status == 202
+    assert (await receiver.wait_for(3))[2].json()["type"] == plain["name"]
+
+    message = await refused(stack, "POST", path, {"event_type": other["name"]}, 400)
+    assert other["name"] in message and "event_type" in message
+    bad = {"event_type": schemad["name"], "payload": {"invoice_id": "in_1", "amount": "5"}}
+    message = await refused(stack, "POST", path, bad, 422)
+    assert "amount" in message
+    assert "colour" in await refused(stack, "POST", path, {"colour": "red"}, 400)
+    await refused(stack, "POST", f"/webhook/{uuid.uuid4()}/test", {}, 404)
+    status, _, _ = await call(stack, "PATCH", f"/webhook/{hook['id']}", {"disabled": True})
+    assert status == 200
+    assert "disabled" in await refused(stack, "POST", path, {}, 409)
+    await asyncio.sleep(QUIET_SECONDS)
+    assert len(receiver.received) == 3
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(auth_mode="api_key")])
+async def test_with_api_keys_another_users_webhook_takes_no_test_event(
+    stack: Stack, receiver: Receiver
+) -> None:
+    owner, other = fresh_user_id(), fresh_user_id()
+    keys = {
+        user: {"Authorization": f"Bearer {create_key(stack.database_url, user)}"}
+        for user in (owner, other)
+    }
+    body = {"event_type_id": UPLOAD_EVENT_TYPE_ID, "url": receiver.url}
+    status, answer, _ = await call(stack, "POST", "/webhook/register", body, keys[owner])
+    assert status == 200, answer
+    path = f"/webhook/{answer['data']['id']}/test"
+    status, refusal, _ = await call(stack, "POST", path, {}, keys[other])
+    assert status == 404 and refusal["error"] is True
+    status, sent, _ = await call(stack, "POST", path, {}, keys[owner])
+    assert status == 202, sent
+    await receiver.wait_for(1)

@@ -22,6 +22,8 @@ from services.common.api.shapes import (
     ErrorEnvelope,
     EventRequest,
     Page,
+    SendTestEvent,
+    SentTestEvent,
     Upload,
     UploadForm,
 )
@@ -125,6 +127,11 @@ ROUTES = (
           "`not_attempted` and that was created at or after `since` gets a new attempt (as with "
           "redeliver); nothing else is sent again.",
           body=request_shapes.RecoverRequest, status=202),
+    Route("post", "/webhook/{webhook_id}/test", "sendTestEvent",
+          "Send a test event to this webhook only", "webhooks",
+          Envelope[SentTestEvent], (400, 404, 409, 413, 415, 422, 503),
+          "Recorded (`test: true`) and delivered like any event, to this webhook alone, "
+          "whatever its filter; a disabled webhook is a 409.", body=SendTestEvent, status=202),
     Route("post", "/webhook/{webhook_id}/secret/rotate", "rotateSecret",
           "Rotate the signing secret", "webhooks",
           Envelope[views.SecretRotation], (400, 404, 503),

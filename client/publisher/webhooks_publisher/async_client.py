@@ -33,6 +33,7 @@ from .models import (
     RegisteredWebhook,
     SampleEvent,
     SecretRotation,
+    SentTestEvent,
     SignatureScheme,
     UpdatedWebhook,
     Upload,
@@ -320,6 +321,17 @@ class AsyncWebhooksClient:
 
     async def get_sample_event(self, webhook_id: Id) -> SampleEvent:
         return await self.send(op.get_sample_event(webhook_id))
+
+    async def send_test_event(
+        self,
+        webhook_id: Id,
+        *,
+        event_type: str | Unset = UNSET,
+        payload: JsonObject | Unset = UNSET,
+    ) -> SentTestEvent:
+        return await self.send(
+            op.send_test_event(webhook_id, event_type=event_type, payload=payload)
+        )
 
     async def recover_webhook(self, webhook_id: Id, since: datetime | str) -> Recovering:
         return await self.send(op.recover_webhook(webhook_id, since))

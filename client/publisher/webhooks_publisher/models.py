@@ -36,6 +36,13 @@ class AcceptedEvent(TypedDict):
     created_at: str
 
 
+class SentTestEvent(TypedDict):
+    """A test event sent to one webhook: its event (`test: true`) and its one delivery."""
+
+    event_id: str
+    delivery_id: str
+
+
 class EventDelivery(TypedDict):
     id: str
     webhook_id: str

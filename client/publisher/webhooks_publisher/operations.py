@@ -31,6 +31,7 @@ from .models import (
     RegisteredWebhook,
     SampleEvent,
     SecretRotation,
+    SentTestEvent,
     SignatureScheme,
     UpdatedWebhook,
     Upload,
@@ -318,6 +319,16 @@ def get_webhook_stats(webhook_id: Id, *, hours: int | None = None) -> Call[Deliv
 def get_sample_event(webhook_id: Id) -> Call[SampleEvent]:
     """A test event of the webhook's type for its user; nothing is published until you do."""
     return Call("GET", f"/webhook/{segment(webhook_id)}/sample_event")
+
+
+@route("POST", "/webhook/{webhook_id}/test", SentTestEvent)
+def send_test_event(
+    webhook_id: Id, *, event_type: str | Unset = UNSET, payload: JsonObject | Unset = UNSET
+) -> Call[SentTestEvent]:
+    """A test event to this webhook only, whatever its filter: of one of its types (its
+    first by default), with `payload` (by default a sample valid for the type's schema)."""
+    body = given(event_type=event_type, payload=payload)
+    return Call("POST", f"/webhook/{segment(webhook_id)}/test", json=body)
 
 
 @route("POST", "/webhook/{webhook_id}/recover", Recovering)
