@@ -16,8 +16,10 @@ CREATE TABLE webhook_event_types (
 );
 CREATE INDEX webhook_event_types_subscribers_idx
     ON webhook_event_types (user_id, event_type_id, webhook_id);
+-- A deleted webhook has none (its row goes when it is deleted): the index holds live
+-- webhooks only, as the partial index it replaces did.
 INSERT INTO webhook_event_types (webhook_id, event_type_id, user_id, position)
-    SELECT id, event_type_id, user_id, 0 FROM webhook_registrations;
+    SELECT id, event_type_id, user_id, 0 FROM webhook_registrations WHERE deleted_at IS NULL;
 -- The fan-out reads the subscriptions above instead.
 DROP INDEX webhook_registrations_subscribers_idx;
 

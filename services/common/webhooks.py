@@ -177,9 +177,13 @@ async def update_webhook(
 
 
 async def mark_deleted(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> None:
-    """Soft delete, in the caller's transaction (which cancels its pending deliveries)."""
+    """Soft delete, in the caller's transaction (which cancels its pending deliveries). Its
+    event types go: the fan-out's index then holds live webhooks only."""
     await conn.execute(
-        "UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1",
+        """
+        WITH unsubscribed AS (DELETE FROM webhook_event_types WHERE webhook_id = $1)
+        UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1
+        """,
         webhook_id,
     )
 
