@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export SCALE
 
-.PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key revoke-api-key cluster-test
+.PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key list-api-keys revoke-api-key cluster-test pg-failover-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,18 +54,25 @@ prune: venv
 	$(PY) -m services.common.retention
 
 # A new API key for user USER_ID, printed once as the last line (README, Authentication).
+# EXPIRES_IN=30d (or 90s, 15m, 12h) makes it, or an admin key, expire.
 api-key: venv
 	@test -n "$(USER_ID)" || { echo 'usage: make api-key USER_ID=1' >&2; exit 2; }
-	@$(PY) -m services.registration create-api-key --user-id '$(USER_ID)'
+	@$(PY) -m services.registration create-api-key --user-id '$(USER_ID)' \
+		$(if $(EXPIRES_IN),--expires-in '$(EXPIRES_IN)')
 
 # Prints a new admin key (acts for every user, manages event types) as the last line.
 admin-key: venv
-	@$(PY) -m services.registration create-api-key --admin
+	@$(PY) -m services.registration create-api-key --admin \
+		$(if $(EXPIRES_IN),--expires-in '$(EXPIRES_IN)')
 
-# Revokes KEY: every service refuses it within a second (SECURITY.md).
+# The keys not revoked: id, whose, created, last used, expiry; never the key itself.
+list-api-keys: venv
+	@$(PY) -m services.registration list-api-keys
+
+# Revokes KEY, or the key with id ID: every service refuses it within a second (SECURITY.md).
 revoke-api-key: venv
-	@test -n "$(KEY)" || { echo 'usage: make revoke-api-key KEY=whk_...' >&2; exit 2; }
-	@$(PY) -m services.registration revoke-api-key '$(KEY)'
+	@test -n "$(KEY)$(ID)" || { echo 'usage: make revoke-api-key KEY=whk_... (or ID=<id from make list-api-keys>)' >&2; exit 2; }
+	@$(PY) -m services.registration revoke-api-key $(if $(ID),--id '$(ID)','$(KEY)')
 
 # Throughput, latency, concurrency, isolation and memory; a table and bench/results/*.json.
 bench: venv
@@ -81,6 +88,12 @@ soak: venv
 # own (extra nodes of the installed rabbitmq-server; the machine's own node is not touched).
 cluster-test: venv
 	$(PY) -m bench.cluster $(CLUSTER_ARGS)
+
+# Uploads and events while the PostgreSQL primary dies (-m immediate) and its synchronous
+# standby is promoted: a pair of its own of the installed server, on its own ports and
+# directories (deploy/local/postgres_pair.py); the machine's own server is not touched.
+pg-failover-test: venv
+	$(PY) -m bench.pg_failover $(PG_FAILOVER_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

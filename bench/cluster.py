@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import shutil
 import subprocess
@@ -24,15 +23,16 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
+from bench.fault_stream import Send, Stream, Tally, steady_stream, tally, wait_delivered
 from deploy.local.rabbitmq_cluster import LocalCluster, Node
 from harness.infra import create_database, drop_database, unique_name
 from harness.processes import service_env, start_service, stop_process, wait_http_ok
-from harness.receiver import Receiver
+from harness.receiver import Received, Receiver
 from harness.stack import free_port, register_webhook
 from services.common.messages import DISPATCH_QUEUE
 
@@ -40,44 +40,24 @@ SERVICES = ("registration", "upload", "dispatcher")
 
 
 @dataclass
-class ClusterResult:
-    accepted: int
-    delivered: int
-    lost: int
-    duplicates: int
-    recovery_s: float
+class ClusterResult(Tally):
     refused: dict[int, int]
     stopped: str
     accepted_after_stop: int
     stop_seconds: float
 
     def line(self) -> str:
-        return (
-            f"cluster: accepted {self.accepted}, delivered {self.delivered}, lost {self.lost}, "
-            f"duplicates {self.duplicates}, recovery {self.recovery_s:.1f} s"
-        )
+        return f"cluster: {self.numbers()}"
 
 
 @dataclass
-class Stream:
-    accepted: dict[str, float] = field(default_factory=dict)  # upload id -> accepted at
-    refused: collections.Counter[int] = field(default_factory=collections.Counter)
-    stop_started: float | None = None
-    stop_done: float | None = None
+class ClusterStream(Stream):
     stopped: Node | None = None
-    half_way: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def finished(self, total: int) -> bool:
-        """`total` accepted, and the stream went on for a while once the node was down."""
-        if len(self.accepted) < total or self.stop_done is None:
-            return False
-        after = sum(1 for at in self.accepted.values() if at >= self.stop_done)
-        return after >= max(10, total // 10)
 
 
 @contextlib.asynccontextmanager
 async def services(
-    database_url: str, amqp_urls: str, workdir: Path
+    database_url: str, amqp_urls: str, workdir: Path, **env_overrides: str
 ) -> AsyncIterator[dict[str, int]]:
     """The three services as processes; yields their ports once every /readyz answers."""
     ports = {service: free_port() for service in SERVICES}
@@ -90,6 +70,7 @@ async def services(
         DELIVERY_TIMEOUT_SECONDS="5",
         SHUTDOWN_GRACE_SECONDS="10",
         **{f"{service.upper()}_PORT": str(port) for service, port in ports.items()},
+        **env_overrides,
     )
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -102,38 +83,22 @@ async def services(
         await asyncio.gather(*(asyncio.to_thread(stop_process, p, 20) for p in processes))
 
 
-async def upload_stream(
-    http: aiohttp.ClientSession, upload_url: str, stream: Stream, total: int, rate: float
-) -> None:
-    """Upload at about `rate` per second until `total` are accepted and the stop is over."""
-    next_slot = time.monotonic()
+def upload_sender(http: aiohttp.ClientSession, upload_url: str) -> Send:
+    async def send(_n: int) -> tuple[int, str]:
+        form = aiohttp.FormData()
+        form.add_field("file", b"cluster", filename="c.txt", content_type="text/plain")
+        async with http.post(upload_url, data=form) as resp:
+            body = await resp.json(content_type=None)
+            return resp.status, str(body.get("data", {}).get("upload_id", ""))
 
-    async def client() -> None:
-        nonlocal next_slot
-        while not stream.finished(total):
-            next_slot = max(next_slot + 1 / rate, time.monotonic())
-            await asyncio.sleep(max(0.0, next_slot - time.monotonic()))
-            form = aiohttp.FormData()
-            form.add_field("file", b"cluster", filename="c.txt", content_type="text/plain")
-            try:
-                async with http.post(upload_url, data=form) as resp:
-                    body = await resp.json(content_type=None)
-                    status = resp.status
-            except (TimeoutError, aiohttp.ClientError):
-                stream.refused[0] += 1
-                continue
-            if status == 200:
-                stream.accepted[body["data"]["upload_id"]] = time.monotonic()
-                if len(stream.accepted) >= total // 2:
-                    stream.half_way.set()
-            else:
-                stream.refused[status] += 1
-                await asyncio.sleep(0.1)
-
-    await asyncio.gather(*(client() for _ in range(6)))
+    return send
 
 
-async def stop_leader_half_way(cluster: LocalCluster, stream: Stream, total: int) -> None:
+def upload_of(received: Received) -> str:
+    return str(received.json()["data"]["upload_id"])
+
+
+async def stop_leader_half_way(cluster: LocalCluster, stream: ClusterStream) -> None:
     await stream.half_way.wait()
     leader = await asyncio.to_thread(cluster.leader_of, DISPATCH_QUEUE)
     print(
@@ -149,32 +114,12 @@ async def stop_leader_half_way(cluster: LocalCluster, stream: Stream, total: int
     print(f"  stopped; {DISPATCH_QUEUE} now led by {new_leader.name}", flush=True)
 
 
-def upload_ids(receiver: Receiver) -> collections.Counter[str]:
-    return collections.Counter(str(r.json()["data"]["upload_id"]) for r in receiver.received)
-
-
-async def wait_delivered(receiver: Receiver, accepted: set[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while accepted - set(upload_ids(receiver)):
-        if time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.2)
-
-
-def recovery_seconds(receiver: Receiver, stream: Stream) -> float:
-    """From the start of the stop until the first delivery of an upload accepted after it."""
-    assert stream.stop_started is not None and stream.stop_done is not None
-    after = {upload for upload, at in stream.accepted.items() if at >= stream.stop_done}
-    arrivals = [r.at for r in receiver.received if str(r.json()["data"]["upload_id"]) in after]
-    return min(arrivals) - stream.stop_started if arrivals else float("inf")
-
-
 async def run(
     total: int = 500, rate: float = 40.0, workdir: Path | None = None, keep_logs: Path | None = None
 ) -> ClusterResult:
     database = unique_name("webhooks_cluster")
     receiver = await Receiver().start()
-    stream = Stream()
+    stream = ClusterStream()
     try:
         with tempfile.TemporaryDirectory(prefix="webhooks-cluster-run-", dir=workdir) as tmp:
             database_url = create_database(database)
@@ -200,9 +145,10 @@ async def run(
                     )
                     # A task group: if the stop fails, the upload stream is cancelled too.
                     async with asyncio.TaskGroup() as group:
-                        group.create_task(upload_stream(http, upload_url, stream, total, rate))
-                        group.create_task(stop_leader_half_way(cluster, stream, total))
-                    await wait_delivered(receiver, set(stream.accepted), timeout=240)
+                        send = upload_sender(http, upload_url)
+                        group.create_task(steady_stream(send, stream, total, rate))
+                        group.create_task(stop_leader_half_way(cluster, stream))
+                    await wait_delivered(receiver, set(stream.accepted), upload_of, timeout=240)
             finally:
                 if keep_logs is not None:
                     await asyncio.to_thread(copy_logs, Path(tmp), keep_logs)
@@ -219,20 +165,13 @@ def copy_logs(source: Path, target: Path) -> None:
         shutil.copy(log, target / log.name)
 
 
-def summarise(receiver: Receiver, stream: Stream) -> ClusterResult:
-    accepted = set(stream.accepted)
-    delivered = set(upload_ids(receiver))
-    per_webhook_id = collections.Counter(r.headers.get("webhook-id") for r in receiver.received)
+def summarise(receiver: Receiver, stream: ClusterStream) -> ClusterResult:
     assert stream.stopped is not None and stream.stop_started is not None
     return ClusterResult(
-        accepted=len(accepted),
-        delivered=len(accepted & delivered),
-        lost=len(accepted - delivered),
-        duplicates=sum(count - 1 for count in per_webhook_id.values()),
-        recovery_s=recovery_seconds(receiver, stream),
+        **tally(receiver, stream, upload_of),
         refused=dict(stream.refused),
         stopped=stream.stopped.name,
-        accepted_after_stop=sum(1 for at in stream.accepted.values() if at >= stream.stop_started),
+        accepted_after_stop=len(stream.accepted_since(stream.stop_started)),
         stop_seconds=(stream.stop_done or stream.stop_started) - stream.stop_started,
     )
 

@@ -79,15 +79,12 @@ async def purge_queues(amqp_url: str) -> None:
     async with connection:
         channel = await connection.channel()
         await declare_topology(channel)
-        names = [
-            DISPATCH_QUEUE,
-            FANOUT_QUEUE,
-            DEAD_LETTER_QUEUE,
-            *map(delay_queue_name, DELAY_BUCKETS_MS),
-        ]
+        names = [DISPATCH_QUEUE, FANOUT_QUEUE, *map(delay_queue_name, DELAY_BUCKETS_MS)]
         for name in names:
             queue = await channel.get_queue(name, ensure=False)
             await queue.purge()
+        # The dispatcher declares it with the bound of this test's settings.
+        await channel.queue_delete(DEAD_LETTER_QUEUE)
 
 
 async def dead_letters(amqp_url: str) -> list[bytes]:
@@ -224,6 +221,8 @@ class StackOptions:
     gateway_rate_per_second: int = 10000
     gateway_rate_burst: int = 20000
     delivery_proxy_url: str = ""
+    dead_letter_max_length: int = DispatcherSettings.dead_letter_max_length
+    dead_letter_max_age_seconds: int = DispatcherSettings.dead_letter_max_age_seconds
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -251,12 +250,15 @@ async def running_stack(
     }
     upload_dir = workdir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
+    # Chosen before registration starts: its portal links lead to the gateway.
+    gateway_port = free_port()
     registration = create_registration(
         RegistrationSettings(
             **common,
             allow_private_urls=options.registration_allow_private,
             max_json_bytes=options.max_json_bytes,
             secrets_keys=options.secrets_keys,
+            public_url=f"http://127.0.0.1:{gateway_port}",
         )
     )
     upload = create_upload(
@@ -277,6 +279,8 @@ async def running_stack(
         per_endpoint_concurrency=options.per_endpoint_concurrency,
         secrets_keys=options.secrets_keys,
         delivery_proxy_url=options.delivery_proxy_url,
+        dead_letter_max_length=options.dead_letter_max_length,
+        dead_letter_max_age_seconds=options.dead_letter_max_age_seconds,
     )
     runners: list[web.AppRunner] = []
     gateway: Gateway | None = None
@@ -294,7 +298,7 @@ async def running_stack(
         gateway = Gateway(
             workdir / "gateway",
             {
-                "GATEWAY_PORT": str(free_port()),
+                "GATEWAY_PORT": str(gateway_port),
                 "REGISTRATION_PORT": str(reg_port),
                 "UPLOAD_PORT": str(up_port),
                 "MAX_UPLOAD_BYTES": str(options.max_upload_bytes),

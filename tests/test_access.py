@@ -18,13 +18,23 @@ import pytest
 
 from harness.receiver import Receiver
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
+from services.common import api_keys
+from services.common.api_keys import hash_api_key
 from services.registration.openapi import openapi_document
 from tests.test_security import call, create_key, new_user_id, registration_command
 
 API_KEYS = StackOptions(auth_mode="api_key", auth_cache_seconds=0)
 DENIED = (401, 403, 404)
-# Routes that must be admin-only whenever they are documented (SPEC section 12).
-ADMIN_ONLY = {("post", "/event_type"), ("patch", "/event_type/{event_type_id}")}
+# Routes that must be admin-only whenever they are documented (SPEC sections 12, 15 and 20).
+ADMIN_ONLY = {
+    ("post", "/event_type"),
+    ("patch", "/event_type/{event_type_id}"),
+    ("get", "/api_key"),
+    ("post", "/api_key"),
+    ("delete", "/api_key/{api_key_id}"),
+    ("post", "/portal/session"),
+    ("delete", "/portal/session/{portal_session_id}"),
+}
 METHODS = ("get", "post", "put", "patch", "delete")
 # Path ids of objects that belong to a user (event types are global).
 OWNED_PATH_PARAMETERS = ("webhook_id", "delivery_id", "event_id")
@@ -146,11 +156,21 @@ async def make_owner(stack: Stack, receiver: Receiver, key: str, user_id: int) -
         "INSERT INTO event_types (name, description, event_name) VALUES ($1, $1, $1) RETURNING id",
         name,
     )
+    # A key of the owner's that no caller here uses: the admin's DELETE revokes it.
+    spare = create_key(stack.database_url, user_id)
+    spare_id = await stack.pool.fetchval(
+        "SELECT id FROM api_keys WHERE key_hash = $1", hash_api_key(spare)
+    )
+    # A portal link of the owner's: the admin's DELETE revokes it.
+    async with stack.pool.acquire() as conn:
+        _, link = await api_keys.create_portal_session(conn, user_id, 3600)
     ids = {
         "webhook_id": webhook_id,
         "delivery_id": str(delivery["id"]),
         "event_id": str(delivery["event_id"]),
         "event_type_id": str(event_type_id),
+        "api_key_id": str(spare_id),
+        "portal_session_id": str(link["id"]),
     }
     return Owner(user_id, ids)
 

@@ -30,6 +30,9 @@ SERVICE_VARIABLES = (
     "SHUTDOWN_GRACE_SECONDS",
     "AUTH_MODE",
     "SECRETS_KEY",
+    "DEAD_LETTER_MAX_LENGTH",
+    "DEAD_LETTER_MAX_AGE_SECONDS",
+    "PUBLIC_URL",
 )
 
 
@@ -53,6 +56,9 @@ def start_service(service: str, variable: str, value: str) -> subprocess.Complet
         ("dispatcher", "RETRY_SCHEDULE", "1,abc"),
         ("registration", "REGISTRATION_PORT", "notanumber"),
         ("upload", "DATABASE_URL", "mysql://x"),
+        ("dispatcher", "DEAD_LETTER_MAX_LENGTH", "0"),
+        ("dispatcher", "DEAD_LETTER_MAX_AGE_SECONDS", "7d"),
+        ("registration", "PUBLIC_URL", "https://webhooks.example.com/?next=1"),
     ],
 )
 def test_invalid_variable_stops_the_service_with_one_line(

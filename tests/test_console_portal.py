@@ -42,9 +42,6 @@ from tests.test_security import create_key
 AXE = REPO / "tests" / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
 # What SPEC §15 forbids; `moderate` and `minor` findings are advice.
 BLOCKING_IMPACTS = ("serious", "critical")
-NEEDS_ENDPOINTS_API = pytest.mark.skip(
-    reason="needs the event_type_ids / GET /event / test / portal API"
-)
 
 # Chromium logs each answer of 400 or more as a console error.
 LOAD_FAILED = "Failed to load resource: the server responded with a status of"
@@ -380,8 +377,7 @@ async def test_screenshot_of_the_add_webhook_form(stack: Stack, browser: Browser
     await page.screenshot(path=directory / "add-webhook-narrow.png", full_page=True)
 
 
-# SPEC §14's API (event_type_ids, GET /event, the test route), and §15's portal sessions
-# (another branch: unskip its test once that is merged).
+# SPEC §14's API (event_type_ids, GET /event, the test route), and §15's portal sessions.
 
 
 @pytest.mark.parametrize("stack_options", [NO_RETRIES])
@@ -465,29 +461,56 @@ async def test_events_are_listed_newest_first_filtered_by_type_and_paged(
     await expect(page.locator("table.cards tbody")).not_to_contain_text(chosen)
 
 
-@NEEDS_ENDPOINTS_API
 @pytest.mark.parametrize("stack_options", [API_KEYS])
 async def test_a_portal_link_signs_in_until_it_is_revoked(stack: Stack, browser: Browser) -> None:
-    user = unique_user()
+    user, other = unique_user(), unique_user()
     admin = {"Authorization": f"Bearer {create_admin_key(stack.database_url)}"}
+    hooks = {}
+    for owner in (user, other):
+        url = f"https://example.com/portal-{owner}"
+        status, answer = await api(
+            stack,
+            "POST",
+            "/webhook/register",
+            json={"event_type_id": UPLOAD_EVENT_TYPE_ID, "url": url, "user_id": owner},
+            headers=admin,
+        )
+        assert status == 200, answer
+        hooks[owner] = (answer["data"]["id"], url)
     status, created = await api(
         stack, "POST", "/portal/session", json={"user_id": user}, headers=admin
     )
     assert status == 201, created
-    token = created["data"]["url"].split("#session=", 1)[1]
+    link = created["data"]["url"]
+    # The harness's PUBLIC_URL is its gateway: the link opens as it is.
+    assert link.startswith(f"{stack.gateway_url}/console#session=")
+    token = link.split("#session=", 1)[1]
     page = await new_page(browser, Watched())
-    await page.goto(f"{stack.gateway_url}/console#session={token}")
+    await page.goto(link)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Your webhooks")
+    await expect(page.get_by_role("link", name=hooks[user][1])).to_be_visible()
+    await expect(page.get_by_role("link", name=hooks[other][1])).to_have_count(0)
     assert token not in page.url and page.url.endswith("/console#/")
     assert token in await page.evaluate("JSON.stringify(sessionStorage)")
     assert "session=" not in await page.evaluate("JSON.stringify(history.state)")
 
+    # Another user's webhook is as good as missing, on the page and in the API.
+    others_id = hooks[other][0]
+    await page.goto(f"{stack.gateway_url}/console#/webhooks/{others_id}")
+    await expect(page.get_by_role("alert")).to_contain_text(f"webhook {others_id} does not exist")
+    status, answer = await api(
+        stack, "GET", f"/webhook/{others_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 404, answer
+
     status, _ = await api(
         stack, "DELETE", f"/portal/session/{created['data']['id']}", headers=admin
     )
-    assert status in (200, 204)
-    await page.wait_for_timeout(1500)
-    await page.reload()
+    assert status == 200
+    # The next call the page makes is refused, and the sign-in screen says why.
+    await page.goto(f"{stack.gateway_url}/console#/")
     await expect(page.get_by_label("API key", exact=True)).to_be_visible()
-    await expect(page.get_by_role("status")).to_contain_text("portal link")
+    await expect(page.get_by_role("status")).to_contain_text(
+        "Your portal link no longer signs you in (the portal link was revoked)"
+    )
     assert token not in await page.evaluate("JSON.stringify(sessionStorage)")

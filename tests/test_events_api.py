@@ -14,7 +14,7 @@ from harness import events as harness_events
 from harness.receiver import Receiver, Reply
 from harness.stack import Stack, StackOptions
 from services.common import system_events
-from services.common.auth import hash_api_key, new_api_key
+from services.common.api_keys import hash_api_key, new_api_key
 from services.upload.fanout.worker import INLINE_WEBHOOKS
 
 INVOICE_SCHEMA = {

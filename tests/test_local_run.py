@@ -10,7 +10,7 @@ import asyncpg
 from deploy.local.prereqs import unreachable_message
 from deploy.local.run import exit_status, replica_env
 from harness.processes import REPO, service_env
-from services.common.auth import hash_api_key
+from services.common.api_keys import hash_api_key
 
 
 def test_a_requested_stop_with_every_process_exiting_0_is_a_success() -> None:

@@ -81,7 +81,8 @@ def test_migrate_command_creates_database_and_schema_and_rolls_back() -> None:
             (
                 DELIVERY_FAILED_ID,
                 "delivery.failed",
-                "A delivery used up its retry schedule without success",
+                "A delivery ended failed: it used up its retry schedule, or its endpoint "
+                "answered 410 Gone",
                 "delivery.failed",
                 False,
                 False,

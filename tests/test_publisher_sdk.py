@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import inspect
 import secrets
@@ -552,3 +553,68 @@ async def test_the_api_key_is_sent_as_a_bearer_token(stack: Stack, receiver: Rec
         assert accepted["user_id"] == user_id
         assert [w["id"] async for w in client.iter_webhooks()] == [webhook["id"]]
     await receiver.wait_for(1)
+
+
+# ---- The README's example, as it stands ----------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "client" / "README.md"
+EXAMPLE_HEADING = "A whole program"
+
+
+def readme_example() -> str:
+    text = README.read_text()
+    start = text.index("```python\n", text.index(EXAMPLE_HEADING)) + len("```python\n")
+    return text[start : text.index("```\n", start)]
+
+
+async def run_example(path: Path, env: dict[str, str]) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(path),
+        env={**env, "PYTHONPATH": str(README.parent / "publisher")},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(process.communicate(), timeout=60))[0].decode()
+    assert process.returncode == 0, out
+    return out
+
+
+@pytest.mark.parametrize(
+    "stack_options",
+    [StackOptions(), StackOptions(auth_mode="api_key", auth_cache_seconds=0)],
+    ids=["auth_mode=none", "auth_mode=api_key"],
+)
+async def test_the_readme_example_runs_as_it_stands(
+    stack: Stack, stack_options: StackOptions, tmp_path: Path
+) -> None:
+    """Twice, after someone else made `invoice.paid`: neither the type (409) nor the
+    Idempotency-Key (replayed) makes a second run fail."""
+    env = {"PATH": "/usr/bin:/bin", "WEBHOOKS_URL": stack.gateway_url}
+    if stack_options.auth_mode == "api_key":
+        user_id = new_user_id()
+        async with stack.pool.acquire() as conn:
+            env["WEBHOOKS_API_KEY"] = await create_api_key(conn, user_id)
+            env["WEBHOOKS_ADMIN_KEY"] = await create_api_key(conn, None)
+    else:
+        user_id = 1
+    async with AsyncWebhooksClient(
+        stack.gateway_url, api_key=env.get("WEBHOOKS_ADMIN_KEY")
+    ) as admin:
+        with contextlib.suppress(Conflict):  # as after the README's curl flow
+            await admin.create_event_type("invoice.paid", schema=INVOICE_SCHEMA)
+    example = tmp_path / "example.py"
+    example.write_text(readme_example())
+
+    first = await run_example(example, env)
+    second = await run_example(example, env)
+
+    for out in (first, second):
+        lines = out.splitlines()
+        assert lines[0].startswith("whsec_"), out
+        assert lines[1] == "['pending']", out  # one delivery: the first run's webhook's
+    # Each run registered a webhook of its own, listed as the user's.
+    listed = [line for line in second.splitlines() if "example.com/hooks/big-invoices" in line]
+    mine = [line for line in first.splitlines() if "example.com/hooks/big-invoices" in line]
+    assert len(listed) == len(mine) + 1, (first, second)
+    assert first.splitlines()[0] != second.splitlines()[0]  # two webhooks, two secrets

@@ -18,7 +18,7 @@ import pytest
 
 from harness.receiver import Receiver
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
-from services.common.auth import hash_api_key
+from services.common.api_keys import hash_api_key
 from services.common.revocation import (
     LISTENER_APPLICATION_NAME,
     RevocableCache,

@@ -14,20 +14,33 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from services.common.database_url import database_hosts
 from services.common.settings import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/opt/homebrew/bin/nginx")
 
 
-def reachable(url: str, default_port: int) -> bool:
-    parts = urlsplit(url)
-    address = (parts.hostname or "127.0.0.1", parts.port or default_port)
+def answers(address: tuple[str, int]) -> bool:
     try:
         with socket.create_connection(address, 2):
             return True
     except OSError:
         return False
+
+
+def reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    return answers((parts.hostname or "127.0.0.1", parts.port or default_port))
+
+
+def database_reachable(url: str) -> bool:
+    """Any server of DATABASE_URL answers (with several, the others may be down: failover)."""
+    try:
+        hosts = database_hosts(url)
+    except ValueError:
+        return True  # not a reachability matter: migrate says what is wrong with it in one line
+    return any(answers(address) for address in hosts)
 
 
 def docker_available() -> bool:
@@ -64,11 +77,11 @@ def ensure_infrastructure() -> bool:
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     missing = [
         name
-        for name, url, port in (
-            ("postgres", database_url, 5432),
-            ("rabbitmq", amqp_url, 5672),
+        for name, up in (
+            ("postgres", database_reachable(database_url)),
+            ("rabbitmq", reachable(amqp_url, 5672)),
         )
-        if not reachable(url, port)
+        if not up
     ]
     if not missing:
         return True

@@ -13,19 +13,22 @@ with AUTH_MODE=none), `parse_acting` (a request that names a user: `acting_user`
 
 A key resolves to its caller through a cache that forgets revoked keys as soon as the
 revocation is notified (services/common/revocation.py), so a revoked key is refused
-within a second while lookups stay cheap.
+within a second while lookups stay cheap. An expired key is refused (401, saying so) on
+its first request past its expiry, cached or not. A portal session's token (a user key
+marked `portal`, services/common/api_keys.py) is refused in words a portal link's holder
+understands: the link expired, or was revoked. Each key's last use is noted in the
+background, at most once a minute (services/common/key_usage.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import math
-import secrets
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -33,17 +36,17 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .api_keys import hash_api_key
 from .cache import MAX_CACHE_ENTRIES
 from .db import DB_POOL
+from .key_usage import KeyUsage
 from .revocation import RevocableCache, revocation_listener_ctx
 from .settings import CommonSettings
+from .timefmt import api_time
 from .web import ApiError
 
 log = structlog.get_logger(__name__)
 
-KEY_PREFIX = "whk_"
-KEY_BYTES = 32
-DISPLAY_PREFIX_CHARS = 10
 # Health, metrics, the API's description and the console's page (their assets too) need no
 # key; nor does /auth_mode, which tells the console's sign-in page whether to ask for one.
 OPEN_PATHS = frozenset(
@@ -54,10 +57,16 @@ OPEN_PREFIXES = ("/docs/assets/", "/console/assets/")
 
 @dataclass(frozen=True)
 class Caller:
-    """Whom an API key speaks for: one user, or (admin) every user."""
+    """Whom an API key speaks for: one user, or (admin) every user; until when, if it expires."""
 
     user_id: int | None
     admin: bool = False
+    key_id: uuid.UUID | None = None
+    expires_at: datetime | None = None
+    # A portal session's token; `revoked` only ever for one of those (an ordinary revoked
+    # key is not found at all).
+    portal: bool = False
+    revoked: bool = False
 
 
 CALLER = web.RequestKey("caller", Caller)
@@ -81,28 +90,19 @@ class TooManyRequests(ApiError):
     status = 429
 
 
-def new_api_key() -> str:
-    random_part = base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-    return KEY_PREFIX + random_part.rstrip("=")
-
-
-def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def display_prefix(key: str) -> str:
-    return key[:DISPLAY_PREFIX_CHARS]
-
-
 async def caller_of_key(pool: asyncpg.Pool, key_hash: str) -> Caller | None:
-    """Whom an unrevoked key with this hash speaks for, or None."""
+    """Whom an unrevoked key with this hash speaks for (expired or not), or None. A revoked
+    portal session is found too, so that its refusal can say it was revoked."""
     row = await pool.fetchrow(
-        "SELECT user_id, admin, key_hash FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        "SELECT id, user_id, admin, key_hash, expires_at, portal, revoked_at IS NOT NULL "
+        "AS revoked FROM api_keys WHERE key_hash = $1 AND (revoked_at IS NULL OR portal)",
         key_hash,
     )
     if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
         return None
-    return Caller(user_id=row["user_id"], admin=row["admin"])
+    return Caller(
+        row["user_id"], row["admin"], row["id"], row["expires_at"], row["portal"], row["revoked"]
+    )
 
 
 @dataclass(slots=True)
@@ -235,7 +235,9 @@ def parse_acting(request: web.Request, parse: Callable[[dict[str, Any]], Named])
     return parsed
 
 
-def api_guard(auth_mode: str, cache: KeyCache, rate_per_second: float) -> Middleware:
+def api_guard(
+    auth_mode: str, cache: KeyCache, rate_per_second: float, usage: KeyUsage | None = None
+) -> Middleware:
     """The middleware that limits the request rate, then authenticates (api_key mode)."""
     limiter = RateLimiter(rate_per_second) if rate_per_second > 0 else None
 
@@ -247,13 +249,15 @@ def api_guard(auth_mode: str, cache: KeyCache, rate_per_second: float) -> Middle
             limit(limiter, caller_of(request))
         if auth_mode == "api_key":
             try:
-                request[CALLER] = await authenticate(request, cache)
+                request[CALLER] = caller = await authenticate(request, cache)
             except Unauthorized:
                 # A new made-up key per request would dodge the per-key bucket: failures
                 # also count against the caller's address.
                 if limiter is not None and "Authorization" in request.headers:
                     limit(limiter, "ip:" + client_address(request))
                 raise
+            if usage is not None and caller.key_id is not None:
+                usage.seen(caller.key_id)
         return await handler(request)
 
     return guard
@@ -281,13 +285,27 @@ async def authenticate(request: web.Request, cache: KeyCache) -> Caller:
     if caller is None:
         # Never echo the key: it may be a real one pasted in the wrong place.
         raise Unauthorized("the API key is unknown or revoked")
+    if caller.revoked:
+        raise Unauthorized("the portal link was revoked")
+    # Checked on every request, cached or not: an expired key is refused at once.
+    if caller.expires_at is not None and caller.expires_at <= datetime.now(UTC):
+        if caller.portal:
+            raise Unauthorized(f"the portal link expired at {api_time(caller.expires_at)} UTC")
+        raise Unauthorized(
+            f"the API key expired at {api_time(caller.expires_at)} UTC: "
+            "an admin can create a new one (create-api-key, or POST /api_key)"
+        )
     return caller
 
 
 def install_api_guard(app: web.Application, settings: CommonSettings, service: str) -> None:
     """Rate limit and (with AUTH_MODE=api_key) authenticate every API route of `app`."""
     cache: KeyCache = RevocableCache(settings.auth_cache_seconds)
-    app.middlewares.append(api_guard(settings.auth_mode, cache, settings.rate_limit_per_second))
+    usage = KeyUsage()
+    usage.install(app)
+    app.middlewares.append(
+        api_guard(settings.auth_mode, cache, settings.rate_limit_per_second, usage)
+    )
     if settings.auth_mode == "api_key" and settings.auth_cache_seconds > 0:
         app.cleanup_ctx.append(revocation_listener_ctx(settings.database_url, cache))
     warn_if_open(app, settings.auth_mode, service)

@@ -21,7 +21,6 @@ from pamqp.common import FieldValue
 from .amqp_cluster import connect_cluster
 from .backoff import Backoff, retry
 from .messages import (
-    DEAD_LETTER_QUEUE,
     DEFAULT_EXCHANGE,
     DELAY_BUCKETS_MS,
     DISPATCH_QUEUE,
@@ -42,6 +41,10 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 QUORUM: dict[str, FieldValue] = {"x-queue-type": "quorum"}
 # The first connection is retried forever: a service waits for RabbitMQ, it does not exit.
 CONNECT_BACKOFF = Backoff(first=0.5, cap=10.0)
+# Basic.Nack answers in a row after which the publishing channel is replaced by a new one:
+# after a RabbitMQ failover the channel aio-pika restored was seen to nack every publish
+# for about a minute (issue 29), while a fresh channel on the same connection publishes.
+NACKS_BEFORE_REOPEN = 5
 
 
 class BrokerUnavailable(Exception):
@@ -58,8 +61,10 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, AbstractQueue]:
-    """Declare the events exchange, the dispatch, fan-out, delay and dead-letter queues
-    (idempotent)."""
+    """Declare the events exchange, the dispatch, fan-out and delay queues (idempotent).
+
+    The dead-letter queue is the dispatcher's alone, bounded by its settings:
+    `dead_letter_arguments`."""
     events = await channel.declare_exchange(
         EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
@@ -69,7 +74,6 @@ async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, 
     # its bindings match.
     await dispatch.bind(events, routing_key=EVERY_EVENT_TYPE)
     await channel.declare_queue(FANOUT_QUEUE, durable=True, arguments=QUORUM)
-    await channel.declare_queue(DEAD_LETTER_QUEUE, durable=True, arguments=QUORUM)
     for bucket_ms in DELAY_BUCKETS_MS:
         await channel.declare_queue(
             delay_queue_name(bucket_ms),
@@ -84,6 +88,53 @@ async def declare_topology(channel: AbstractChannel) -> tuple[AbstractExchange, 
             },
         )
     return events, dispatch
+
+
+def dead_letter_arguments(max_length: int, max_age_seconds: int) -> dict[str, FieldValue]:
+    """The dead-letter queue's bound; quorum queues take all of these from RabbitMQ 3.10 on.
+
+    Past `max_length` messages the oldest is dropped (`drop-head`): never the newest, and
+    never a publisher refused or blocked. With `max_age_seconds` (0: no age limit) older
+    messages go too. Nothing dead-letters what is dropped: the database keeps every failed
+    delivery (status `failed`) whatever the queue holds.
+    """
+    arguments: dict[str, FieldValue] = {
+        **QUORUM,
+        "x-max-length": max_length,
+        "x-overflow": "drop-head",
+    }
+    if max_age_seconds > 0:
+        arguments["x-message-ttl"] = max_age_seconds * 1000
+    return arguments
+
+
+async def declared_depth(
+    connection: AbstractRobustConnection,
+    name: str,
+    arguments: dict[str, FieldValue] | None = None,
+    timeout: float = PUBLISH_TIMEOUT_SECONDS,
+) -> int:
+    """Declare queue `name` with `arguments` (None: passively, it must exist); its messages.
+
+    On a channel of its own, closed after: a refused declare (no such queue, or other
+    arguments than it was declared with) closes the channel it was made on.
+    """
+    channel = await asyncio.wait_for(connection.channel(), timeout)
+    try:
+        queue = await channel.declare_queue(
+            name,
+            durable=True,
+            passive=arguments is None,
+            arguments=arguments,
+            timeout=timeout,
+            robust=False,
+        )
+        declared = queue.declaration_result
+        return 0 if declared.message_count is None else declared.message_count
+    finally:
+        if not channel.is_closed:
+            with contextlib.suppress(*BROKER_ERRORS):
+                await channel.close()
 
 
 OnConnected = Callable[[AbstractRobustConnection], Awaitable[None]]
@@ -105,6 +156,8 @@ class Broker:
         self._events: AbstractExchange | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._nacks_in_a_row = 0
+        self._reopening = asyncio.Lock()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._connect_forever())
@@ -183,9 +236,37 @@ class Broker:
             target = channel.default_exchange
         else:
             raise ValueError(f"unknown exchange {route.exchange!r}")
-        await asyncio.wait_for(
-            target.publish(outgoing.message, route.routing_key, timeout=timeout), timeout
-        )
+        try:
+            await asyncio.wait_for(
+                target.publish(outgoing.message, route.routing_key, timeout=timeout), timeout
+            )
+        except aio_pika.exceptions.DeliveryError:
+            await self._nacked(channel)
+            raise
+        self._nacks_in_a_row = 0
+
+    async def _nacked(self, channel: AbstractChannel) -> None:
+        """Count a nack on `channel`; after NACKS_BEFORE_REOPEN in a row, publish on a new one.
+
+        Publishes that fail meanwhile are not lost: their outbox rows are published again.
+        """
+        self._nacks_in_a_row += 1
+        if self._nacks_in_a_row < NACKS_BEFORE_REOPEN:
+            return
+        async with self._reopening:
+            if self._channel is not channel or self._connection is None:
+                return  # another publish has replaced it already
+            try:
+                fresh = await self._connection.channel(publisher_confirms=True)
+                self._events = await fresh.get_exchange(EVENTS_EXCHANGE, ensure=False)
+            except BROKER_ERRORS as exc:
+                log.warning("broker_channel_reopen_failed", error=repr(exc))
+                return
+            self._channel = fresh
+            log.warning("broker_channel_reopened", nacks_in_a_row=self._nacks_in_a_row)
+            self._nacks_in_a_row = 0
+        with contextlib.suppress(*BROKER_ERRORS):
+            await channel.close()
 
     async def check(self) -> None:
         if not self.connected:

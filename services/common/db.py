@@ -18,21 +18,31 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
 ACQUIRE_TIMEOUT_SECONDS = 5.0
-# What a database outage raises: the request gets a 503, never a 500.
+# What a database outage or failover raises: the request gets a 503, never a 500.
+# A failover (SPEC section 18) adds: the server shut down under the connection; no host of a
+# multi-host DATABASE_URL accepts writes yet (TargetServerAttributeNotMatched: the standby is
+# up, not yet promoted); a write reached a server that has become read-only.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.TargetServerAttributeNotMatched,
 )
 # What any statement may raise when the database is down, slow or refuses: worth a retry.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.TargetServerAttributeNotMatched,
     TimeoutError,
 )
+# An idle connection is closed after this; see create_pool on failovers.
+IDLE_CONNECTION_LIFETIME_SECONDS = 60.0
 # How long a HeldConnection is kept without a statement before it goes back to its pool.
 HELD_IDLE_SECONDS = 1.0
 # How long a connection keeps a prepared statement (asyncpg's default: 300 s) when its
@@ -55,14 +65,29 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+def server_read_only(conn: asyncpg.Connection) -> bool:
+    """What the server last reported of itself; PostgreSQL 14+ reports both settings to every
+    session whenever they change, so this costs no round trip."""
+    settings = conn.get_settings()
+    reported = (
+        getattr(settings, "default_transaction_read_only", "off"),
+        getattr(settings, "in_hot_standby", "off"),
+    )
+    return "on" in reported
+
+
 async def _reset_connection(conn: asyncpg.Connection) -> None:
-    """Roll back what a failed request left open; nothing else needs resetting.
+    """Roll back what a failed request left open, and drop a connection to a server that
+    no longer accepts writes (asyncpg terminates a connection whose reset fails, and the
+    next one goes to the writable host); nothing else needs resetting.
 
     asyncpg's default reset costs a round trip on every release (RESET ALL, UNLISTEN,
     advisory-unlock); we keep no session state: no SET, LISTEN or session locks.
     """
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
+    if server_read_only(conn):
+        raise asyncpg.ReadOnlySQLTransactionError("the server no longer accepts writes")
 
 
 async def create_pool(dsn: str, max_size: int = 10, generic_plans: bool = False) -> asyncpg.Pool:
@@ -73,6 +98,15 @@ async def create_pool(dsn: str, max_size: int = 10, generic_plans: bool = False)
     GENERIC_PLAN_LIFETIME_SECONDS. Left to itself PostgreSQL may plan such a statement on
     every run (a generic plan's guess of ten array elements looks dearer than a custom
     plan for one or two), which costs more CPU than running it.
+
+    Failover (SPEC section 18): every new connection goes to the host that DATABASE_URL's
+    target_session_attrs=read-write picks, so the pool follows a promotion by itself. The
+    connections to the lost primary fail on their next use (a 503, or a retry in the
+    workers), and the pool replaces a closed connection on its next acquire. A server
+    leaves read-write only by restarting, which closes them all; should one be reached
+    read-only all the same (a proxy in front of a demoted server), its writes fail with
+    ReadOnlySQLTransactionError, an outage too, and the connection is dropped when it is
+    given back (_reset_connection).
     """
     options: dict[str, Any] = {}
     if generic_plans:
@@ -86,7 +120,7 @@ async def create_pool(dsn: str, max_size: int = 10, generic_plans: bool = False)
         command_timeout=COMMAND_TIMEOUT_SECONDS,
         init=_init_connection,
         reset=_reset_connection,
-        max_inactive_connection_lifetime=60.0,
+        max_inactive_connection_lifetime=IDLE_CONNECTION_LIFETIME_SECONDS,
         **options,
     )
     assert pool is not None

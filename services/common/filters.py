@@ -207,32 +207,28 @@ def field_matcher(
 
 
 def all_of(matchers: Sequence[Matcher]) -> Matcher:
-    if len(matchers) == 1:
-        return matchers[0]
-    matchers = tuple(matchers)
-
-    # Plain loops: a generator inside all()/any() costs more than the tests themselves.
-    def match_all(data: Mapping[str, Any]) -> bool:
-        for matcher in matchers:  # noqa: SIM110
-            if not matcher(data):
-                return False
-        return True
-
-    return match_all
+    return decided_by(matchers, False)
 
 
 def any_of(matchers: Sequence[Matcher]) -> Matcher:
+    return decided_by(matchers, True)
+
+
+def decided_by(matchers: Sequence[Matcher], decisive: bool) -> Matcher:
+    """The first matcher that answers `decisive` decides; if none does, the opposite:
+    False for all_of ($and), True for any_of ($or)."""
     if len(matchers) == 1:
         return matchers[0]
     matchers = tuple(matchers)
 
-    def match_any(data: Mapping[str, Any]) -> bool:
-        for matcher in matchers:  # noqa: SIM110
-            if matcher(data):
-                return True
-        return False
+    # A plain loop: a generator inside all()/any() costs more than the tests themselves.
+    def match(data: Mapping[str, Any]) -> bool:
+        for matcher in matchers:
+            if matcher(data) is decisive:
+                return decisive
+        return not decisive
 
-    return match_any
+    return match
 
 
 def negation(test: Callable[[_Value], bool]) -> Callable[[_Value], bool]:

@@ -19,7 +19,15 @@ DEFAULT_EXCHANGE = ""
 DISPATCH_QUEUE = "webhooks.dispatch"
 # Accepted events wait here for the fan-out worker (services/upload/fanout/worker.py).
 FANOUT_QUEUE = "webhooks.fanout"
-DEAD_LETTER_QUEUE = "webhooks.dead"
+# Deliveries given up on, for an operator to look at; bounded in length and age
+# (DEAD_LETTER_MAX_LENGTH, DEAD_LETTER_MAX_AGE_SECONDS), the database keeping every failed
+# delivery anyway. A queue's arguments cannot change once it exists, and deployments hold
+# an unbounded queue named UNBOUNDED_DEAD_LETTER_QUEUE: a name of its own makes the bound
+# hold from the first start on any deployment, with no manual step.
+DEAD_LETTER_QUEUE = "webhooks.dead-letter"
+# Takes no more messages; the dispatcher warns at start while it exists (it is the
+# operator's to read and delete: services/dispatcher/dead_letters.py).
+UNBOUNDED_DEAD_LETTER_QUEUE = "webhooks.dead"
 DELAY_QUEUE_PREFIX = "webhooks.delay."
 UPLOAD_COMPLETED = "upload.completed"
 # Binds the dispatch queue to every event type (a type's name is dot-separated words).

@@ -6,12 +6,18 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 from yoyo import get_backend, read_migrations
 
+from .database_url import (
+    SCHEMES,
+    database_hosts,
+    database_name,
+    libpq_host_parameters,
+    with_database,
+)
 from .settings import DEFAULT_DATABASE_URL, redact_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -19,15 +25,23 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 def _yoyo_url(dsn: str) -> str:
     scheme, rest = dsn.split("://", 1)
-    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else dsn
+    if scheme not in SCHEMES:
+        return dsn
+    if len(database_hosts(dsn)) > 1:  # yoyo reads one host from the URL: libpq gets the list
+        rest = libpq_host_parameters(dsn).split("://", 1)[1]
+    return f"postgresql+psycopg://{rest}"
 
 
 def ensure_database(dsn: str) -> bool:
-    """Create the database named in `dsn` if it does not exist; True if it was created."""
-    parts = urlsplit(dsn)
-    name = parts.path.lstrip("/") or "postgres"
-    admin_dsn = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+    """Create the database named in `dsn` if it does not exist; True if it was created.
+
+    With several hosts, libpq connects to the one the URL's target_session_attrs asks for
+    (read-write: the primary), so the database is created where it can be.
+    """
+    name = database_name(dsn)
+    with psycopg.connect(
+        with_database(dsn, "postgres"), autocommit=True, connect_timeout=5
+    ) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return False
@@ -66,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dsn = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     try:
+        database_hosts(dsn)  # the services' own check, before libpq takes what it can
+    except ValueError as exc:
+        print(f"migrate: DATABASE_URL {exc}", file=sys.stderr)
+        return 2
+    try:
         if ensure_database(dsn):
-            print(f"created database {urlsplit(dsn).path.lstrip('/')}")
+            print(f"created database {database_name(dsn)}")
         if args.rollback:
             print(f"rolled back {rollback_migrations(dsn)} migration(s)")
         else:

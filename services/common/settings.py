@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 
 from .amqp_cluster import parse_broker_urls
+from .database_url import database_hosts
 from .tracing import PROTOCOL_VARIABLES, PROTOCOLS, tracing_requested
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/webhooks"
@@ -201,9 +202,8 @@ class CommonSettings:
     def common_from_env(env: Env) -> dict[str, object]:
         check_tracing_protocol(env)
         return {
-            "database_url": env.url(
-                "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres")
-            ),
+            # One server or several of which one accepts writes (common/database_url.py).
+            "database_url": env.checked("DATABASE_URL", DEFAULT_DATABASE_URL, database_hosts),
             # One broker or several of one cluster, comma-separated (common/amqp_cluster.py).
             "amqp_url": env.checked("AMQP_URL", DEFAULT_AMQP_URL, parse_broker_urls),
             "log_level": env.choice("LOG_LEVEL", CommonSettings.log_level, LOG_LEVELS),

@@ -12,6 +12,7 @@ from services.common.web import READINESS_CHECKS, base_app
 
 from .client import http_session_ctx
 from .consumer import dispatcher_ctx
+from .dead_letters import DeadLetters
 from .keys import SETTINGS
 from .settings import DispatcherSettings
 
@@ -25,7 +26,10 @@ def create_app(settings: DispatcherSettings) -> web.Application:
     warn_if_open(app, settings.auth_mode, SERVICE)
     # Every statement of the dispatcher looks its rows up by key: one plan each (db.py).
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20, generic_plans=True))
-    app.cleanup_ctx.append(broker_ctx(settings.amqp_url))
+    dead_letters = DeadLetters(settings)
+    # The dead-letter queue is declared on connecting, before the consumer may use it.
+    app.cleanup_ctx.append(broker_ctx(settings.amqp_url, dead_letters.on_connected))
+    app.cleanup_ctx.append(dead_letters.ctx)
     app.cleanup_ctx.append(
         http_session_ctx(
             settings.allow_private_urls, settings.max_connections, settings.delivery_proxy_url

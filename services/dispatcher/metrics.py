@@ -32,3 +32,8 @@ DISPATCH_WAIT = Histogram(
     "(endpoint slot, claim, signing), for messages due on arrival or after a wait.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+DEAD_LETTER_MESSAGES = Gauge(
+    "webhook_dead_letter_messages",
+    "Messages in the dead-letter queue (deliveries given up on), read every few seconds; "
+    "bounded by DEAD_LETTER_MAX_LENGTH and DEAD_LETTER_MAX_AGE_SECONDS.",
+)

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from services.common.settings import CommonSettings, Env
 
+# Far above any sensible bound; RabbitMQ takes any 64-bit length.
+MAX_DEAD_LETTER_LENGTH = 100_000_000
+
 
 @dataclass(frozen=True)
 class DispatcherSettings(CommonSettings):
@@ -19,6 +22,10 @@ class DispatcherSettings(CommonSettings):
     response_body_bytes: int = 4096
     sweep_interval_seconds: float = 30.0
     disable_after_seconds: float = 5 * 86400.0
+    # The dead-letter queue's bound (services/common/broker.py, dead_letter_arguments): about
+    # 50 MB of messages at most, kept a week; every failed delivery stays in the database.
+    dead_letter_max_length: int = 100_000
+    dead_letter_max_age_seconds: int = 7 * 86400
     # Fernet keys for signing secrets at rest (services/common/secrets.py); kept out of repr.
     secrets_keys: tuple[str, ...] = field(default=(), repr=False)
     # An HTTP forward proxy every delivery goes through (CONNECT for https); "" for none.
@@ -44,6 +51,13 @@ class DispatcherSettings(CommonSettings):
             max_connections=env.integer("DISPATCH_MAX_CONNECTIONS", cls.max_connections, 1),
             sweep_interval_seconds=env.number("SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds),
             disable_after_seconds=env.number("DISABLE_AFTER_SECONDS", cls.disable_after_seconds),
+            dead_letter_max_length=env.integer(
+                "DEAD_LETTER_MAX_LENGTH", cls.dead_letter_max_length, 1, MAX_DEAD_LETTER_LENGTH
+            ),
+            # 0: no age limit, the length alone bounds the queue.
+            dead_letter_max_age_seconds=env.integer(
+                "DEAD_LETTER_MAX_AGE_SECONDS", cls.dead_letter_max_age_seconds, 0, 365 * 86400
+            ),
             secrets_keys=env.fernet_keys("SECRETS_KEY"),
             delivery_proxy_url=env.url("DELIVERY_PROXY_URL", "", ("http",))
             if env.environ.get("DELIVERY_PROXY_URL", "").strip()

@@ -12,7 +12,16 @@ from services.common.db import DB_POOL, database_check, db_pool_ctx
 from services.common.secrets import SecretBox, warn_without_key
 from services.common.web import READINESS_CHECKS, base_app
 
-from . import deliveries, delivery_stats, event_types, events, previews, webhooks
+from . import (
+    api_keys,
+    deliveries,
+    delivery_stats,
+    event_types,
+    events,
+    portal,
+    previews,
+    webhooks,
+)
 from .console import add_console_routes
 from .docs import add_docs_routes
 from .event_types import EventTypes
@@ -25,6 +34,8 @@ SERVICE = "registration"
 WEBHOOK = "/webhook/{webhook_id:(?!register$)[^/]+}"
 DELIVERY = "/delivery/{delivery_id}"
 EVENT_TYPE = "/event_type/{event_type_id}"
+API_KEY = "/api_key/{api_key_id}"
+PORTAL_SESSION = "/portal/session/{portal_session_id}"
 
 
 async def recoveries_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -72,6 +83,11 @@ def create_app(settings: RegistrationSettings) -> web.Application:
     router.add_get(f"{WEBHOOK}/stats", delivery_stats.webhook_stats)
     router.add_get(f"{WEBHOOK}/sample_event", previews.sample_event)
     router.add_get(f"{DELIVERY}/body", previews.delivery_body)
+    router.add_get("/api_key", api_keys.list_api_keys)
+    router.add_post("/api_key", api_keys.create_api_key)
+    router.add_delete(API_KEY, api_keys.revoke_api_key)
+    router.add_post("/portal/session", portal.create_portal_session)
+    router.add_delete(PORTAL_SESSION, portal.revoke_portal_session)
     add_docs_routes(router)
     add_console_routes(router)
     return app

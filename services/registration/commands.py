@@ -1,57 +1,93 @@
-"""Operator commands: create and revoke API keys, re-encrypt signing secrets after a key change."""
+"""Operator commands: create, list and revoke API keys, re-encrypt signing secrets after a key
+change."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 
-from services.common import webhooks
+from services.common import api_keys, webhooks
 from services.common.api.shapes import MAX_USER_ID
-from services.common.auth import display_prefix, hash_api_key, new_api_key
-from services.common.revocation import notify_revoked
 from services.common.secrets import SecretBox, SecretUnavailable
+from services.common.timefmt import api_time
 
 from .settings import RegistrationSettings
 
 REENCRYPT_BATCH_SIZE = 500
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class CommandFailed(Exception):
     """The command could not do what was asked; the message is its one line of output."""
 
 
-async def create_api_key(conn: asyncpg.Connection, user_id: int | None) -> str:
+async def create_api_key(
+    conn: asyncpg.Connection, user_id: int | None, expires_in_seconds: int | None = None
+) -> str:
     """A new key for the user (None: an admin key, for every user); only its hash is
     stored, so this is the one time it is seen."""
-    key = new_api_key()
-    await conn.execute(
-        "INSERT INTO api_keys (user_id, admin, key_hash, prefix) VALUES ($1, $2, $3, $4)",
-        user_id,
-        user_id is None,
-        hash_api_key(key),
-        display_prefix(key),
-    )
+    key, _ = await api_keys.create_key(conn, user_id, expires_in_seconds)
     return key
+
+
+def whose(row: asyncpg.Record) -> str:
+    if row["admin"]:
+        return "an admin key"
+    return f"user {row['user_id']}" + (" (portal link)" if row["portal"] else "")
 
 
 async def revoke_api_key(conn: asyncpg.Connection, key: str) -> str:
     """Revoke the key; whose it was. Every service refuses it once this returns: the
     NOTIFY is committed with the revocation (services/common/revocation.py)."""
-    key_hash = hash_api_key(key)
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL "
-            "RETURNING user_id, admin",
-            key_hash,
+    row = await api_keys.revoke_by_key(conn, key)
+    if row is None:
+        raise CommandFailed("no active API key matches the one given")
+    return whose(row)
+
+
+async def revoke_api_key_by_id(conn: asyncpg.Connection, key_id: uuid.UUID) -> str:
+    """Revoke the key with this id (as list-api-keys shows it); whose it was."""
+    row = await api_keys.revoke_by_id(conn, key_id)
+    if row is None:
+        raise CommandFailed(f"no active API key has the id {key_id} (see list-api-keys)")
+    return whose(row)
+
+
+def to_the_minute(value: datetime | None, never: str = "never") -> str:
+    return never if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def key_table(rows: list[asyncpg.Record], now: datetime) -> str:
+    """One line per key: never the key or its hash, only its first characters."""
+    if not rows:
+        return "no active API keys"
+    lines = [("id", "prefix", "for", "created", "last used", "expires")]
+    for row in rows:
+        expires = to_the_minute(row["expires_at"])
+        if row["expires_at"] is not None and row["expires_at"] <= now:
+            expires += " (expired)"
+        lines.append(
+            (
+                str(row["id"]),
+                row["prefix"] + "...",
+                "admin" if row["admin"] else whose(row),
+                to_the_minute(row["created_at"]),
+                to_the_minute(row["last_used_at"]),
+                expires,
+            )
         )
-        if row is None:
-            raise CommandFailed("no active API key matches the one given")
-        await notify_revoked(conn, key_hash)
-    return "an admin key" if row["admin"] else f"user {row['user_id']}"
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
 
 
 async def reencrypt_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
@@ -93,6 +129,28 @@ def positive_user_id(raw: str) -> int:
     return value
 
 
+def duration(raw: str) -> int:
+    """`90s`, `15m`, `12h` or `30d` as seconds."""
+    found = re.fullmatch(r"([0-9]{1,9})([smhd])", raw.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number and a unit s, m, h or d (e.g. 90s, 15m, 12h, 30d), got {raw!r}"
+        )
+    seconds = int(found[1]) * DURATION_UNITS[found[2]]
+    if not 0 < seconds <= api_keys.MAX_LIFETIME_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 3650d, got {raw!r}")
+    return seconds
+
+
+def key_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a key's id as list-api-keys shows it (a UUID), got {raw!r}"
+        ) from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m services.registration",
@@ -107,10 +165,22 @@ def parser() -> argparse.ArgumentParser:
     whose.add_argument(
         "--admin",
         action="store_true",
-        help="a key that acts for every user and may manage event types",
+        help="a key that acts for every user and may manage event types and API keys",
     )
-    revoke = commands.add_parser("revoke-api-key", help="revoke an API key")
-    revoke.add_argument("key")
+    create.add_argument(
+        "--expires-in",
+        type=duration,
+        metavar="DURATION",
+        help="the key stops working after this long: 90s, 15m, 12h, 30d (default: never)",
+    )
+    commands.add_parser(
+        "list-api-keys",
+        help="list the keys not revoked: id, whose, created, last used, expiry (never the key)",
+    )
+    revoke = commands.add_parser("revoke-api-key", help="revoke an API key, by itself or its id")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("key", nargs="?", help="the key itself")
+    which.add_argument("--id", type=key_id, help="the key's id, as list-api-keys shows it")
     commands.add_parser(
         "reencrypt-secrets", help="re-encrypt every signing secret with SECRETS_KEY's first key"
     )
@@ -123,15 +193,33 @@ async def run_command(args: argparse.Namespace, settings: RegistrationSettings) 
     if args.command == "create-api-key":
 
         async def action(conn: asyncpg.Connection) -> str:
-            key = await create_api_key(conn, None if args.admin else args.user_id)
-            whose = "every user (admin)" if args.admin else f"user {args.user_id}"
-            return f"API key for {whose} (shown only now; store it safely):\n{key}"
+            key, row = await api_keys.create_key(
+                conn, None if args.admin else args.user_id, args.expires_in
+            )
+            owner = "every user (admin)" if args.admin else f"user {args.user_id}"
+            expiry = (
+                "" if row["expires_at"] is None else f", expires {api_time(row['expires_at'])} UTC"
+            )
+            return (
+                f"API key {row['id']} for {owner}{expiry} (shown only now; store it safely):\n{key}"
+            )
+
+    elif args.command == "list-api-keys":
+
+        async def action(conn: asyncpg.Connection) -> str:
+            rows = await api_keys.list_keys(conn)
+            return key_table(rows, datetime.now(UTC))
+
+    elif args.command == "revoke-api-key" and args.id is not None:
+
+        async def action(conn: asyncpg.Connection) -> str:
+            return f"revoked API key {args.id} of {await revoke_api_key_by_id(conn, args.id)}"
 
     elif args.command == "revoke-api-key":
 
         async def action(conn: asyncpg.Connection) -> str:
-            whose = await revoke_api_key(conn, args.key)
-            return f"revoked API key {display_prefix(args.key)}... of {whose}"
+            owner = await revoke_api_key(conn, args.key)
+            return f"revoked API key {api_keys.display_prefix(args.key)}... of {owner}"
 
     else:
 
@@ -145,7 +233,7 @@ async def run_command(args: argparse.Namespace, settings: RegistrationSettings) 
         raise CommandFailed(f"cannot reach the database: {type(exc).__name__}") from None
     try:
         return await action(conn)
-    except asyncpg.UndefinedTableError:
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
         raise CommandFailed("the schema is missing or old: run `make migrate` first") from None
     finally:
         await conn.close()

@@ -29,9 +29,10 @@ from services.common.api.shapes import (
 )
 from services.common.auth import is_open
 
-from . import console, delivery_stats, previews, queries, views
+from . import api_key_shapes, console, delivery_stats, portal_shapes, previews, queries, views
 from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
+from .openapi_errors import ERRORS, error_responses
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -164,6 +165,31 @@ ROUTES = (
     Route("get", "/delivery/{delivery_id}/body", "getDeliveryBody",
           "The body of a delivery's request", "deliveries",
           Envelope[previews.DeliveryBody], (400, 404, 503)),
+    Route("get", "/api_key", "listApiKeys", "List the API keys not revoked, newest first",
+          "api keys", Page[api_key_shapes.ApiKey], (400, 503), "Expired keys too; never a "
+          "key itself. Admin keys only; 403 with AUTH_MODE=none.",
+          query=api_key_shapes.ApiKeyListQuery, admin=True),
+    Route("post", "/api_key", "createApiKey", "Create an API key", "api keys",
+          Envelope[api_key_shapes.NewApiKey], (400, 413, 415, 503),
+          "The answer is the only place the key is shown. Admin keys only; 403 with "
+          "AUTH_MODE=none.", body=api_key_shapes.ApiKeyCreate, status=201, admin=True),
+    Route("delete", "/api_key/{api_key_id}", "revokeApiKey", "Revoke an API key", "api keys",
+          Envelope[api_key_shapes.ApiKey], (400, 404, 503),
+          "Every service refuses the key (401) within a second. Admin keys only; 403 with "
+          "AUTH_MODE=none.", admin=True),
+    Route("post", "/portal/session", "createPortalSession",
+          "Create a portal link that signs a browser in as one user", "portal",
+          Envelope[portal_shapes.PortalSession], (400, 413, 415, 503),
+          "Send the user's browser to `url`: the console opens as that user, whose token acts "
+          "as the user's key (never for event type writes, API keys or portal links) until "
+          "`expires_at`. The answer is the only place the link is shown. Admin keys only; 403 "
+          "with AUTH_MODE=none.", body=portal_shapes.PortalSessionCreate, status=201,
+          admin=True),
+    Route("delete", "/portal/session/{portal_session_id}", "revokePortalSession",
+          "Revoke a portal link", "portal", Envelope[api_key_shapes.ApiKey], (400, 404, 503),
+          "Every service refuses its token (401, saying the link was revoked) within a second. "
+          "Only portal sessions: another key's id is 404. Admin keys only; 403 with "
+          "AUTH_MODE=none.", admin=True),
     Route("get", "/auth_mode", "getAuthMode", "Whether API keys are required", "meta",
           Envelope[console.AuthMode], (503,),
           "Needs no key: the console asks it to know which sign-in to show."),
@@ -172,36 +198,16 @@ ROUTES = (
     Route("get", "/console", "consolePage", "The web console", "meta", None),
 )  # fmt: skip
 
-FORBIDDEN_HELP = (
-    "Not allowed: `user_id` is not the API key's user, the route needs an admin key, "
-    "or the event type is published by the system only."
-)
-CONFLICT_HELP = (
-    "Conflicts with the current state: the webhook is disabled (re-enable it first), the "
-    "event type is archived, or the name is taken."
-)
-UNPROCESSABLE_HELP = (
-    "The Idempotency-Key was already used for a different file or event, or the payload "
-    "fails its event type's schema (the message names where)."
-)
-ERRORS = {
-    400: ("BadRequest", "Malformed input: the message names the field."),
-    401: ("Unauthorized", "AUTH_MODE=api_key and no valid `Authorization: Bearer <API key>`."),
-    403: ("Forbidden", FORBIDDEN_HELP),
-    404: ("NotFound", "Unknown id (or deleted webhook)."),
-    409: ("Conflict", CONFLICT_HELP),
-    413: ("TooLarge", "The body is too large."),
-    415: ("UnsupportedMediaType", "Wrong Content-Type."),
-    422: ("Unprocessable", UNPROCESSABLE_HELP),
-    429: ("TooManyRequests", "Over the request rate limit (per API key, else per address)."),
-    503: ("Unavailable", "A dependency is down; retry later."),
-}
-RETRY_AFTER = {429, 503}
 PATH_PARAMETERS = {
     "webhook_id": ("WebhookId", "The webhook's id (400 if not a UUID)."),
     "delivery_id": ("DeliveryId", "The delivery's id: the `webhook-id` header the endpoint got."),
     "event_type_id": ("EventTypeId", "The event type's id (400 if not a UUID)."),
     "event_id": ("EventId", "The event's id (400 if not a UUID)."),
+    "api_key_id": ("ApiKeyId", "The API key's id, as GET /api_key lists it (400 if not a UUID)."),
+    "portal_session_id": (
+        "PortalSessionId",
+        "The portal session's id, as POST /portal/session answered it.",
+    ),
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -226,6 +232,11 @@ TAGS = [
     {"name": "uploads", "description": "Upload a file; its webhook is delivered."},
     {"name": "event types", "description": "The kinds of events, with optional schemas."},
     {"name": "events", "description": "Publish an event to every subscribed webhook."},
+    {"name": "api keys", "description": "Manage API keys (admin keys only)."},
+    {
+        "name": "portal",
+        "description": "Links that sign your users in to the console (admin keys only).",
+    },
     {"name": "meta", "description": "This document, the web console, and the auth mode."},
 ]
 SECURITY_SCHEMES = {
@@ -335,24 +346,6 @@ def access_of(route: Route) -> tuple[list[Schema] | None, list[int]]:
     forbidden = [401, 403, 429] if route.admin or route.path in USER_ID_PATHS else [401, 429]
     # OpenAPI 3.1 lets a bearer scheme's requirement name roles.
     return ([{"apiKey": ["admin"]}, {}] if route.admin else None), forbidden
-
-
-def error_responses() -> Schema:
-    responses = {}
-    for status, (name, description) in ERRORS.items():
-        response: Schema = {
-            "description": description,
-            **json_content("application/json", {"$ref": REF.format(model="ErrorEnvelope")}),
-        }
-        if status in RETRY_AFTER:
-            response["headers"] = {
-                "Retry-After": {
-                    "description": "Seconds to wait before retrying.",
-                    "schema": {"type": "string"},
-                }
-            }
-        responses[name] = response
-    return responses
 
 
 def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:

@@ -20,6 +20,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WEBHOOK_CURSOR = "w"
 DELIVERY_CURSOR = "d"
 EVENT_CURSOR = "e"
+API_KEY_CURSOR = "k"
 
 
 def cursor_pattern(kind: str) -> str:

@@ -18,6 +18,7 @@ from . import operations as op
 from .envelope import DEFAULT_TIMEOUT, default_headers, page_of, read_envelope
 from .models import (
     AcceptedEvent,
+    ApiKey,
     AuthMode,
     Delivery,
     DeliveryBody,
@@ -28,7 +29,9 @@ from .models import (
     EventType,
     JsonObject,
     ListedEvent,
+    NewApiKey,
     Page,
+    PortalSession,
     Recovering,
     RegisteredWebhook,
     SampleEvent,
@@ -350,6 +353,33 @@ class AsyncWebhooksClient:
 
     async def get_auth_mode(self) -> AuthMode:
         return await self.send(op.get_auth_mode())
+
+    async def list_api_keys(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[ApiKey]:
+        return await self.send_page(op.list_api_keys(limit=limit, cursor=cursor))
+
+    async def create_api_key(
+        self,
+        *,
+        user_id: int | None = None,
+        admin: bool | Unset = UNSET,
+        expires_in_seconds: int | None = None,
+    ) -> NewApiKey:
+        return await self.send(
+            op.create_api_key(user_id=user_id, admin=admin, expires_in_seconds=expires_in_seconds)
+        )
+
+    async def revoke_api_key(self, api_key_id: Id) -> ApiKey:
+        return await self.send(op.revoke_api_key(api_key_id))
+
+    async def create_portal_session(
+        self, user_id: int, expires_in_seconds: int | None = None
+    ) -> PortalSession:
+        return await self.send(op.create_portal_session(user_id, expires_in_seconds))
+
+    async def delete_portal_session(self, portal_session_id: Id) -> ApiKey:
+        return await self.send(op.delete_portal_session(portal_session_id))
 
     async def upload_file(
         self,

@@ -203,6 +203,34 @@ class AuthMode(TypedDict):
     auth_mode: AuthModeName
 
 
+class ApiKey(TypedDict):
+    """An API key as listed (admin keys only): never the key itself."""
+
+    id: str
+    user_id: int | None
+    admin: bool
+    portal: bool
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    expires_at: str | None
+
+
+class NewApiKey(ApiKey):
+    """A key just created: `key` is shown this once."""
+
+    key: str
+
+
+class PortalSession(TypedDict):
+    """A portal link just created: send the user's browser to `url` (shown this once)."""
+
+    id: str
+    user_id: int
+    url: str
+    expires_at: str
+
+
 @dataclass(frozen=True)
 class Page(Generic[Item]):
     """One page of a list; pass `next_cursor` back as `cursor` until it is None."""

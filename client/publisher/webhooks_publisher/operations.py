@@ -17,6 +17,7 @@ from uuid import UUID
 
 from .models import (
     AcceptedEvent,
+    ApiKey,
     AuthMode,
     Delivery,
     DeliveryBody,
@@ -27,6 +28,8 @@ from .models import (
     EventType,
     JsonObject,
     ListedEvent,
+    NewApiKey,
+    PortalSession,
     Recovering,
     RegisteredWebhook,
     SampleEvent,
@@ -384,6 +387,53 @@ def upload_file(
 def get_auth_mode() -> Call[AuthMode]:
     """Whether the service wants an API key (`api_key`) or a `user_id` (`none`); needs no key."""
     return Call("GET", "/auth_mode")
+
+
+@route("GET", "/api_key", ApiKey, is_list=True)
+def list_api_keys(*, limit: int | None = None, cursor: str | None = None) -> Call[list[ApiKey]]:
+    """The keys not revoked (expired ones and portal sessions too), newest first; admin keys
+    only."""
+    return Call("GET", "/api_key", params=query(limit=limit, cursor=cursor))
+
+
+@route("POST", "/api_key", NewApiKey)
+def create_api_key(
+    *,
+    user_id: int | None = None,
+    admin: bool | Unset = UNSET,
+    expires_in_seconds: int | None = None,
+) -> Call[NewApiKey]:
+    """A key for `user_id`, or (`admin=True`) for every user; `key` is shown only now."""
+    body = given(admin=admin)
+    if user_id is not None:
+        body["user_id"] = user_id
+    if expires_in_seconds is not None:
+        body["expires_in_seconds"] = expires_in_seconds
+    return Call("POST", "/api_key", json=body)
+
+
+@route("DELETE", "/api_key/{api_key_id}", ApiKey)
+def revoke_api_key(api_key_id: Id) -> Call[ApiKey]:
+    """Every service refuses the key within a second."""
+    return Call("DELETE", f"/api_key/{segment(api_key_id)}")
+
+
+@route("POST", "/portal/session", PortalSession)
+def create_portal_session(
+    user_id: int, expires_in_seconds: int | None = None
+) -> Call[PortalSession]:
+    """A link (`url`) that signs a browser in to the console as the user, for
+    `expires_in_seconds` (60 to 86400; default 3600); admin keys only."""
+    body: JsonObject = {"user_id": user_id}
+    if expires_in_seconds is not None:
+        body["expires_in_seconds"] = expires_in_seconds
+    return Call("POST", "/portal/session", json=body)
+
+
+@route("DELETE", "/portal/session/{portal_session_id}", ApiKey)
+def delete_portal_session(portal_session_id: Id) -> Call[ApiKey]:
+    """Revoke a portal link: every service refuses it within a second."""
+    return Call("DELETE", f"/portal/session/{segment(portal_session_id)}")
 
 
 def plain(value: Mapping[str, str] | Sequence[int] | Unset | None) -> Any:

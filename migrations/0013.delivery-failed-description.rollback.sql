@@ -1,0 +1,4 @@
+UPDATE event_types
+SET description = 'A delivery used up its retry schedule without success', updated_at = now()
+WHERE id = 'e338f936-18a7-4637-bcef-499b12cd9225'
+  AND description = 'A delivery ended failed: it used up its retry schedule, or its endpoint answered 410 Gone';
