@@ -63,6 +63,13 @@ async def insert_webhooks(
     await pool.execute(
         "INSERT INTO webhook_configurations (webhook_id) SELECT unnest($1::uuid[])", ids
     )
+    await pool.execute(
+        "INSERT INTO webhook_event_types (webhook_id, event_type_id, user_id, position)"
+        " SELECT unnest($1::uuid[]), $2, $3, 0",
+        ids,
+        event_type_id,
+        user_id,
+    )
     for column, value in columns.items():
         await pool.execute(
             f"UPDATE webhook_registrations SET {column} = $2 WHERE id = ANY($1)", ids, value

@@ -42,9 +42,6 @@ from tests.test_security import create_key
 AXE = REPO / "tests" / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
 # What SPEC §15 forbids; `moderate` and `minor` findings are advice.
 BLOCKING_IMPACTS = ("serious", "critical")
-NEEDS_ENDPOINTS_API = pytest.mark.skip(
-    reason="needs the event_type_ids / GET /event / test / portal API"
-)
 
 # Chromium logs each answer of 400 or more as a console error.
 LOAD_FAILED = "Failed to load resource: the server responded with a status of"
@@ -380,11 +377,9 @@ async def test_screenshot_of_the_add_webhook_form(stack: Stack, browser: Browser
     await page.screenshot(path=directory / "add-webhook-narrow.png", full_page=True)
 
 
-# Tests of the API that SPEC §14 and §15 add (another branch): unskip once it is merged,
-# and set ENDPOINTS_API in services/registration/console_assets/api.js.
+# SPEC §14's API (event_type_ids, GET /event, the test route), and §15's portal sessions.
 
 
-@NEEDS_ENDPOINTS_API
 @pytest.mark.parametrize("stack_options", [NO_RETRIES])
 async def test_a_webhook_of_two_types_and_a_test_event_to_it(
     stack: Stack, browser: Browser, receiver: Receiver
@@ -438,7 +433,6 @@ async def test_a_webhook_of_two_types_and_a_test_event_to_it(
     assert watched.dialogs == [] and watched.errors == [], watched
 
 
-@NEEDS_ENDPOINTS_API
 async def test_events_are_listed_newest_first_filtered_by_type_and_paged(
     stack: Stack, browser: Browser
 ) -> None:

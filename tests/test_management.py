@@ -129,6 +129,7 @@ async def test_get_webhook_shows_everything_but_the_secret(stack: Stack) -> None
         "user_id": 1,
         "url": "https://example.com/hook",
         "event_type_id": registered["event_type_id"],
+        "event_type_ids": [registered["event_type_id"]],
         "custom_headers": {"X-Tenant": "acme"},
         "custom_payload": {"key1": "value1"},
         "disabled": False,

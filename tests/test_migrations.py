@@ -12,11 +12,18 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from yoyo import get_backend, read_migrations
 
 from harness.infra import create_database, database_url_for, drop_database, unique_name
 from harness.processes import REPO
 from services.common.event_schemas import check_schema, payload_validator, sample_payload
-from services.common.migrate import apply_migrations, rollback_migrations
+from services.common.migrate import (
+    MIGRATIONS_DIR,
+    apply_migrations,
+    ensure_database,
+    rollback_migrations,
+)
+from services.upload.fanout.db import SUBSCRIBED
 
 TABLES = {
     "event_types",
@@ -29,6 +36,7 @@ TABLES = {
     "error_log",
     "api_keys",
     "events",
+    "webhook_event_types",
 }
 UPLOAD_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 WEBHOOK_DISABLED_ID = "df5dcfec-ebaa-4857-8d35-862fa06d165d"
@@ -311,8 +319,42 @@ def test_webhook_delivery_settings_in_range_are_stored(events_db: str) -> None:
         # The fan-out's query can use the subscribers index (forced: the table is tiny).
         conn.execute("SET enable_seqscan = off")
         forced = conn.execute(
-            "EXPLAIN SELECT id FROM webhook_registrations WHERE user_id = 10 "
-            "AND event_type_id = %s AND deleted_at IS NULL AND id > %s ORDER BY id LIMIT 500",
+            f"EXPLAIN SELECT w.id FROM {SUBSCRIBED} WHERE s.user_id = 10 "
+            "AND s.event_type_id = %s AND s.webhook_id > %s ORDER BY s.webhook_id LIMIT 500",
             (WEBHOOK_DISABLED_ID, uuid.UUID(int=0)),
         ).fetchall()
-    assert "webhook_registrations_subscribers_idx" in " ".join(line for (line,) in forced)
+    assert "webhook_event_types_subscribers_idx" in " ".join(line for (line,) in forced)
+
+
+# --- 0012.webhook-event-types: a webhook registered before it keeps its one type -------------
+
+
+def migrate_to(url: str, last: str) -> None:
+    """Apply the migrations up to and including `last` (by id)."""
+    backend = get_backend(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        wanted = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id <= last)
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(wanted))
+    finally:
+        backend.connection.close()
+
+
+def test_a_webhook_made_before_event_type_lists_subscribes_to_its_type() -> None:
+    name = unique_name("webhooks_migrate_types")
+    url = database_url_for(name)
+    ensure_database(url)
+    try:
+        migrate_to(url, "0010.deliveries-claim-room")
+        with psycopg.connect(url) as conn:
+            webhook_id = new_webhook(conn, 7)
+            new_webhook(conn, 7, deleted_at="2026-01-01")
+        apply_migrations(url)
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT webhook_id, event_type_id::text, user_id, position FROM webhook_event_types"
+            ).fetchall()
+        # A deleted webhook subscribes to nothing: the fan-out's index holds live ones only.
+        assert rows == [(webhook_id, WEBHOOK_DISABLED_ID, 7, 0)]
+    finally:
+        drop_database(name)

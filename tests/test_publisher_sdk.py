@@ -371,6 +371,39 @@ def verifies_with_ed25519(public_key: str, body: bytes, headers: dict[str, str])
     return True
 
 
+async def test_one_endpoint_of_two_types_its_events_and_a_test_event_to_it(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user_id = new_user_id()
+    async with AsyncWebhooksClient(stack.gateway_url) as client:
+        first = await client.create_event_type(new_type_name())
+        second = await client.create_event_type(new_type_name(), schema=INVOICE_SCHEMA)
+        webhook = await client.register_webhook(
+            None, receiver.url, event_type_ids=(first["id"], second["id"]), user_id=user_id
+        )
+        assert webhook["event_type_ids"] == [first["id"], second["id"]]
+        listed = await client.list_webhooks(user_id, event_type_id=second["id"])
+        assert [item["id"] for item in listed.items] == [webhook["id"]]
+
+        accepted = await client.publish_event(first["name"], payload={}, user_id=user_id)
+        sent = await client.send_test_event(webhook["id"], event_type=second["name"])
+        assert_shape(sent, models.SentTestEvent)
+        received = await receiver.wait_for(2)
+        assert {r.headers["webhook-id"] for r in received} >= {sent["delivery_id"]}
+        assert (await client.get_event(sent["event_id"]))["test"] is True
+
+        page = await client.list_events(user_id, limit=1)
+        assert [event["id"] for event in page.items] == [sent["event_id"]]
+        assert_shape(page.items[0], models.ListedEvent)
+        events = [event["id"] async for event in client.iter_events(user_id, limit=1)]
+        assert events == [sent["event_id"], accepted["event_id"]]
+        only_first = await client.list_events(user_id, event_type=first["name"])
+        assert [event["id"] for event in only_first.items] == [accepted["event_id"]]
+
+        changed = await client.update_webhook(webhook["id"], event_type_ids=[second["id"]])
+        assert changed["event_type_ids"] == [second["id"]]
+
+
 async def test_an_ed25519_webhook_gets_a_public_key_and_signatures_it_verifies(
     stack: Stack, receiver: Receiver
 ) -> None:

@@ -23,15 +23,16 @@ SOURCE_COLUMNS = (
 )
 
 
-def insert_from(source: str, *, fanned_out: bool = False) -> str:
+def insert_from(source: str, *, fanned_out: bool = False, test: bool = False) -> str:
     """SQL inserting an event per row of `source` (SOURCE_COLUMNS). `fanned_out`: its
-    deliveries are made by the same statement (an upload's one), so none is left to make."""
+    deliveries are made by the same statement (an upload's one), so none is left to make.
+    `test`: sent to one webhook because someone asked (POST /webhook/{webhook_id}/test)."""
     fanned_out_at = "created_at" if fanned_out else "NULL::timestamptz"
     return f"""
         INSERT INTO events (id, event_type_id, user_id, payload, idempotency_key,
-                            request_id, fanned_out_at, created_at)
+                            request_id, fanned_out_at, created_at, test)
         SELECT event_id, event_type_id, user_id, payload, idempotency_key, request_id,
-               {fanned_out_at}, created_at
+               {fanned_out_at}, created_at, {str(test).lower()}
         FROM {source}
     """
 

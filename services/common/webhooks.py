@@ -1,4 +1,5 @@
-"""Webhooks: the only writer of the webhook_registrations and webhook_configurations tables."""
+"""Webhooks: the only writer of the webhook_registrations, webhook_configurations and
+webhook_event_types tables."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ class NewWebhook(Protocol):
     @property
     def user_id(self) -> int: ...
     @property
-    def event_type_id(self) -> uuid.UUID: ...
+    def type_ids(self) -> list[uuid.UUID]: ...
     @property
     def url(self) -> str: ...
     @property
@@ -43,6 +44,8 @@ class WebhookUpdate:
     the default."""
 
     url: str | None = None
+    # The whole list of event types (it replaces the webhook's), in order.
+    event_type_ids: list[uuid.UUID] | None = None
     custom_headers: dict[str, str] | None = None
     custom_payload: dict[str, Any] | None = None
     disabled: bool | None = None
@@ -50,25 +53,37 @@ class WebhookUpdate:
     signature_scheme: SignatureScheme | None = None
 
 
+def subscribe_from(registration: str, type_ids: str) -> str:
+    """SQL inserting the event types `type_ids` (SQL, uuid[], in order) of each webhook of
+    `registration` (its `id` and `user_id`)."""
+    return f"""
+        INSERT INTO webhook_event_types (webhook_id, event_type_id, user_id, position)
+        SELECT r.id, t.event_type_id, r.user_id, t.n - 1
+        FROM {registration} r, unnest({type_ids}) WITH ORDINALITY AS t(event_type_id, n)
+        ON CONFLICT (webhook_id, event_type_id) DO UPDATE SET position = excluded.position
+    """
+
+
 async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> dict[str, Any]:
-    """Registration and configuration in one statement (so one transaction, one round trip)."""
+    """Registration, configuration and event types in one statement (so one transaction,
+    one round trip); `event_type_id` is the first type."""
     registration = await pool.fetchrow(
-        """
+        f"""
         WITH registration AS (
             INSERT INTO webhook_registrations
                 (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds,
                  signature_scheme, max_concurrency)
-            VALUES ($1, $2, $3, $4, $7, $8, $9, $10, $11)
+            VALUES ($1, ($2::uuid[])[1], $3, $4, $7, $8, $9, $10, $11)
             RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
                       timeout_seconds, signature_scheme, max_concurrency, created_at, updated_at
         ), configuration AS (
             INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
             SELECT id, $5, $6 FROM registration
-        )
+        ), subscription AS ({subscribe_from("registration", "$2::uuid[]")})
         SELECT * FROM registration
         """,
         new.user_id,
-        new.event_type_id,
+        new.type_ids,
         new.url,
         secret,
         new.custom_headers,
@@ -81,6 +96,7 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
     )
     return {
         **dict(registration),
+        "event_type_ids": new.type_ids,
         "custom_headers": new.custom_headers,
         "custom_payload": new.custom_payload,
     }
@@ -89,12 +105,13 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
 async def update_webhook(
     conn: asyncpg.Connection, webhook_id: uuid.UUID, update: WebhookUpdate
 ) -> bool:
-    """Registration and configuration, in the caller's transaction; False if there is no
-    such webhook (or it is deleted)."""
-    found = await conn.fetchval(
+    """Registration, configuration and event types, in the caller's transaction; False if
+    there is no such webhook (or it is deleted)."""
+    found = await conn.fetchrow(
         """
         UPDATE webhook_registrations
         SET url = coalesce($2, url),
+            event_type_id = coalesce(($12::uuid[])[1], event_type_id),
             disabled = coalesce($3, disabled),
             disabled_reason = CASE
                 WHEN $3::boolean IS NULL THEN disabled_reason
@@ -111,7 +128,7 @@ async def update_webhook(
             max_concurrency = CASE WHEN $10 THEN $11::integer ELSE max_concurrency END,
             updated_at = now()
         WHERE id = $1 AND deleted_at IS NULL
-        RETURNING id
+        RETURNING id, user_id
         """,
         webhook_id,
         update.url,
@@ -124,9 +141,25 @@ async def update_webhook(
         update.options.get("timeout_seconds"),
         "max_concurrency" in update.options,
         update.options.get("max_concurrency"),
+        update.event_type_ids,
     )
     if found is None:
         return False
+    if update.event_type_ids is not None:
+        # A statement of its own: it starts after the row lock above, so that it sees the
+        # list of a PATCH that committed meanwhile, and replaces all of it.
+        await conn.execute(
+            f"""
+            WITH dropped AS (
+                DELETE FROM webhook_event_types
+                WHERE webhook_id = $1 AND event_type_id <> ALL ($3::uuid[])
+            )
+            {subscribe_from("(SELECT $1::uuid AS id, $2::bigint AS user_id)", "$3::uuid[]")}
+            """,
+            webhook_id,
+            found["user_id"],
+            update.event_type_ids,
+        )
     if update.custom_headers is not None or update.custom_payload is not None:
         await conn.execute(
             """
@@ -144,9 +177,13 @@ async def update_webhook(
 
 
 async def mark_deleted(conn: asyncpg.Connection, webhook_id: uuid.UUID) -> None:
-    """Soft delete, in the caller's transaction (which cancels its pending deliveries)."""
+    """Soft delete, in the caller's transaction (which cancels its pending deliveries). Its
+    event types go: the fan-out's index then holds live webhooks only."""
     await conn.execute(
-        "UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1",
+        """
+        WITH unsubscribed AS (DELETE FROM webhook_event_types WHERE webhook_id = $1)
+        UPDATE webhook_registrations SET deleted_at = now(), updated_at = now() WHERE id = $1
+        """,
         webhook_id,
     )
 

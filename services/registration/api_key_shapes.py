@@ -12,7 +12,8 @@ from services.common.api.shapes import ApiTime, Shape, UserId
 from services.common.api_keys import MAX_LIFETIME_SECONDS
 
 from .pagination import API_KEY_CURSOR, DEFAULT_LIMIT, cursor_pattern
-from .validation import Limit, RequestBody, no_default
+from .queries import Limit
+from .validation import RequestBody, no_default
 
 KEY_PATTERN = "^whk_[A-Za-z0-9_-]{43}$"
 

@@ -67,6 +67,7 @@ def create_app(settings: RegistrationSettings) -> web.Application:
     router.add_post("/event_type", event_types.create_event_type)
     router.add_get(EVENT_TYPE, event_types.get_event_type)
     router.add_patch(EVENT_TYPE, event_types.update_event_type)
+    router.add_get("/event", events.list_events)
     router.add_get("/event/{event_id}", events.get_event)
     router.add_post("/webhook/register", webhooks.register_webhook)
     router.add_get("/webhook", webhooks.list_webhooks)

@@ -80,7 +80,9 @@ async def update_event_type(
 WEBHOOK_COLUMNS = """
     w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
     w.filter, w.retry_schedule, w.timeout_seconds, w.signature_scheme, w.max_concurrency,
-    w.created_at, w.updated_at, c.custom_headers, c.custom_payload
+    w.created_at, w.updated_at, c.custom_headers, c.custom_payload,
+    ARRAY(SELECT s.event_type_id FROM webhook_event_types s
+          WHERE s.webhook_id = w.id ORDER BY s.position) AS event_type_ids
 """
 
 
@@ -107,16 +109,33 @@ async def webhook_owner(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> int | None
     return owner
 
 
+async def webhook_type_ids(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> list[uuid.UUID]:
+    """The event types a webhook subscribes to, in order."""
+    rows = await pool.fetch(
+        "SELECT event_type_id FROM webhook_event_types WHERE webhook_id = $1 ORDER BY position",
+        webhook_id,
+    )
+    return [row["event_type_id"] for row in rows]
+
+
 async def list_webhooks(
-    pool: asyncpg.Pool, user_id: int, after: Cursor | None, limit: int
+    pool: asyncpg.Pool,
+    user_id: int,
+    event_type_id: uuid.UUID | None,
+    after: Cursor | None,
+    limit: int,
 ) -> list[asyncpg.Record]:
-    """Newest first; one row more than `limit` tells that another page follows."""
+    """Newest first (with `event_type_id`, those subscribed to it); one row more than
+    `limit` tells that another page follows."""
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""
         SELECT {WEBHOOK_COLUMNS}
         FROM webhook_registrations w JOIN webhook_configurations c ON c.webhook_id = w.id
         WHERE w.user_id = $1 AND w.deleted_at IS NULL
           AND ($2::timestamptz IS NULL OR (w.created_at, w.id) < ($2, $3::uuid))
+          AND ($5::uuid IS NULL OR EXISTS (
+              SELECT 1 FROM webhook_event_types s
+              WHERE s.webhook_id = w.id AND s.event_type_id = $5))
         ORDER BY w.created_at DESC, w.id DESC
         LIMIT $4
         """,
@@ -124,6 +143,7 @@ async def list_webhooks(
         after and after.created_at,
         after and after.id,
         limit + 1,
+        event_type_id,
     )
     return rows
 

@@ -27,8 +27,9 @@ from .access import (
 )
 from .keys import RECOVERIES, SETTINGS
 from .pagination import DELIVERY_CURSOR, decode_cursor, page_of
+from .queries import DeliveryListQuery
 from .redelivery import PublishFailed, publish_attempt
-from .validation import DeliveryListQuery, RecoverRequest
+from .validation import RecoverRequest
 from .views import Attempt, Delivery, DeliveryWithAttempts, Recovering
 
 log = structlog.get_logger(__name__)

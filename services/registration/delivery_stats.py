@@ -17,7 +17,8 @@ from services.common.db import DB_POOL
 
 from . import db
 from .access import visible_to, webhook_id_of, webhook_not_found
-from .validation import DeliveryStatus
+from .queries import DeliveryStatus
+from .views import OutcomeCounts
 
 MAX_HOURS = 7 * 24
 HOUR = timedelta(hours=1)
@@ -27,16 +28,6 @@ class StatsQuery(BaseModel):
     hours: Annotated[int, Field(ge=1, le=MAX_HOURS)] = Field(
         24, description="How far back, in hours (at most a week)."
     )
-
-
-class OutcomeCounts(Shape):
-    """Deliveries by status: `pending` includes those waiting for a retry."""
-
-    pending: Annotated[int, Field(ge=0)] = 0
-    succeeded: Annotated[int, Field(ge=0)] = 0
-    failed: Annotated[int, Field(ge=0)] = 0
-    not_attempted: Annotated[int, Field(ge=0)] = 0
-    cancelled: Annotated[int, Field(ge=0)] = 0
 
 
 class HourOfDeliveries(OutcomeCounts):

@@ -22,12 +22,14 @@ from services.common.api.shapes import (
     ErrorEnvelope,
     EventRequest,
     Page,
+    SendTestEvent,
+    SentTestEvent,
     Upload,
     UploadForm,
 )
 from services.common.auth import is_open
 
-from . import api_key_shapes, console, delivery_stats, portal_shapes, previews, views
+from . import api_key_shapes, console, delivery_stats, portal_shapes, previews, queries, views
 from . import event_type_validation as event_type_shapes
 from . import validation as request_shapes
 from .openapi_errors import ERRORS, error_responses
@@ -91,6 +93,10 @@ ROUTES = (
           "within 24 h answers the first event again (`Idempotent-Replayed: true`), the "
           "same key with another type or payload is a 422.",
           body=EventRequest, status=202, idempotent=True),
+    Route("get", "/event", "listEvents", "List a user's events, newest first", "events",
+          Page[views.ListedEvent], (400, 503),
+          "Each with its deliveries counted by status. Page with `limit` (at most 100) and "
+          "`cursor`.", query=queries.EventListQuery),
     Route("get", "/event/{event_id}", "getEvent", "Get an event and its deliveries", "events",
           Envelope[views.Event], (400, 404, 503),
           "The event as accepted, and the delivery it fanned out to each webhook with its "
@@ -104,7 +110,7 @@ ROUTES = (
     Route("get", "/webhook", "listWebhooks", "List a user's webhooks, newest first", "webhooks",
           Page[views.Webhook], (400, 503),
           "Deleted webhooks are not listed. Page with `limit` and `cursor`.",
-          query=request_shapes.WebhookListQuery),
+          query=queries.WebhookListQuery),
     Route("get", "/webhook/{webhook_id}", "getWebhook", "Get a webhook", "webhooks",
           Envelope[views.Webhook], (400, 404, 503),
           "Its settings, filter and state; never its secret (shown only at registration and "
@@ -126,7 +132,7 @@ ROUTES = (
           "List a webhook's deliveries, newest first", "deliveries",
           Page[views.Delivery], (400, 404, 503), "One per event sent to it; `status` "
           "narrows the list. Page with `limit` and `cursor`.",
-          query=request_shapes.DeliveryListQuery),
+          query=queries.DeliveryListQuery),
     Route("post", "/webhook/{webhook_id}/recover", "recoverWebhook",
           "Redeliver every failed or not attempted delivery since a time", "deliveries",
           Envelope[views.Recovering], (400, 404, 409, 413, 415, 503),
@@ -134,6 +140,11 @@ ROUTES = (
           "`not_attempted` and that was created at or after `since` gets a new attempt (as with "
           "redeliver); nothing else is sent again.",
           body=request_shapes.RecoverRequest, status=202),
+    Route("post", "/webhook/{webhook_id}/test", "sendTestEvent",
+          "Send a test event to this webhook only", "webhooks",
+          Envelope[SentTestEvent], (400, 404, 409, 413, 415, 422, 503),
+          "Recorded (`test: true`) and delivered like any event, to this webhook alone, "
+          "whatever its filter; a disabled webhook is a 409.", body=SendTestEvent, status=202),
     Route("post", "/webhook/{webhook_id}/secret/rotate", "rotateSecret",
           "Rotate the signing secret", "webhooks",
           Envelope[views.SecretRotation], (400, 404, 503),

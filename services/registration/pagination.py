@@ -13,9 +13,13 @@ from services.common.web import BadRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# The events log's pages (SPEC §14): the console shows 20 at a time.
+EVENT_DEFAULT_LIMIT = 20
+EVENT_MAX_LIMIT = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WEBHOOK_CURSOR = "w"
 DELIVERY_CURSOR = "d"
+EVENT_CURSOR = "e"
 API_KEY_CURSOR = "k"
 
 

@@ -1,4 +1,4 @@
-"""The registration service's request models: its routes' bodies and query strings.
+"""The registration service's request models: its routes' bodies (queries.py: query strings).
 
 Each model here is the one declaration of a request: the service validates with it and the
 OpenAPI document shows its JSON schema. Every refusal names the field and what is wrong."""
@@ -8,21 +8,29 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from services.common.api.edge import refuse, validated
 from services.common.api.json_values import JSON_VALUE, NO_NUL, contains_nul, nullable_object
-from services.common.api.shapes import MAX_USER_ID, UserId
+from services.common.api.shapes import UserId
 from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.system_events import UPLOAD_EVENT_TYPE_ID
 from services.common.web import BadRequest
 from services.common.webhooks import WebhookUpdate
 
-from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
 from .url_grammar import MAX_URL_LENGTH, URL_PATTERN, url_problem
 from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
 
@@ -34,9 +42,9 @@ RESERVED_PAYLOAD_KEYS = ("data", "timestamp", "type")
 MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
 MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
+MAX_EVENT_TYPES = 100
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
 WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
-DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 # The `upload file` event type, seeded by the first migration (the original design's id).
 UPLOAD_FILE_EVENT_TYPE_ID = str(UPLOAD_EVENT_TYPE_ID)
 
@@ -168,15 +176,43 @@ CustomPayload = Annotated[
 ]
 
 
+def no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def check_distinct(value: list[uuid.UUID]) -> list[uuid.UUID]:
+    for index, type_id in enumerate(value):
+        if type_id in value[:index]:
+            raise refuse(f"event_type_ids[{index}]: {type_id} is given twice")
+    return value
+
+
+def _distinct_ids(schema: dict[str, Any]) -> None:
+    no_default(schema)
+    schema["uniqueItems"] = True
+
+
+EventTypeIds = Annotated[
+    list[uuid.UUID],
+    Field(min_length=1, max_length=MAX_EVENT_TYPES),
+    AfterValidator(check_distinct),
+]
+TYPES_HELP = (
+    "The event types it subscribes to (ids from GET /event_type), 1 to "
+    f"{MAX_EVENT_TYPES}, distinct, in the order shown; one secret signs them all."
+)
+
+
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class WebhookRegistration(RequestBody):
-    """POST /webhook/register."""
+    """POST /webhook/register: exactly one of `event_type_id` and `event_type_ids`."""
 
     model_config = ConfigDict(
         json_schema_extra={
+            "oneOf": [{"required": ["event_type_id"]}, {"required": ["event_type_ids"]}],
             "examples": [
                 {
                     "event_type_id": UPLOAD_FILE_EVENT_TYPE_ID,
@@ -185,12 +221,21 @@ class WebhookRegistration(RequestBody):
                     "custom_headers": {"Authorization": "Bearer 3f9c"},
                     "custom_payload": {"key1": "value1"},
                 }
-            ]
+            ],
         }
     )
 
-    event_type_id: uuid.UUID = Field(
-        description="An id from GET /event_type.", examples=[UPLOAD_FILE_EVENT_TYPE_ID]
+    event_type_id: uuid.UUID = Field(  # type: ignore[assignment]
+        None,
+        description="An id from GET /event_type: the same as `event_type_ids` of one.",
+        examples=[UPLOAD_FILE_EVENT_TYPE_ID],
+        json_schema_extra=no_default,
+    )
+    event_type_ids: EventTypeIds = Field(
+        None,  # type: ignore[arg-type]
+        description=f"{TYPES_HELP} Instead of `event_type_id`.",
+        examples=[[UPLOAD_FILE_EVENT_TYPE_ID]],
+        json_schema_extra=_distinct_ids,
     )
     user_id: UserId = Field(
         description="With AUTH_MODE=api_key it may be left out (the key's user) and must "
@@ -206,16 +251,28 @@ class WebhookRegistration(RequestBody):
     signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
     max_concurrency: MaxConcurrency = None
 
+    @model_validator(mode="after")
+    def one_type_field(self) -> WebhookRegistration:
+        given = {"event_type_id", "event_type_ids"} & self.model_fields_set
+        if not given:
+            raise refuse("event_type_id is required (or event_type_ids, a list of type ids)")
+        if len(given) > 1:
+            raise refuse("give event_type_id or event_type_ids (a list of type ids), not both")
+        return self
 
-def no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
+    @property
+    def type_ids(self) -> list[uuid.UUID]:
+        """The types given, either way."""
+        if self.event_type_id is not None:
+            return [self.event_type_id]
+        return list(self.event_type_ids)
 
 
 class WebhookPatch(RequestBody):
     """PATCH /webhook/{webhook_id}: any of these, validated as at registration.
 
-    null clears custom_headers or custom_payload; `disabled: false` re-enables the webhook
-    and clears `disabled_reason`."""
+    `event_type_ids` replaces the webhook's list whole; null clears custom_headers or
+    custom_payload; `disabled: false` re-enables the webhook and clears `disabled_reason`."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -226,6 +283,12 @@ class WebhookPatch(RequestBody):
 
     # Left out means "leave as it is" (None here); null is refused, as any non-string.
     url: Url = Field(None, json_schema_extra=no_default)  # type: ignore[assignment]
+    event_type_ids: EventTypeIds = Field(
+        None,  # type: ignore[arg-type]
+        description=f"{TYPES_HELP} Replaces the webhook's list whole.",
+        examples=[[UPLOAD_FILE_EVENT_TYPE_ID]],
+        json_schema_extra=_distinct_ids,
+    )
     custom_headers: CustomHeaders = None
     custom_payload: CustomPayload = None
     disabled: bool = Field(None, strict=True, json_schema_extra=no_default)  # type: ignore[assignment]
@@ -235,18 +298,33 @@ class WebhookPatch(RequestBody):
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
     max_concurrency: MaxConcurrency = None
 
+    def as_update(self) -> WebhookUpdate:
+        """What the PATCH changes, for the writer (services.common.webhooks)."""
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        options = {name: given.pop(name) for name in WEBHOOK_OPTIONS if name in given}
+        return WebhookUpdate(**given, options=options)
 
-def _iso_datetime(value: Any) -> Any:
+
+def _iso_datetime(value: Any, info: ValidationInfo) -> Any:
+    name = info.field_name
     if not isinstance(value, str):
-        raise refuse(f"since must be an ISO 8601 date-time string, got {_type_name(value)}")
+        raise refuse(f"{name} must be an ISO 8601 date-time string, got {_type_name(value)}")
     try:
-        since = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise refuse(f"since must be an ISO 8601 date-time, got {value!r}") from None
+        raise refuse(f"{name} must be an ISO 8601 date-time, got {value!r}") from None
     try:
-        return since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except OverflowError:
-        raise refuse(f"since is out of range, got {value!r}") from None
+        raise refuse(f"{name} is out of range, got {value!r}") from None
+
+
+ClientTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_datetime),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A time a client gives: ISO 8601, `YYYY-MM-DD HH:MM:SS` (as answers show times) too."""
 
 
 class RecoverRequest(RequestBody):
@@ -254,58 +332,24 @@ class RecoverRequest(RequestBody):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"since": "2026-11-28T09:00:00Z"}]})
 
-    since: Annotated[
-        datetime,
-        BeforeValidator(_iso_datetime),
-        WithJsonSchema(
-            {
-                "type": "string",
-                "format": "date-time",
-                "description": "ISO 8601; without an offset it is UTC.",
-                "examples": ["2026-11-28T09:00:00Z"],
-            }
-        ),
-    ]
-
-
-# --- query strings --------------------------------------------------------------------------------
-
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Items per page.")]
-_CURSOR_HELP = "Opaque: the `next_cursor` of the previous page."
-
-
-class WebhookListQuery(BaseModel):
-    user_id: Annotated[int, Field(ge=1, le=MAX_USER_ID)] = Field(
-        description="With AUTH_MODE=api_key it may be left out (the key's user) and must "
-        "otherwise be the key's user (403)."
-    )
-    limit: Limit = DEFAULT_LIMIT
-    cursor: str | None = Field(
-        None, pattern=cursor_pattern(WEBHOOK_CURSOR), description=_CURSOR_HELP
+    since: ClientTime = Field(
+        description="ISO 8601; without an offset it is UTC.", examples=["2026-11-28T09:00:00Z"]
     )
 
 
-class DeliveryListQuery(BaseModel):
-    status: DeliveryStatus | None = Field(None, description="Only deliveries in this state.")
-    limit: Limit = DEFAULT_LIMIT
-    cursor: str | None = Field(
-        None, pattern=cursor_pattern(DELIVERY_CURSOR), description=_CURSOR_HELP
-    )
-
-
-def parse_update(body: dict[str, Any]) -> WebhookUpdate:
+def parse_patch(body: dict[str, Any]) -> WebhookPatch:
     """A PATCH body: any of the updatable fields, validated as at registration."""
     fixed = sorted(
         set(body) & (set(WebhookRegistration.model_fields) - set(WebhookPatch.model_fields))
     )
     if fixed:
-        raise BadRequest(
-            f"field(s) cannot be changed: {', '.join(fixed)}; register a new webhook instead"
+        instead = (
+            "send event_type_ids, the whole list"
+            if fixed == ["event_type_id"]
+            else "register a new webhook instead"
         )
+        raise BadRequest(f"field(s) cannot be changed: {', '.join(fixed)}; {instead}")
     if not body:
         fields = ", ".join(WebhookPatch.model_fields)
         raise BadRequest(f"nothing to update: send at least one of {fields}")
-    patch = validated(WebhookPatch, body)
-    given = {name: getattr(patch, name) for name in patch.model_fields_set}
-    options = {name: given.pop(name) for name in WEBHOOK_OPTIONS if name in given}
-    return WebhookUpdate(**given, options=options)
+    return validated(WebhookPatch, body)

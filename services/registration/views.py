@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from services.common.api.shapes import ApiTime, Shape
 from services.common.signing_keys import SignatureScheme
 
-from .validation import DeliveryStatus
+from .queries import DeliveryStatus
 
 # The HMAC secret (whsec_), or the ed25519 public key (whpk_) of signature_scheme ed25519.
 SECRET_PATTERN = "^(whsec|whpk)_[A-Za-z0-9+/]+=*$"
@@ -38,7 +38,10 @@ class _WebhookFields(Shape):
     id: uuid.UUID
     user_id: int
     url: str
-    event_type_id: uuid.UUID
+    event_type_id: uuid.UUID = Field(description="The first of `event_type_ids`.")
+    event_type_ids: list[uuid.UUID] = Field(
+        description="The event types it subscribes to, in the order given."
+    )
     custom_headers: dict[str, str]
     custom_payload: dict[str, Any]
     filter: dict[str, Any] | None = Field(
@@ -153,6 +156,32 @@ class DeliveryWithAttempts(Delivery):
     attempts: list[Attempt] = Field(description="In the order they were made.")
 
 
+TEST_HELP = "Sent by POST /webhook/{webhook_id}/test, to that webhook only."
+
+
+class OutcomeCounts(Shape):
+    """Deliveries by status: `pending` includes those waiting for a retry."""
+
+    pending: Annotated[int, Field(ge=0)] = 0
+    succeeded: Annotated[int, Field(ge=0)] = 0
+    failed: Annotated[int, Field(ge=0)] = 0
+    not_attempted: Annotated[int, Field(ge=0)] = 0
+    cancelled: Annotated[int, Field(ge=0)] = 0
+
+
+class ListedEvent(Shape):
+    """An event in the user's events log (GET /event)."""
+
+    id: uuid.UUID
+    event_type: str = Field(description="The type's name on the wire.")
+    user_id: int
+    created_at: ApiTime
+    test: bool = Field(description=TEST_HELP)
+    deliveries: OutcomeCounts = Field(
+        description="Its deliveries by status now (those to deleted webhooks too)."
+    )
+
+
 class EventDelivery(Shape):
     id: uuid.UUID = Field(description="The delivery's id (GET /delivery/{delivery_id}).")
     webhook_id: uuid.UUID
@@ -167,6 +196,7 @@ class Event(Shape):
     user_id: int
     payload: dict[str, Any]
     created_at: ApiTime
+    test: bool = Field(description=TEST_HELP)
     deliveries: list[EventDelivery] = Field(
         description="Oldest first; empty until the fan-out made them (moments after the 202) "
         "or when no webhook matched. Deleted webhooks' are left out."

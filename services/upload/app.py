@@ -13,7 +13,7 @@ from services.common.messages import MAX_DELIVERIES_PER_MESSAGE
 from services.common.web import READINESS_CHECKS, base_app
 
 from .fanout.worker import fanout_ctx
-from .ingest import db, event_types, events, handlers
+from .ingest import db, event_types, events, handlers, webhook_tests
 from .keys import ACCEPTOR, ANNOUNCER, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .relay.outbox_cleanup import outbox_cleanup_ctx
 from .relay.outbox_relay import relay_ctx
@@ -51,4 +51,5 @@ def create_app(settings: UploadSettings) -> web.Application:
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     app.router.add_post("/upload_file/webhook_id/{webhook_id}", handlers.upload_file)
     app.router.add_post("/event", events.publish_event)
+    app.router.add_post("/webhook/{webhook_id}/test", webhook_tests.send_test_event)
     return app

@@ -28,6 +28,7 @@ from .models import (
     Event,
     EventType,
     JsonObject,
+    ListedEvent,
     NewApiKey,
     Page,
     PortalSession,
@@ -35,6 +36,7 @@ from .models import (
     RegisteredWebhook,
     SampleEvent,
     SecretRotation,
+    SentTestEvent,
     SignatureScheme,
     UpdatedWebhook,
     Upload,
@@ -110,10 +112,19 @@ class AsyncWebhooksClient:
             cursor = page.next_cursor
 
     def iter_webhooks(
-        self, user_id: int | None = None, *, limit: int | None = None
+        self,
+        user_id: int | None = None,
+        *,
+        event_type_id: Id | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[Webhook]:
-        """Every webhook of the user, newest first, fetched `limit` at a time."""
-        return self.all_pages(lambda cursor: op.list_webhooks(user_id, limit=limit, cursor=cursor))
+        """Every webhook of the user (subscribed to `event_type_id`), newest first, fetched
+        `limit` at a time."""
+        return self.all_pages(
+            lambda cursor: op.list_webhooks(
+                user_id, event_type_id=event_type_id, limit=limit, cursor=cursor
+            )
+        )
 
     def iter_deliveries(
         self, webhook_id: Id, *, status: DeliveryStatus | None = None, limit: int | None = None
@@ -121,6 +132,27 @@ class AsyncWebhooksClient:
         """Every delivery of the webhook (of one status if given), newest first."""
         return self.all_pages(
             lambda cursor: op.list_deliveries(webhook_id, status=status, limit=limit, cursor=cursor)
+        )
+
+    def iter_events(
+        self,
+        user_id: int | None = None,
+        *,
+        event_type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[ListedEvent]:
+        """Every event of the user (of one type, in a time window, if given), newest first."""
+        return self.all_pages(
+            lambda cursor: op.list_events(
+                user_id,
+                event_type=event_type,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
         )
 
     async def list_event_types(self, *, name: str | None = None) -> Page[EventType]:
@@ -171,14 +203,36 @@ class AsyncWebhooksClient:
             )
         )
 
+    async def list_events(
+        self,
+        user_id: int | None = None,
+        *,
+        event_type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ListedEvent]:
+        return await self.send_page(
+            op.list_events(
+                user_id,
+                event_type=event_type,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
     async def get_event(self, event_id: Id) -> Event:
         return await self.send(op.get_event(event_id))
 
     async def register_webhook(
         self,
-        event_type_id: Id,
+        event_type_id: Id | None,
         url: str,
         *,
+        event_type_ids: Sequence[Id] | Unset = UNSET,
         user_id: int | None = None,
         custom_headers: Mapping[str, str] | Unset | None = UNSET,
         custom_payload: JsonObject | Unset | None = UNSET,
@@ -192,6 +246,7 @@ class AsyncWebhooksClient:
             op.register_webhook(
                 event_type_id,
                 url,
+                event_type_ids=event_type_ids,
                 user_id=user_id,
                 custom_headers=custom_headers,
                 custom_payload=custom_payload,
@@ -204,9 +259,16 @@ class AsyncWebhooksClient:
         )
 
     async def list_webhooks(
-        self, user_id: int | None = None, *, limit: int | None = None, cursor: str | None = None
+        self,
+        user_id: int | None = None,
+        *,
+        event_type_id: Id | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> Page[Webhook]:
-        return await self.send_page(op.list_webhooks(user_id, limit=limit, cursor=cursor))
+        return await self.send_page(
+            op.list_webhooks(user_id, event_type_id=event_type_id, limit=limit, cursor=cursor)
+        )
 
     async def get_webhook(self, webhook_id: Id) -> Webhook:
         return await self.send(op.get_webhook(webhook_id))
@@ -216,6 +278,7 @@ class AsyncWebhooksClient:
         webhook_id: Id,
         *,
         url: str | Unset = UNSET,
+        event_type_ids: Sequence[Id] | Unset = UNSET,
         custom_headers: Mapping[str, str] | Unset | None = UNSET,
         custom_payload: JsonObject | Unset | None = UNSET,
         disabled: bool | Unset = UNSET,
@@ -229,6 +292,7 @@ class AsyncWebhooksClient:
             op.update_webhook(
                 webhook_id,
                 url=url,
+                event_type_ids=event_type_ids,
                 custom_headers=custom_headers,
                 custom_payload=custom_payload,
                 disabled=disabled,
@@ -260,6 +324,17 @@ class AsyncWebhooksClient:
 
     async def get_sample_event(self, webhook_id: Id) -> SampleEvent:
         return await self.send(op.get_sample_event(webhook_id))
+
+    async def send_test_event(
+        self,
+        webhook_id: Id,
+        *,
+        event_type: str | Unset = UNSET,
+        payload: JsonObject | Unset = UNSET,
+    ) -> SentTestEvent:
+        return await self.send(
+            op.send_test_event(webhook_id, event_type=event_type, payload=payload)
+        )
 
     async def recover_webhook(self, webhook_id: Id, since: datetime | str) -> Recovering:
         return await self.send(op.recover_webhook(webhook_id, since))

@@ -36,6 +36,13 @@ class AcceptedEvent(TypedDict):
     created_at: str
 
 
+class SentTestEvent(TypedDict):
+    """A test event sent to one webhook: its event (`test: true`) and its one delivery."""
+
+    event_id: str
+    delivery_id: str
+
+
 class EventDelivery(TypedDict):
     id: str
     webhook_id: str
@@ -48,6 +55,8 @@ class Event(TypedDict):
     user_id: int
     payload: JsonObject
     created_at: str
+    # Sent by `send_test_event`, to one webhook only.
+    test: bool
     deliveries: list[EventDelivery]
 
 
@@ -57,7 +66,9 @@ class _WebhookFields(TypedDict):
     id: str
     user_id: int
     url: str
+    # The first of `event_type_ids`, the types it subscribes to (in the order given).
     event_type_id: str
+    event_type_ids: list[str]
     custom_headers: dict[str, str]
     custom_payload: JsonObject
     filter: JsonObject | None
@@ -149,6 +160,17 @@ class OutcomeCounts(TypedDict):
     failed: int
     not_attempted: int
     cancelled: int
+
+
+class ListedEvent(TypedDict):
+    """An event in the user's events log, its deliveries counted by status."""
+
+    id: str
+    event_type: str
+    user_id: int
+    created_at: str
+    test: bool
+    deliveries: OutcomeCounts
 
 
 class HourOfDeliveries(OutcomeCounts):

@@ -27,12 +27,14 @@ from .models import (
     Event,
     EventType,
     JsonObject,
+    ListedEvent,
     NewApiKey,
     PortalSession,
     Recovering,
     RegisteredWebhook,
     SampleEvent,
     SecretRotation,
+    SentTestEvent,
     SignatureScheme,
     UpdatedWebhook,
     Upload,
@@ -168,6 +170,29 @@ def publish_event(
     return Call("POST", "/event", json=body, headers=idempotency(idempotency_key))
 
 
+@route("GET", "/event", ListedEvent, is_list=True)
+def list_events(
+    user_id: int | None = None,
+    *,
+    event_type: str | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[list[ListedEvent]]:
+    """One page of a user's events (of the type named `event_type`, created at or after
+    `since` and before `until`; naive times are UTC), newest first, 20 a page by default."""
+    params = query(
+        user_id=user_id,
+        event_type=event_type,
+        since=moment(since),
+        until=moment(until),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Call("GET", "/event", params=params)
+
+
 @route("GET", "/event/{event_id}", Event)
 def get_event(event_id: Id) -> Call[Event]:
     """The event with one delivery per webhook it was fanned out to."""
@@ -176,9 +201,10 @@ def get_event(event_id: Id) -> Call[Event]:
 
 @route("POST", "/webhook/register", RegisteredWebhook)
 def register_webhook(
-    event_type_id: Id,
+    event_type_id: Id | None,
     url: str,
     *,
+    event_type_ids: Sequence[Id] | Unset = UNSET,
     user_id: int | None = None,
     custom_headers: Mapping[str, str] | Unset | None = UNSET,
     custom_payload: JsonObject | Unset | None = UNSET,
@@ -190,11 +216,14 @@ def register_webhook(
 ) -> Call[RegisteredWebhook]:
     """Register `url` for events of a type; the answer is the only one with the secret.
 
+    For several types, pass `event_type_id=None` and `event_type_ids` (1 to 100, in the
+    order the webhook shows them): one endpoint, one secret, every type's events.
     `signature_scheme="ed25519"` makes the answer's `secret` the `whpk_` public key that
     verifies the deliveries (the service keeps the private key); the default is `hmac`.
     """
     body = given(
-        event_type_id=str(event_type_id),
+        event_type_id=UNSET if event_type_id is None else str(event_type_id),
+        event_type_ids=ids(event_type_ids),
         url=url,
         custom_headers=plain(custom_headers),
         custom_payload=custom_payload,
@@ -211,10 +240,16 @@ def register_webhook(
 
 @route("GET", "/webhook", Webhook, is_list=True)
 def list_webhooks(
-    user_id: int | None = None, *, limit: int | None = None, cursor: str | None = None
+    user_id: int | None = None,
+    *,
+    event_type_id: Id | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> Call[list[Webhook]]:
-    """One page of a user's webhooks, newest first."""
-    return Call("GET", "/webhook", params=query(user_id=user_id, limit=limit, cursor=cursor))
+    """One page of a user's webhooks (those subscribed to `event_type_id`), newest first."""
+    type_id = None if event_type_id is None else str(event_type_id)
+    params = query(user_id=user_id, event_type_id=type_id, limit=limit, cursor=cursor)
+    return Call("GET", "/webhook", params=params)
 
 
 @route("GET", "/webhook/{webhook_id}", Webhook)
@@ -227,6 +262,7 @@ def update_webhook(
     webhook_id: Id,
     *,
     url: str | Unset = UNSET,
+    event_type_ids: Sequence[Id] | Unset = UNSET,
     custom_headers: Mapping[str, str] | Unset | None = UNSET,
     custom_payload: JsonObject | Unset | None = UNSET,
     disabled: bool | Unset = UNSET,
@@ -236,13 +272,15 @@ def update_webhook(
     max_concurrency: int | Unset | None = UNSET,
     signature_scheme: SignatureScheme | Unset = UNSET,
 ) -> Call[UpdatedWebhook]:
-    """Change what is given; headers and payload are replaced whole, None clears them.
+    """Change what is given; event types, headers and payload are replaced whole, None clears
+    headers and payload.
 
     A different `signature_scheme` rotates the key into it: the answer then carries the new
     `secret` and `previous_secret_expires_at` (the old key signs too until then).
     """
     body = given(
         url=url,
+        event_type_ids=ids(event_type_ids),
         custom_headers=plain(custom_headers),
         custom_payload=custom_payload,
         disabled=disabled,
@@ -286,11 +324,21 @@ def get_sample_event(webhook_id: Id) -> Call[SampleEvent]:
     return Call("GET", f"/webhook/{segment(webhook_id)}/sample_event")
 
 
+@route("POST", "/webhook/{webhook_id}/test", SentTestEvent)
+def send_test_event(
+    webhook_id: Id, *, event_type: str | Unset = UNSET, payload: JsonObject | Unset = UNSET
+) -> Call[SentTestEvent]:
+    """A test event to this webhook only, whatever its filter: of one of its types (its
+    first by default), with `payload` (by default a sample valid for the type's schema)."""
+    body = given(event_type=event_type, payload=payload)
+    return Call("POST", f"/webhook/{segment(webhook_id)}/test", json=body)
+
+
 @route("POST", "/webhook/{webhook_id}/recover", Recovering)
 def recover_webhook(webhook_id: Id, since: datetime | str) -> Call[Recovering]:
     """Send again every failed or not attempted delivery created since then (naive is UTC)."""
-    moment = since.isoformat() if isinstance(since, datetime) else since
-    return Call("POST", f"/webhook/{segment(webhook_id)}/recover", json={"since": moment})
+    body = {"since": moment(since)}
+    return Call("POST", f"/webhook/{segment(webhook_id)}/recover", json=body)
 
 
 @route("POST", "/webhook/{webhook_id}/secret/rotate", SecretRotation)
@@ -395,3 +443,11 @@ def plain(value: Mapping[str, str] | Sequence[int] | Unset | None) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return list(value)
     return value
+
+
+def ids(values: Sequence[Id] | Unset) -> list[str] | Unset:
+    return values if isinstance(values, Unset) else [str(value) for value in values]
+
+
+def moment(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value

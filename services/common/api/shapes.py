@@ -1,5 +1,5 @@
-"""The envelope every answer is wrapped in, the ingest routes' shapes (uploads, events), and
-the API's timestamp type."""
+"""The envelope every answer is wrapped in, the ingest routes' shapes (uploads, events, test
+events), and the API's timestamp type."""
 
 from __future__ import annotations
 
@@ -206,3 +206,41 @@ class AcceptedEvent(Shape):
     event_type: str = Field(description="The type's name on the wire.")
     user_id: int
     created_at: ApiTime
+
+
+class SendTestEvent(BaseModel):
+    """POST /webhook/{webhook_id}/test: both optional (an empty body, or none, is fine)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{}, {"event_type": "invoice.paid"}]},
+    )
+
+    event_type: str = Field(  # type: ignore[assignment]
+        None,
+        strict=True,
+        pattern=EVENT_TYPE_NAME_PATTERN,
+        description="The name of one of the webhook's types (400 otherwise); any type, the "
+        "system's included. Left out: the webhook's first type.",
+        json_schema_extra=_no_default,
+    )
+    payload: Annotated[
+        dict[str, Any],
+        BeforeValidator(_json_object),
+        WithJsonSchema(
+            {
+                **JSON_OBJECT,
+                "description": "Sent as the delivery's `data`; must satisfy the type's schema "
+                "(422 naming the failing location). Left out: a sample valid for the schema, "
+                'else `{"test": true}`.',
+            }
+        ),
+    ] = Field(None, json_schema_extra=_no_default)  # type: ignore[arg-type]
+
+
+class SentTestEvent(Shape):
+    """The answer to a test event: recorded (`test: true`) with its one delivery."""
+
+    event_id: uuid.UUID = Field(description="GET /event/{event_id} shows it, `test: true`.")
+    delivery_id: uuid.UUID = Field(description="GET /delivery/{delivery_id} follows it.")

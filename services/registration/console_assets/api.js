@@ -9,7 +9,7 @@ const CREDENTIAL = "webhooks-console-credential";
  * and `POST /webhook/{webhook_id}/test`. While false, a registration with one type sends
  * `event_type_id` and `Send test event` publishes the webhook's sample through `POST /event`.
  */
-export const ENDPOINTS_API = false;
+export const ENDPOINTS_API = true;
 
 export class ApiError extends Error {
   constructor(status, message) {

@@ -46,16 +46,17 @@ async def subscribers(
         key = subscription(event)
         latest[key] = max(event.created_at, latest.get(key, event.created_at))
     rows = await pool.fetch(
-        """
-        SELECT s.user_id, s.event_type_id, w.id, w.disabled, w.filter, w.updated_at,
+        f"""
+        SELECT a.user_id, a.event_type_id, w.id, w.disabled, w.filter, w.updated_at,
                w.created_at
         FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[])
-            AS s(user_id, event_type_id, accepted_by)
+            AS a(user_id, event_type_id, accepted_by)
         CROSS JOIN LATERAL (
-            SELECT id, disabled, filter, updated_at, created_at FROM webhook_registrations
-            WHERE user_id = s.user_id AND event_type_id = s.event_type_id
-              AND deleted_at IS NULL AND created_at <= s.accepted_by
-            ORDER BY id LIMIT $4
+            SELECT w.id, w.disabled, w.filter, w.updated_at, w.created_at
+            FROM {db.SUBSCRIBED}
+            WHERE s.user_id = a.user_id AND s.event_type_id = a.event_type_id
+              AND w.created_at <= a.accepted_by
+            ORDER BY s.webhook_id LIMIT $4
         ) w
         """,
         [user_id for user_id, _ in latest],

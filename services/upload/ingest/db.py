@@ -25,6 +25,7 @@ from services.common.messages import (
 )
 
 from ..fanout.filters import EventMatcher, stored_filter
+from .event_types import EventTypeForEvents
 
 
 class WebhookGone(Exception):
@@ -130,21 +131,42 @@ async def record_uploads(
     return recorded
 
 
+def born_fanned_out(target: str, *, test: bool = False) -> str:
+    """CTEs (for a WITH list) recording each row of `target` as an event born fanned out:
+    the event (`test`, see events.insert_from), its one delivery if the row `matches`, and
+    one outbox row, a DeliveryBatch announcing those to be sent (not to a disabled webhook:
+    see deliveries.create_from; such a delivery is never published). `announced` returns
+    the outbox row's `id`.
+
+    `target` gives event_id, event_type_id, event_type (the name on the wire; one per
+    statement), owner_id (the webhook's user), event_data, request_id, created_at (the
+    event's time) and event_time (the same), delivery_id, webhook_id, upload_id (or
+    NULL), disabled, matches, trace_context, and message (its DeliveryEvent's item())."""
+    event_source = f"""(
+        SELECT event_id, event_type_id, owner_id AS user_id, event_data AS payload,
+               NULL::text AS idempotency_key, request_id, created_at
+        FROM {target}) AS event_source"""
+    announce = (
+        f"SELECT min(event_type), {DeliveryBatch.payload_sql('min(event_type)', 'message')}, "
+        f"(array_agg(request_id))[1], (array_agg(trace_context))[1] FROM {target} "
+        "WHERE matches AND NOT disabled HAVING count(*) > 0"
+    )
+    return f"""
+    born_event AS ({events.insert_from(event_source, fanned_out=True, test=test)}
+    ), delivery AS ({deliveries.create_from(f"(SELECT * FROM {target} WHERE matches) AS m")}
+    ), announced AS ({outbox.insert_from(announce)})
+    """
+
+
 def record_uploads_sql(insert_uploads: bool) -> str:
     """The upload statement; without `insert_uploads` for uploads whose rows exist (an
     Idempotency-Key claim inserted them). The upload's event is born fanned out: its one
-    delivery is made here. The webhook's `disabled` decides the delivery's first status
-    (see deliveries.create_from); a delivery to a disabled webhook gets no outbox event,
-    so it is never published."""
+    delivery is made here. The webhook's `disabled` decides the delivery's first status."""
     upload_rows = f"upload AS ({uploads.insert_from('target')}),"
-    event_source = """(
-        SELECT event_id, $17::uuid AS event_type_id, owner_id AS user_id,
-               event_data AS payload, NULL::text AS idempotency_key, request_id, created_at
-        FROM target) AS event_source"""
     return f"""
     WITH target AS (
-        SELECT m.*, w.disabled, w.user_id AS owner_id, $18::text AS event_type,
-               m.created_at AS event_time
+        SELECT m.*, w.disabled, w.user_id AS owner_id, $17::uuid AS event_type_id,
+               $18::text AS event_type, m.created_at AS event_time
         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
                     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
                     $11::uuid[], $12::jsonb[], $13::uuid[], $14::bool[], $15::jsonb[],
@@ -155,15 +177,7 @@ def record_uploads_sql(insert_uploads: bool) -> str:
         JOIN webhook_registrations w ON w.id = m.webhook_id
         WHERE w.deleted_at IS NULL AND (m.user_id IS NULL OR w.user_id = m.user_id)
     ), {upload_rows if insert_uploads else ""}
-    upload_event AS ({events.insert_from(event_source, fanned_out=True)}
-    ), delivery AS ({deliveries.create_from("(SELECT * FROM target WHERE matches) AS matching")}
-    ), announced AS ({
-        outbox.insert_from(
-            f"SELECT $18, {DeliveryBatch.payload_sql('$18::text', 'message')}, "
-            "(array_agg(request_id))[1], (array_agg(trace_context))[1] FROM target "
-            "WHERE matches AND NOT disabled HAVING count(*) > 0"
-        )
-    })
+    {born_fanned_out("target")}
     SELECT t.upload_id, t.matches AND NOT t.disabled AS sent,
            (SELECT id FROM announced) AS outbox_id
     FROM target t
@@ -204,3 +218,100 @@ async def record_upload_with_key(
         if recorded is None:
             raise WebhookGone(upload.webhook_id)  # rolls the upload row back
     return recorded
+
+
+# --- test events (POST /webhook/{webhook_id}/test) ---------------------------------------
+
+
+TYPE_FIELDS = ("id", "name", "event_name", "schema", "archived")
+
+
+@dataclass(frozen=True)
+class TargetWebhook:
+    """A webhook a test event is for: its types in order (the first is the default)."""
+
+    user_id: int
+    disabled: bool
+    types: list[EventTypeForEvents]
+
+
+async def target_webhook(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, user_id: int | None
+) -> TargetWebhook | None:
+    """The webhook (with `user_id`, only that user's); None if there is no such webhook."""
+    rows = await pool.fetch(
+        """
+        SELECT w.user_id, w.disabled, t.id, t.name, t.event_name, t.schema, t.archived
+        FROM webhook_registrations w
+        JOIN webhook_event_types s ON s.webhook_id = w.id
+        JOIN event_types t ON t.id = s.event_type_id
+        WHERE w.id = $1 AND w.deleted_at IS NULL AND ($2::bigint IS NULL OR w.user_id = $2)
+        ORDER BY s.position
+        """,
+        webhook_id,
+        user_id,
+    )
+    if not rows:
+        return None
+    types = [EventTypeForEvents(**{name: row[name] for name in TYPE_FIELDS}) for row in rows]
+    return TargetWebhook(rows[0]["user_id"], rows[0]["disabled"], types)
+
+
+@dataclass(frozen=True)
+class NewTestEvent:
+    """A test event to record with its one delivery."""
+
+    event_id: uuid.UUID
+    event_type: EventTypeForEvents
+    payload: dict[str, Any]
+    request_id: str | None
+    created_at: datetime
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    trace_context: dict[str, str] | None
+
+    @cached_property
+    def event(self) -> DeliveryEvent:
+        """The message that asks the dispatcher for the delivery's first attempt."""
+        return DeliveryEvent(
+            self.event_type.event_name,
+            self.delivery_id,
+            self.webhook_id,
+            None,
+            self.request_id,
+            self.trace_context,
+        )
+
+
+# As an upload's, but of any type and marked `test`; the webhook's filter does not apply.
+RECORD_TEST_EVENT = f"""
+    WITH target AS (
+        SELECT $1::uuid AS event_id, $2::uuid AS event_type_id, $3::text AS event_type,
+               w.user_id AS owner_id, $4::jsonb AS event_data, $5::text AS request_id,
+               $6::timestamptz AS created_at, $6::timestamptz AS event_time,
+               $7::uuid AS delivery_id, w.id AS webhook_id, NULL::uuid AS upload_id,
+               w.disabled, true AS matches, $8::jsonb AS trace_context, $9::jsonb AS message
+        FROM webhook_registrations w
+        WHERE w.id = $10 AND w.deleted_at IS NULL AND NOT w.disabled
+    ), {born_fanned_out("target", test=True)}
+    SELECT (SELECT id FROM announced) AS outbox_id FROM target
+"""
+
+
+async def record_test_event(pool: asyncpg.Pool, test: NewTestEvent) -> int | None:
+    """The event and its delivery in one statement; the id of the outbox row announcing it,
+    or None (nothing written) if the webhook was disabled or deleted meanwhile."""
+    outbox_id: int | None = await pool.fetchval(
+        RECORD_TEST_EVENT,
+        test.event_id,
+        test.event_type.id,
+        test.event_type.event_name,
+        test.payload,
+        test.request_id,
+        test.created_at,
+        test.delivery_id,
+        test.trace_context,
+        test.event.item(),
+        test.webhook_id,
+    )
+    return outbox_id

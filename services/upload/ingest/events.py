@@ -56,13 +56,16 @@ def check_publishable(event_type: EventTypeForEvents, payload: dict[str, Any]) -
         )
     if event_type.archived:
         raise Conflict(f"event type {event_type.name!r} is archived: it takes no new events")
-    if event_type.schema is not None:
+    check_payload(event_type.name, event_type.schema, payload)
+
+
+def check_payload(name: str, schema: dict[str, Any] | None, payload: dict[str, Any]) -> None:
+    """422 naming the failing location unless `payload` satisfies the type's schema."""
+    if schema is not None:
         try:
-            payload_validator(event_type.schema).validate(payload)
+            payload_validator(schema).validate(payload)
         except PayloadInvalid as exc:
-            raise UnprocessableContent(
-                f"{exc} (the schema of event type {event_type.name!r})"
-            ) from None
+            raise UnprocessableContent(f"{exc} (the schema of event type {name!r})") from None
 
 
 def parse_event(request: web.Request, body: dict[str, Any]) -> EventRequest:
