@@ -212,7 +212,11 @@ class WebhookRegistration(RequestBody):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "oneOf": [{"required": ["event_type_id"]}, {"required": ["event_type_ids"]}],
+            # Exactly one of the two, said so that generators keep the body's model (a oneOf
+            # of bare `required` lists makes openapi-python-client drop it).
+            "if": {"required": ["event_type_id"]},
+            "then": {"not": {"required": ["event_type_ids"]}},
+            "else": {"required": ["event_type_ids"]},
             "examples": [
                 {
                     "event_type_id": UPLOAD_FILE_EVENT_TYPE_ID,
