@@ -1,6 +1,6 @@
 """What a webhook is sent, shown before or after: a delivery's body as sent
 (GET /delivery/{delivery_id}/body) and a test event for a webhook's type
-(GET /webhook/{webhook_id}/sample_event, for the console's `Send test event`)."""
+(GET /webhook/{webhook_id}/sample_event: a body for POST /event, to try a type by hand)."""
 
 from __future__ import annotations
 

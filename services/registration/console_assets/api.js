@@ -4,13 +4,6 @@
 
 const CREDENTIAL = "webhooks-console-credential";
 
-/**
- * Whether the API has SPEC §14's routes and fields: `event_type_ids` on register and PATCH,
- * and `POST /webhook/{webhook_id}/test`. While false, a registration with one type sends
- * `event_type_id` and `Send test event` publishes the webhook's sample through `POST /event`.
- */
-export const ENDPOINTS_API = true;
-
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);

@@ -1,7 +1,7 @@
 // The form that registers a webhook (`Add webhook`) or changes every setting of one (`Edit`):
 // the API's errors appear beside the field they name, and a new secret is shown once.
 
-import { api, asSignedInUser, ENDPOINTS_API, escalate, SignedOut } from "./api.js";
+import { api, asSignedInUser, escalate, SignedOut } from "./api.js";
 import { loadCatalog, typeIdsOf } from "./catalog.js";
 import { h, notice, say, time } from "./dom.js";
 
@@ -58,9 +58,7 @@ export async function webhookFormScreen(view, webhookId) {
   async function register(settings) {
     const { eventTypeIds, ...rest } = settings;
     const body = { ...rest, custom_headers: rest.custom_headers ?? {}, custom_payload: rest.custom_payload ?? {} };
-    // One switch (api.js): the original single type until the API takes a list everywhere.
-    if (ENDPOINTS_API || eventTypeIds.length > 1) body.event_type_ids = eventTypeIds;
-    else body.event_type_id = eventTypeIds[0];
+    body.event_type_ids = eventTypeIds;
     const created = (await api("POST", "/webhook/register", asSignedInUser(body))).data;
     showKey(view, "Webhook added", created, null);
   }
