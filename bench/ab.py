@@ -36,7 +36,9 @@ FIGURES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("events: CPU ms/delivery, dispatcher", ("events_cpu_ms_per_delivery", "dispatcher")),
     ],
     "fan-out": [
-        ("fan-out of 1,000: 202 to last delivery s", ("fan_out", "last_delivery_s")),
+        ("fan-out of 1,000: request ms", ("fan_out", "request_ms")),
+        ("fan-out of 1,000: 202 to last delivery s", ("fan_out", "delivered_after_202_s")),
+        ("fan-out, 10 types each: 202 to last s", ("fan_out_10_types", "delivered_after_202_s")),
     ],
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -33,16 +34,22 @@ async def create_event_type(bench: Bench) -> str:
     return type_id
 
 
-async def register_many(bench: Bench, type_id: str, user_id: int, urls: list[str]) -> list[str]:
-    """Webhooks of `user_id` for the type, through the API, 32 at a time."""
+async def register_many(
+    bench: Bench, type_id: str, user_id: int, urls: list[str], also: Sequence[str] = ()
+) -> list[str]:
+    """Webhooks of `user_id` for the type (and the types `also`), through the API, 32 at a
+    time."""
     assert bench.http is not None
     http = bench.http
     ids: list[str] = []
     pending = iter(urls)
+    types: dict[str, Any] = (
+        {"event_type_ids": [type_id, *also]} if also else {"event_type_id": type_id}
+    )
 
     async def client() -> None:
         for url in pending:
-            body = {"event_type_id": type_id, "user_id": user_id, "url": url}
+            body = {**types, "user_id": user_id, "url": url}
             async with http.post(f"{bench.gateway_url}/webhook/register", json=body) as resp:
                 assert resp.status == 200, await resp.text()
                 ids.append((await resp.json())["data"]["id"])
@@ -119,13 +126,18 @@ async def events_end_to_end(bench: Bench, count: int, concurrency: int) -> dict[
     }
 
 
-async def fan_out_webhooks(bench: Bench, webhooks: int) -> tuple[str, int]:
-    """An event type and a user with `webhooks` webhooks on the fast receiver."""
+async def fan_out_webhooks(
+    bench: Bench, webhooks: int, types_per_webhook: int = 1
+) -> tuple[str, int]:
+    """An event type and a user with `webhooks` webhooks on the fast receiver, each also
+    subscribed to `types_per_webhook - 1` other types (so a fan-out of one type can be
+    compared with the same fan-out over webhooks of many types)."""
     receiver = bench.receivers[0]
     type_id = await create_event_type(bench)
+    others = [await create_event_type(bench) for _ in range(types_per_webhook - 1)]
     user_id = 100_000 + uuid.uuid4().int % 100_000
     urls = [f"{receiver.url}/hook/fan/{n}" for n in range(webhooks)]
-    await register_many(bench, type_id, user_id, urls)
+    await register_many(bench, type_id, user_id, urls, others)
     return type_id, user_id
 
 

@@ -56,6 +56,23 @@ def fan_out_rows(r: dict[str, Any], c: float) -> list[Row]:
             "≤ 0.5",
         ),
         rate_row("fan-out: deliveries /s after the 202", f["deliveries_per_s"], c, ""),
+        *fan_out_of_many_types_rows(r, f),
+    ]
+
+
+def fan_out_of_many_types_rows(r: dict[str, Any], one: dict[str, Any]) -> list[Row]:
+    """The same fan-out over webhooks that subscribe to 10 types each, beside one type's."""
+    many = r.get("fan_out_10_types")
+    if many is None:
+        return []
+    ratio = many["delivered_after_202_s"] / max(one["delivered_after_202_s"], 1e-6)
+    return [
+        (
+            "fan-out, webhooks of 10 types each: 202 → last, s (ratio to 1 type)",
+            f"{many['delivered_after_202_s']:.2f} ({ratio:.2f})",
+            "",
+            "about 1",
+        )
     ]
 
 

@@ -129,6 +129,11 @@ async def scenario_runs(bench: Bench, args: argparse.Namespace, results: dict[st
         results["fan_out"] = median_of(
             [await events.fan_out(bench, type_id, user_id, 1000) for _ in repeats]
         )
+        # The same fan-out to webhooks of 10 types each: its cost must not grow with them.
+        type_id, user_id = await events.fan_out_webhooks(bench, 1000, types_per_webhook=10)
+        results["fan_out_10_types"] = median_of(
+            [await events.fan_out(bench, type_id, user_id, 1000) for _ in repeats]
+        )
     if "open-at-once" in wanted:
         print("thousands open at once ...", flush=True)
         results["open_at_once"] = median_of(
