@@ -102,13 +102,15 @@ def main() -> None:
     for scenario in scenarios:
         for label, _ in FIGURES[scenario]:
             a, b = samples.get(("A", label), []), samples.get(("B", label), [])
-            if not a or not b:
+            if not a and not b:
                 continue
-            ma, mb = statistics.median(a), statistics.median(b)
-            ratio = f"{mb / ma:.2f}" if ma else "-"
+            # A side without the figure (an older checkout) still shows the other's.
+            ma = f"{statistics.median(a):.4g}" if a else "-"
+            mb = f"{statistics.median(b):.4g}" if b else "-"
+            ratio = f"{statistics.median(b) / statistics.median(a):.2f}" if a and b else "-"
             runs_a = " ".join(f"{v:.4g}" for v in a)
             runs_b = " ".join(f"{v:.4g}" for v in b)
-            print(f"| {label} | {ma:.4g} | {mb:.4g} | {ratio} | {runs_a} | {runs_b} |")
+            print(f"| {label} | {ma} | {mb} | {ratio} | {runs_a} | {runs_b} |")
 
 
 if __name__ == "__main__":
