@@ -8,6 +8,7 @@ Set CONSOLE_SCREENSHOT_DIR=docs to save the Add webhook form as docs/add-webhook
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+from standardwebhooks.webhooks import Webhook
 
 from harness.receiver import Receiver
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack
@@ -514,3 +516,86 @@ async def test_a_portal_link_signs_in_until_it_is_revoked(stack: Stack, browser:
         "Your portal link no longer signs you in (the portal link was revoked)"
     )
     assert token not in await page.evaluate("JSON.stringify(sessionStorage)")
+
+
+@pytest.mark.parametrize("stack_options", [NO_RETRIES])
+async def test_the_portal_story_one_endpoint_of_two_types_edited_tested_and_deleted(
+    stack: Stack, browser: Browser, receiver: Receiver
+) -> None:
+    """Issue 24's story as a customer lives it in the portal, the API standing in for their
+    application: a webhook of two types added through the form receives one event of each,
+    signed with its one secret; a filter edited through the form holds back what does not
+    match; `Send test event` on an `upload file` webhook reaches that webhook only; the
+    events log shows the events; `Delete` removes the webhook."""
+    _, first = await new_type(stack, "Invoices paid")
+    _, second = await new_type(stack, "Invoices failed")
+    user = unique_user()
+    watched = Watched()
+    page = await new_page(browser, watched)
+    await sign_in(page, stack, "User id", str(user))
+
+    await open_add_form(page)
+    await page.get_by_label("URL", exact=True).fill(f"{receiver.url}/both")
+    await page.get_by_label(first, exact=True).check()
+    await page.get_by_label(second, exact=True).check()
+    await page.get_by_role("button", name="Save", exact=True).click()
+    secret = await page.locator("#new-secret").text_content()
+    assert secret is not None and secret.startswith("whsec_")
+    webhook_id = await webhook_id_shown(page)
+
+    async def publish(type_name: str, payload: dict[str, Any]) -> str:
+        body = {"event_type": type_name, "user_id": user, "payload": payload}
+        status, answer = await api(stack, "POST", "/event", json=body)
+        assert status == 202, answer
+        return str(answer["data"]["event_id"])
+
+    await publish(first, {"amount": 10})
+    await publish(second, {"amount": 20})
+    arrived = await receiver.wait_for(2)
+    verifier = Webhook(secret)
+    assert sorted(verifier.verify(r.body, r.headers)["type"] for r in arrived) == sorted(
+        [first, second]
+    )
+    assert {r.path.rsplit("/", 1)[-1] for r in arrived} == {"both"}
+
+    # Edit the filter through the form: an event that does not match is not delivered.
+    await page.get_by_role("link", name="Go to the webhook's page").click()
+    await page.get_by_role("button", name="Edit", exact=True).click()
+    await page.get_by_label("Filter (JSON, optional)").fill('{"amount": {"$gte": 100}}')
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{receiver.url}/both")
+    held_back = await publish(first, {"amount": 5})
+    await publish(first, {"amount": 500})
+    (matched,) = (await receiver.wait_for(3))[2:]
+    assert verifier.verify(matched.body, matched.headers)["data"] == {"amount": 500}
+    _, event = await api(stack, "GET", f"/event/{held_back}")
+    assert event["data"]["deliveries"] == []
+
+    # Send test event on an `upload file` webhook: that webhook only, not its sibling.
+    upload_hook = await stack.register(f"{receiver.url}/upload-one", user_id=user)
+    await stack.register(f"{receiver.url}/upload-two", user_id=user)
+    await page.goto(f"{stack.gateway_url}/console#/webhooks/{upload_hook['id']}")
+    await page.get_by_role("button", name="Send test event", exact=True).click()
+    status = page.get_by_role("status").filter(has_text="Test event accepted")
+    await expect(status).to_be_visible(timeout=LIVE_MS)
+    (tested,) = (await receiver.wait_for(4))[3:]
+    assert tested.path.endswith("/upload-one")
+    assert Webhook(upload_hook["secret"]).verify(tested.body, tested.headers)["type"] == (
+        "upload.completed"
+    )
+    await asyncio.sleep(1.0)  # long enough for a second delivery to have arrived
+    assert not [r.path for r in receiver.received if r.path.endswith("/upload-two")]
+
+    # The events log shows both types' events.
+    await page.get_by_role("link", name="Events", exact=True).click()
+    await expect(page.get_by_role("row", name=re.compile(first)).first).to_be_visible()
+    await expect(page.get_by_role("row", name=re.compile(second)).first).to_be_visible()
+
+    # Delete removes the webhook.
+    await page.goto(f"{stack.gateway_url}/console#/webhooks/{webhook_id}")
+    await page.get_by_role("button", name="Delete", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Delete this webhook?")
+    await dialog.get_by_role("button", name="Delete webhook").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your webhooks")
+    assert (await api(stack, "GET", f"/webhook/{webhook_id}"))[0] == 404
+    assert unexpected(watched) == []
