@@ -87,11 +87,19 @@ EVENT_ACCEPTANCE = {
 # regex validity, and a filter's operators depend on their place. The document says "an
 # object"; for these operations the check also expects a 400, and
 # `only_a_schema_or_filter_is_refused` holds every 400 on schema-valid data to those fields.
+# A schema cannot say that a PEM parses (or that a key is the certificate's), where a token URL
+# points, or that custom_headers and auth both set Authorization.
+ENDPOINT_AUTH_REFUSALS = (
+    "tls_client_certificate",
+    "tls_ca",
+    "auth.token_url",
+    "custom_headers may not set 'Authorization' together with auth",
+)
 OPERATIONS_WITH_SCHEMAS_OR_FILTERS = {
     "createEventType": ("schema",),
     "updateEventType": ("schema",),
-    "registerWebhook": ("filter",),
-    "updateWebhook": ("filter",),
+    "registerWebhook": ("filter", *ENDPOINT_AUTH_REFUSALS),
+    "updateWebhook": ("filter", *ENDPOINT_AUTH_REFUSALS),
 }
 SCHEMA_OR_FILTER_ACCEPTANCE = [
     {

@@ -10,6 +10,9 @@ import asyncpg
 
 from .signing_keys import SignatureScheme
 
+# webhook_configurations' endpoint authentication (SPEC §17), in this order in statements.
+ENDPOINT_AUTH_COLUMNS = ("auth", "tls_client_certificate", "tls_ca")
+
 
 class NewWebhook(Protocol):
     """A registration as the service validated it."""
@@ -48,10 +51,20 @@ class WebhookUpdate:
     disabled: bool | None = None
     options: dict[str, Any] = field(default_factory=dict)
     signature_scheme: SignatureScheme | None = None
+    # Those of ENDPOINT_AUTH_COLUMNS sent (sealed), where None means none.
+    configuration: dict[str, Any] = field(default_factory=dict)
 
 
-async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> dict[str, Any]:
-    """Registration and configuration in one statement (so one transaction, one round trip)."""
+async def insert_webhook(
+    pool: asyncpg.Pool,
+    new: NewWebhook,
+    secret: str,
+    endpoint_auth: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Registration and configuration in one statement (so one transaction, one round trip);
+    `endpoint_auth`: the stored auth, tls_client_certificate and tls_ca that were given,
+    their secrets sealed (services/common/endpoint_auth.py)."""
+    given = {name: None for name in ENDPOINT_AUTH_COLUMNS} | (endpoint_auth or {})
     registration = await pool.fetchrow(
         """
         WITH registration AS (
@@ -62,8 +75,9 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
             RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
                       timeout_seconds, signature_scheme, max_concurrency, created_at, updated_at
         ), configuration AS (
-            INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
-            SELECT id, $5, $6 FROM registration
+            INSERT INTO webhook_configurations
+                (webhook_id, custom_headers, custom_payload, auth, tls_client_certificate, tls_ca)
+            SELECT id, $5, $6, $12, $13, $14 FROM registration
         )
         SELECT * FROM registration
         """,
@@ -78,11 +92,13 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         new.timeout_seconds,
         new.signature_scheme,
         new.max_concurrency,
+        *given.values(),
     )
     return {
         **dict(registration),
         "custom_headers": new.custom_headers,
         "custom_payload": new.custom_payload,
+        **given,
     }
 
 
@@ -127,18 +143,28 @@ async def update_webhook(
     )
     if found is None:
         return False
-    if update.custom_headers is not None or update.custom_payload is not None:
+    configuration = update.configuration
+    if update.custom_headers is not None or update.custom_payload is not None or configuration:
         await conn.execute(
             """
             UPDATE webhook_configurations
             SET custom_headers = coalesce($2, custom_headers),
                 custom_payload = coalesce($3, custom_payload),
+                auth = CASE WHEN $4 THEN $5::jsonb ELSE auth END,
+                tls_client_certificate = CASE WHEN $6 THEN $7::jsonb
+                                              ELSE tls_client_certificate END,
+                tls_ca = CASE WHEN $8 THEN $9::text ELSE tls_ca END,
                 updated_at = now()
             WHERE webhook_id = $1
             """,
             webhook_id,
             update.custom_headers,
             update.custom_payload,
+            *[
+                value
+                for name in ENDPOINT_AUTH_COLUMNS
+                for value in (name in configuration, configuration.get(name))
+            ],
         )
     return True
 
@@ -182,13 +208,15 @@ async def rotate_secret(
 async def lock_secrets(
     conn: asyncpg.Connection, after: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:
-    """The next `limit` webhooks' stored secrets by id, locked until the caller's
-    transaction rewrites them (`set_secrets`)."""
+    """The next `limit` webhooks' stored secrets by id (signing secrets, and the endpoint's
+    auth and client certificate), locked until the caller's transaction rewrites them
+    (`set_secrets`)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """
-        SELECT id, secret, previous_secret FROM webhook_registrations
-        WHERE $1::uuid IS NULL OR id > $1
-        ORDER BY id LIMIT $2
+        SELECT w.id, w.secret, w.previous_secret, c.auth, c.tls_client_certificate
+        FROM webhook_registrations w JOIN webhook_configurations c ON c.webhook_id = w.id
+        WHERE $1::uuid IS NULL OR w.id > $1
+        ORDER BY w.id LIMIT $2
         FOR UPDATE
         """,
         after,
@@ -198,11 +226,19 @@ async def lock_secrets(
 
 
 async def set_secrets(
-    conn: asyncpg.Connection, secrets: list[tuple[uuid.UUID, str, str | None]]
+    conn: asyncpg.Connection,
+    secrets: list[tuple[uuid.UUID, str, str | None, dict[str, Any] | None, dict[str, Any] | None]],
 ) -> None:
-    """Store each (id, secret, previous_secret) as it is given (re-encrypted)."""
+    """Store each (id, secret, previous_secret, auth, tls_client_certificate) as it is given
+    (re-encrypted)."""
     await conn.executemany(
-        "UPDATE webhook_registrations SET secret = $2, previous_secret = $3 WHERE id = $1",
+        """
+        WITH registration AS (
+            UPDATE webhook_registrations SET secret = $2, previous_secret = $3 WHERE id = $1
+        )
+        UPDATE webhook_configurations SET auth = $4, tls_client_certificate = $5
+        WHERE webhook_id = $1
+        """,
         secrets,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
 from contextvars import ContextVar
@@ -24,19 +25,23 @@ from services.common.delivery_records import (
     ClaimRequest,
     RecordedAttempt,
 )
+from services.common.endpoint_auth import unseal, unseal_certificate
 from services.common.messages import DeliveryMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.tracing import annotate_span, attempt_span, joined
 
 from . import db
 from .auto_disable import AutoDisable
+from .endpoint_auth import Authorizer
 from .endpoints import EndpointGate, EndpointLimits
 from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RETRYING, SUCCEEDED
+from .oauth2 import TokenCache, TokenUnavailable
 from .persist import OUTAGE_ERRORS, announce, persist
 from .places import Place, Places
 from .request import ARRIVED, send_request
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
+from .tls import TlsContexts
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +79,15 @@ class Dispatcher:
             settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
         )
         self.secret_box = SecretBox(settings.secrets_keys)
+        self.tls = TlsContexts()
+        self.authorizer = Authorizer(
+            TokenCache(
+                session,
+                settings.delivery_timeout_seconds,
+                settings.allow_private_urls,
+                via_proxy=bool(settings.delivery_proxy_url),
+            )
+        )
         self.auto_disable = AutoDisable(pool, broker, settings.disable_after_seconds)
         # Deliveries in flight at most, and of those not yet sending (see `handle`).
         self.places = Places(settings.prefetch)
@@ -211,19 +225,52 @@ class Dispatcher:
             return None
         try:
             secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
+            auth = None if delivery.auth is None else unseal(delivery.auth, self.secret_box)
+            tls = delivery.tls
+            if tls is not None and tls["client_certificate"] is not None:
+                opened = unseal_certificate(tls["client_certificate"], self.secret_box)
+                delivery = replace(delivery, tls={**tls, "client_certificate": opened})
         except SecretUnavailable:
             # SECRETS_KEY lacks the key these were encrypted with: an operator's fix, so
             # hand the attempt back (the message is requeued) rather than send it unsigned.
             await deliveries.release_lease(self.pool, delivery.id)
             raise
+        if auth is not None:
+            delivery = replace(delivery, auth=auth)
         if secrets == delivery.secrets:  # stored in plaintext: nothing to replace
             return delivery
         return replace(delivery, secrets=secrets)
 
     async def send(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> AttemptResult:
         with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
-            result = await send_request(self.session, self.settings, delivery)
+            if delivery.auth is None and delivery.tls is None:
+                result = await send_request(self.session, self.settings, delivery)
+            else:
+                result = await self.send_authenticated(delivery)
             span.outcome(result.status_code, result.error)
+        return result
+
+    async def send_authenticated(self, delivery: ClaimedDelivery) -> AttemptResult:
+        """Send with the `Authorization` the webhook's `auth` makes and its TLS settings; a
+        token or certificate that cannot be had is a failed attempt, and a token the
+        endpoint refuses (401) is not used again."""
+        started = time.perf_counter()
+        authorization = context = None
+        try:
+            if delivery.auth is not None:
+                authorization = await self.authorizer.authorization(delivery)
+            if delivery.tls is not None:
+                context = self.tls.context_for(delivery.webhook_id, delivery.tls)
+        except TokenUnavailable as exc:
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            return AttemptResult(None, str(exc), None, duration_ms)
+        except (ssl.SSLError, ValueError) as exc:
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            error = f"TLS settings could not be loaded: {exc}"
+            return AttemptResult(None, error, None, duration_ms)
+        result = await send_request(self.session, self.settings, delivery, authorization, context)
+        if authorization is not None and result.status_code == 401:
+            self.authorizer.refused(delivery, authorization)
         return result
 
     async def conclude(

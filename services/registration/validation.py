@@ -20,8 +20,15 @@ from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.system_events import UPLOAD_EVENT_TYPE_ID
 from services.common.web import BadRequest
-from services.common.webhooks import WebhookUpdate
+from services.common.webhooks import ENDPOINT_AUTH_COLUMNS, WebhookUpdate
 
+from .endpoint_auth_shapes import (
+    TLS_CERTIFICATE_HELP,
+    EndpointAuth,
+    TlsCa,
+    TlsClientCertificate,
+    stored_columns,
+)
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
 from .url_grammar import MAX_URL_LENGTH, URL_PATTERN, url_problem
 from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
@@ -205,6 +212,11 @@ class WebhookRegistration(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
     max_concurrency: MaxConcurrency = None
+    auth: EndpointAuth | None = None
+    tls_client_certificate: TlsClientCertificate | None = Field(
+        None, description=TLS_CERTIFICATE_HELP
+    )
+    tls_ca: TlsCa = None
 
 
 def no_default(schema: dict[str, Any]) -> None:
@@ -234,6 +246,11 @@ class WebhookPatch(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
     max_concurrency: MaxConcurrency = None
+    auth: EndpointAuth | None = None
+    tls_client_certificate: TlsClientCertificate | None = Field(
+        None, description=TLS_CERTIFICATE_HELP
+    )
+    tls_ca: TlsCa = None
 
 
 def _iso_datetime(value: Any) -> Any:
@@ -308,4 +325,5 @@ def parse_update(body: dict[str, Any]) -> WebhookUpdate:
     patch = validated(WebhookPatch, body)
     given = {name: getattr(patch, name) for name in patch.model_fields_set}
     options = {name: given.pop(name) for name in WEBHOOK_OPTIONS if name in given}
-    return WebhookUpdate(**given, options=options)
+    configuration = stored_columns(given, ENDPOINT_AUTH_COLUMNS)
+    return WebhookUpdate(**given, options=options, configuration=configuration)
