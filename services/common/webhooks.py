@@ -37,13 +37,15 @@ class NewWebhook(Protocol):
     def signature_scheme(self) -> SignatureScheme: ...
     @property
     def max_concurrency(self) -> int | None: ...
+    @property
+    def rate_limit_per_second(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
 class WebhookUpdate:
     """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
-    retry_schedule, timeout_seconds and max_concurrency that were sent, where None means
-    the default."""
+    retry_schedule, timeout_seconds, max_concurrency and rate_limit_per_second that were
+    sent, where None means the default."""
 
     url: str | None = None
     custom_headers: dict[str, str] | None = None
@@ -70,10 +72,11 @@ async def insert_webhook(
         WITH registration AS (
             INSERT INTO webhook_registrations
                 (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds,
-                 signature_scheme, max_concurrency)
-            VALUES ($1, $2, $3, $4, $7, $8, $9, $10, $11)
+                 signature_scheme, max_concurrency, rate_limit_per_second)
+            VALUES ($1, $2, $3, $4, $7, $8, $9, $10, $11, $15)
             RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
-                      timeout_seconds, signature_scheme, max_concurrency, created_at, updated_at
+                      timeout_seconds, signature_scheme, max_concurrency, rate_limit_per_second,
+                      created_at, updated_at
         ), configuration AS (
             INSERT INTO webhook_configurations
                 (webhook_id, custom_headers, custom_payload, auth, tls_client_certificate, tls_ca)
@@ -93,6 +96,7 @@ async def insert_webhook(
         new.signature_scheme,
         new.max_concurrency,
         *given.values(),
+        new.rate_limit_per_second,
     )
     return {
         **dict(registration),
@@ -125,6 +129,8 @@ async def update_webhook(
             retry_schedule = CASE WHEN $6 THEN $7::integer[] ELSE retry_schedule END,
             timeout_seconds = CASE WHEN $8 THEN $9::integer ELSE timeout_seconds END,
             max_concurrency = CASE WHEN $10 THEN $11::integer ELSE max_concurrency END,
+            rate_limit_per_second = CASE WHEN $12 THEN $13::integer
+                                         ELSE rate_limit_per_second END,
             updated_at = now()
         WHERE id = $1 AND deleted_at IS NULL
         RETURNING id
@@ -140,6 +146,8 @@ async def update_webhook(
         update.options.get("timeout_seconds"),
         "max_concurrency" in update.options,
         update.options.get("max_concurrency"),
+        "rate_limit_per_second" in update.options,
+        update.options.get("rate_limit_per_second"),
     )
     if found is None:
         return False

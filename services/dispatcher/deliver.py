@@ -14,7 +14,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common import deliveries
+from services.common import deliveries, endpoint_rates
 from services.common.batch import Batcher
 from services.common.broker import Broker
 from services.common.consuming import Outcome
@@ -34,7 +34,7 @@ from . import db
 from .auto_disable import AutoDisable
 from .endpoint_auth import Authorizer
 from .endpoints import EndpointGate, EndpointLimits
-from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RETRYING, SUCCEEDED
+from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RATE_LIMITED, RETRYING, SUCCEEDED
 from .oauth2 import TokenCache, TokenUnavailable
 from .persist import OUTAGE_ERRORS, announce, persist
 from .places import Place, Places
@@ -49,6 +49,9 @@ log = structlog.get_logger(__name__)
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 ENDPOINT_BUSY_DELAY_MS = 1000
+# A start reserved under a rate limit this near is waited for in place, a later one parked.
+RATE_WAIT_IN_PLACE_SECONDS = 0.25
+RATE_EARLY_RETURN_MS = 200
 # Attempt records gather this long before their statement runs. The request is already on
 # the wire, so the wait only delays the ack, while one round trip and one commit serve
 # every delivery that finished meanwhile.
@@ -76,8 +79,11 @@ class Dispatcher:
             settings.per_endpoint_concurrency, max_wait_seconds=ENDPOINT_BUSY_DELAY_MS / 1000
         )
         self.limits = EndpointLimits(
-            settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
+            settings.per_endpoint_concurrency,
+            lambda ids: db.limits_of(pool, ids, "max_concurrency"),
         )
+        # Each webhook's rate_limit_per_second; 0: none.
+        self.rates = EndpointLimits(0, lambda ids: db.limits_of(pool, ids, "rate_limit_per_second"))
         self.secret_box = SecretBox(settings.secrets_keys)
         self.tls = TlsContexts()
         self.authorizer = Authorizer(
@@ -179,9 +185,39 @@ class Dispatcher:
             if self.endpoints.crowded(msg.webhook_id, limit):
                 await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
                 return
+            if await self.held_back(msg, msg.webhook_id):
+                return
         delivery = await self.claim(msg)
-        if delivery is not None:
-            await self.deliver_in_slot(msg, delivery, limit)
+        if delivery is None:
+            return
+        if msg.webhook_id is None and await self.held_back(msg, delivery.webhook_id):
+            await deliveries.release_lease(self.pool, delivery.id)
+            return
+        await self.deliver_in_slot(msg, delivery, limit)
+
+    async def held_back(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> bool:
+        """Under the webhook's rate_limit_per_second, reserve this attempt's start
+        (endpoint_rates.py) and wait for it: here if it is near, else parked until then
+        (True), not failed and not counted as an attempt. One endpoint's wait holds at
+        most RATE_WAIT_IN_PLACE_SECONDS worth of its requests in the prefetch window."""
+        if msg.rate_slot_ms:  # back from the park, a little early, with its start reserved
+            await asyncio.sleep(max(msg.rate_slot_ms - now_ms(), 0) / 1000)
+            return False
+        per_second = await self.rates.of(webhook_id)
+        if not per_second:
+            return False
+        wait = await endpoint_rates.reserve_start(self.pool, webhook_id, per_second)
+        if wait <= RATE_WAIT_IN_PLACE_SECONDS:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return False
+        RATE_LIMITED.inc()
+        # Back a moment before its start, to wait for it here: the delay queues bring a
+        # message back some milliseconds late, and by various amounts.
+        start = now_ms() + int(wait * 1000)
+        due = start - RATE_EARLY_RETURN_MS
+        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id, rate_slot_ms=start))
+        return True
 
     async def deliver_in_slot(
         self, msg: DeliveryMessage, delivery: ClaimedDelivery, limit: int | None
@@ -210,7 +246,8 @@ class Dispatcher:
         """Park for a moment a delivery whose endpoint has its limit in flight."""
         ENDPOINT_BUSY.inc()
         due = now_ms() + ENDPOINT_BUSY_DELAY_MS
-        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))
+        # A start reserved under a rate limit is given up: it reserves another when back.
+        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id, rate_slot_ms=0))
 
     async def claim(self, msg: DeliveryMessage) -> ClaimedDelivery | None:
         """The lease of this attempt, with the secrets decrypted; None if nothing is to send."""

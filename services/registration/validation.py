@@ -31,7 +31,13 @@ from .endpoint_auth_shapes import (
 )
 from .pagination import DEFAULT_LIMIT, DELIVERY_CURSOR, MAX_LIMIT, WEBHOOK_CURSOR, cursor_pattern
 from .url_grammar import MAX_URL_LENGTH, URL_PATTERN, url_problem
-from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
+from .webhook_options import (
+    EventFilter,
+    MaxConcurrency,
+    RateLimitPerSecond,
+    RetrySchedule,
+    TimeoutSeconds,
+)
 
 # RFC 9110 token characters.
 HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
@@ -42,7 +48,13 @@ MAX_CUSTOM_PAYLOAD_BYTES = 16 * 1024
 MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
-WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
+WEBHOOK_OPTIONS = (
+    "filter",
+    "retry_schedule",
+    "timeout_seconds",
+    "max_concurrency",
+    "rate_limit_per_second",
+)
 DeliveryStatus = Literal["pending", "succeeded", "failed", "not_attempted", "cancelled"]
 # The `upload file` event type, seeded by the first migration (the original design's id).
 UPLOAD_FILE_EVENT_TYPE_ID = str(UPLOAD_EVENT_TYPE_ID)
@@ -212,6 +224,7 @@ class WebhookRegistration(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
     max_concurrency: MaxConcurrency = None
+    rate_limit_per_second: RateLimitPerSecond = None
     auth: EndpointAuth | None = None
     tls_client_certificate: TlsClientCertificate | None = Field(
         None, description=TLS_CERTIFICATE_HELP
@@ -246,6 +259,7 @@ class WebhookPatch(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
     max_concurrency: MaxConcurrency = None
+    rate_limit_per_second: RateLimitPerSecond = None
     auth: EndpointAuth | None = None
     tls_client_certificate: TlsClientCertificate | None = Field(
         None, description=TLS_CERTIFICATE_HELP

@@ -57,6 +57,9 @@ class _WebhookFields(Shape):
     max_concurrency: int | None = Field(
         description="Deliveries in flight to it at once; null is DISPATCH_PER_ENDPOINT_CONCURRENCY."
     )
+    rate_limit_per_second: int | None = Field(
+        description="Requests a second that may start to it, across all replicas; null: no limit."
+    )
     auth: AuthShown | None = Field(description="Endpoint authentication; never its secret.")
     tls_client_certificate: TlsCertificateShown | None = Field(
         description="The client certificate presented to the endpoint; never its key."
