@@ -1,5 +1,5 @@
-"""Shapes of a webhook's endpoint authentication (SPEC §17): `auth` as a request gives it, and
-as answers show it, never with its secret."""
+"""Shapes of a webhook's endpoint authentication (SPEC §17): `auth`, `tls_client_certificate`
+and `tls_ca` as a request gives them, and as answers show them, never with a secret."""
 
 from __future__ import annotations
 
