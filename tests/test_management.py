@@ -140,6 +140,10 @@ async def test_get_webhook_shows_everything_but_the_secret(stack: Stack) -> None
         "timeout_seconds": None,
         "signature_scheme": "hmac",
         "max_concurrency": None,
+        "rate_limit_per_second": None,
+        "auth": None,
+        "tls_client_certificate": None,
+        "tls_ca": None,
         "created_at": registered["created_at"],
         "updated_at": registered["updated_at"],
     }

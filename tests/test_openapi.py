@@ -89,12 +89,19 @@ EVENT_ACCEPTANCE = {
 # `only_a_schema_or_filter_is_refused` holds every 400 on schema-valid data to those fields.
 # Nor can it say which event types exist, or which a webhook subscribes to: an unknown one
 # in `event_type_ids`, or a test event of a type not the webhook's, is a 400 naming it
-# (SPEC §14).
+# (SPEC §14). A schema cannot say that a PEM parses (or that a key is the certificate's),
+# where a token URL points, or that custom_headers and auth both set Authorization.
+ENDPOINT_AUTH_REFUSALS = (
+    "tls_client_certificate",
+    "tls_ca",
+    "auth.token_url",
+    "custom_headers may not set 'Authorization' together with auth",
+)
 OPERATIONS_WITH_SCHEMAS_OR_FILTERS = {
     "createEventType": ("schema",),
     "updateEventType": ("schema",),
-    "registerWebhook": ("filter", "event_type_ids["),
-    "updateWebhook": ("filter", "event_type_ids["),
+    "registerWebhook": ("filter", "event_type_ids[", *ENDPOINT_AUTH_REFUSALS),
+    "updateWebhook": ("filter", "event_type_ids[", *ENDPOINT_AUTH_REFUSALS),
     "sendTestEvent": ("event_type ",),
 }
 SCHEMA_OR_FILTER_ACCEPTANCE = [

@@ -59,7 +59,8 @@ def _decode_jsonb(data: bytes) -> Any:
     return orjson.loads(data[1:])
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb as Python objects: for every pooled connection, and a command's own."""
     await conn.set_type_codec(
         "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
     )
@@ -118,7 +119,7 @@ async def create_pool(dsn: str, max_size: int = 10, generic_plans: bool = False)
         max_size=max_size,
         timeout=CONNECT_TIMEOUT_SECONDS,
         command_timeout=COMMAND_TIMEOUT_SECONDS,
-        init=_init_connection,
+        init=init_connection,
         reset=_reset_connection,
         max_inactive_connection_lifetime=IDLE_CONNECTION_LIFETIME_SECONDS,
         **options,

@@ -89,7 +89,8 @@ async def claim_many(
                   (w.previous_secret_expires_at > now()) AS previous_valid,
                   w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
                   d.schedule_offset, c.custom_headers, c.custom_payload, w.user_id,
-                  w.retry_schedule, w.timeout_seconds
+                  w.retry_schedule, w.timeout_seconds, c.auth, c.tls_client_certificate,
+                  c.tls_ca
         """,
         [request.delivery_id for request in requests],
         [request.attempt for request in requests],

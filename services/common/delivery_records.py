@@ -44,6 +44,11 @@ class ClaimedDelivery:
     # The webhook's own settings; None: the service's RETRY_SCHEDULE / timeout.
     retry_schedule: tuple[float, ...] | None
     timeout_seconds: float | None
+    # How to authenticate to the endpoint (services/common/endpoint_auth.py); None: not at all.
+    auth: dict[str, Any] | None = None
+    # {"client_certificate": stored tls_client_certificate or None, "ca": PEM or None};
+    # None: neither, the system's TLS defaults.
+    tls: dict[str, Any] | None = None
 
     @property
     def operational(self) -> bool:
@@ -59,8 +64,12 @@ def claimed_delivery(row: asyncpg.Record) -> ClaimedDelivery:
         secrets.append(previous)
     schedule = fields.pop("retry_schedule")
     timeout = fields.pop("timeout_seconds")
+    certificate, ca = fields.pop("tls_client_certificate"), fields.pop("tls_ca")
     return ClaimedDelivery(
         **fields,
+        tls=None
+        if certificate is None and ca is None
+        else {"client_certificate": certificate, "ca": ca},
         secrets=secrets,
         retry_schedule=None if schedule is None else tuple(float(delay) for delay in schedule),
         timeout_seconds=None if timeout is None else float(timeout),

@@ -286,6 +286,10 @@ class DeliveryMessage:
     # (a retry parked for hours, a dead letter replayed), so one without it is limited
     # after its claim.
     webhook_id: uuid.UUID | None = None
+    # The start (epoch ms) reserved for the attempt under its webhook's
+    # rate_limit_per_second (endpoint_rates.py): it is sent then, without reserving
+    # again; 0: none reserved.
+    rate_slot_ms: int = 0
     # Attempt 1 of a delivery in a batch: its request's trace (DeliveryEvent.trace_context).
     # Not sent on: a retry is published in the attempt's span, so in that trace already.
     trace_context: Mapping[str, str] | None = field(default=None, compare=False)
@@ -294,6 +298,8 @@ class DeliveryMessage:
         body: dict[str, object] = {"delivery_id": str(self.delivery_id), "attempt": self.attempt}
         if self.webhook_id is not None:
             body["webhook_id"] = str(self.webhook_id)
+        if self.rate_slot_ms:
+            body["rate_slot_ms"] = self.rate_slot_ms
         return encode(body, self.due_at_ms, self.request_id, f"{self.delivery_id}:{self.attempt}")
 
     @classmethod
@@ -324,6 +330,7 @@ class DeliveryMessage:
                     webhook_id=uuid.UUID(str(item["webhook_id"]))
                     if item.get("webhook_id")
                     else None,
+                    rate_slot_ms=int(item.get("rate_slot_ms", 0)),
                     trace_context=carrier_of(item),
                 )
                 for item in items

@@ -11,6 +11,9 @@ import asyncpg
 
 from .signing_keys import SignatureScheme
 
+# webhook_configurations' endpoint authentication (SPEC §17), in this order in statements.
+ENDPOINT_AUTH_COLUMNS = ("auth", "tls_client_certificate", "tls_ca")
+
 
 class NewWebhook(Protocol):
     """A registration as the service validated it."""
@@ -35,13 +38,15 @@ class NewWebhook(Protocol):
     def signature_scheme(self) -> SignatureScheme: ...
     @property
     def max_concurrency(self) -> int | None: ...
+    @property
+    def rate_limit_per_second(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
 class WebhookUpdate:
     """What a PATCH changes; None means "leave as it is". `options` holds those of filter,
-    retry_schedule, timeout_seconds and max_concurrency that were sent, where None means
-    the default."""
+    retry_schedule, timeout_seconds, max_concurrency and rate_limit_per_second that were
+    sent, where None means the default."""
 
     url: str | None = None
     # The whole list of event types (it replaces the webhook's), in order.
@@ -51,6 +56,8 @@ class WebhookUpdate:
     disabled: bool | None = None
     options: dict[str, Any] = field(default_factory=dict)
     signature_scheme: SignatureScheme | None = None
+    # Those of ENDPOINT_AUTH_COLUMNS sent (sealed), where None means none.
+    configuration: dict[str, Any] = field(default_factory=dict)
 
 
 def subscribe_from(registration: str, type_ids: str) -> str:
@@ -64,21 +71,31 @@ def subscribe_from(registration: str, type_ids: str) -> str:
     """
 
 
-async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> dict[str, Any]:
+async def insert_webhook(
+    pool: asyncpg.Pool,
+    new: NewWebhook,
+    secret: str,
+    endpoint_auth: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Registration, configuration and event types in one statement (so one transaction,
-    one round trip); `event_type_id` is the first type."""
+    one round trip); `event_type_id` is the first type. `endpoint_auth`: the stored auth,
+    tls_client_certificate and tls_ca that were given, their secrets sealed
+    (services/common/endpoint_auth.py)."""
+    given = {name: None for name in ENDPOINT_AUTH_COLUMNS} | (endpoint_auth or {})
     registration = await pool.fetchrow(
         f"""
         WITH registration AS (
             INSERT INTO webhook_registrations
                 (user_id, event_type_id, url, secret, filter, retry_schedule, timeout_seconds,
-                 signature_scheme, max_concurrency)
-            VALUES ($1, ($2::uuid[])[1], $3, $4, $7, $8, $9, $10, $11)
+                 signature_scheme, max_concurrency, rate_limit_per_second)
+            VALUES ($1, ($2::uuid[])[1], $3, $4, $7, $8, $9, $10, $11, $15)
             RETURNING id, user_id, event_type_id, url, filter, retry_schedule,
-                      timeout_seconds, signature_scheme, max_concurrency, created_at, updated_at
+                      timeout_seconds, signature_scheme, max_concurrency, rate_limit_per_second,
+                      created_at, updated_at
         ), configuration AS (
-            INSERT INTO webhook_configurations (webhook_id, custom_headers, custom_payload)
-            SELECT id, $5, $6 FROM registration
+            INSERT INTO webhook_configurations
+                (webhook_id, custom_headers, custom_payload, auth, tls_client_certificate, tls_ca)
+            SELECT id, $5, $6, $12, $13, $14 FROM registration
         ), subscription AS ({subscribe_from("registration", "$2::uuid[]")})
         SELECT * FROM registration
         """,
@@ -93,12 +110,15 @@ async def insert_webhook(pool: asyncpg.Pool, new: NewWebhook, secret: str) -> di
         new.timeout_seconds,
         new.signature_scheme,
         new.max_concurrency,
+        *given.values(),
+        new.rate_limit_per_second,
     )
     return {
         **dict(registration),
         "event_type_ids": new.type_ids,
         "custom_headers": new.custom_headers,
         "custom_payload": new.custom_payload,
+        **given,
     }
 
 
@@ -111,7 +131,7 @@ async def update_webhook(
         """
         UPDATE webhook_registrations
         SET url = coalesce($2, url),
-            event_type_id = coalesce(($12::uuid[])[1], event_type_id),
+            event_type_id = coalesce(($14::uuid[])[1], event_type_id),
             disabled = coalesce($3, disabled),
             disabled_reason = CASE
                 WHEN $3::boolean IS NULL THEN disabled_reason
@@ -126,6 +146,8 @@ async def update_webhook(
             retry_schedule = CASE WHEN $6 THEN $7::integer[] ELSE retry_schedule END,
             timeout_seconds = CASE WHEN $8 THEN $9::integer ELSE timeout_seconds END,
             max_concurrency = CASE WHEN $10 THEN $11::integer ELSE max_concurrency END,
+            rate_limit_per_second = CASE WHEN $12 THEN $13::integer
+                                         ELSE rate_limit_per_second END,
             updated_at = now()
         WHERE id = $1 AND deleted_at IS NULL
         RETURNING id, user_id
@@ -141,6 +163,8 @@ async def update_webhook(
         update.options.get("timeout_seconds"),
         "max_concurrency" in update.options,
         update.options.get("max_concurrency"),
+        "rate_limit_per_second" in update.options,
+        update.options.get("rate_limit_per_second"),
         update.event_type_ids,
     )
     if found is None:
@@ -160,18 +184,28 @@ async def update_webhook(
             found["user_id"],
             update.event_type_ids,
         )
-    if update.custom_headers is not None or update.custom_payload is not None:
+    configuration = update.configuration
+    if update.custom_headers is not None or update.custom_payload is not None or configuration:
         await conn.execute(
             """
             UPDATE webhook_configurations
             SET custom_headers = coalesce($2, custom_headers),
                 custom_payload = coalesce($3, custom_payload),
+                auth = CASE WHEN $4 THEN $5::jsonb ELSE auth END,
+                tls_client_certificate = CASE WHEN $6 THEN $7::jsonb
+                                              ELSE tls_client_certificate END,
+                tls_ca = CASE WHEN $8 THEN $9::text ELSE tls_ca END,
                 updated_at = now()
             WHERE webhook_id = $1
             """,
             webhook_id,
             update.custom_headers,
             update.custom_payload,
+            *[
+                value
+                for name in ENDPOINT_AUTH_COLUMNS
+                for value in (name in configuration, configuration.get(name))
+            ],
         )
     return True
 
@@ -219,13 +253,15 @@ async def rotate_secret(
 async def lock_secrets(
     conn: asyncpg.Connection, after: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:
-    """The next `limit` webhooks' stored secrets by id, locked until the caller's
-    transaction rewrites them (`set_secrets`)."""
+    """The next `limit` webhooks' stored secrets by id (signing secrets, and the endpoint's
+    auth and client certificate), locked until the caller's transaction rewrites them
+    (`set_secrets`)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """
-        SELECT id, secret, previous_secret FROM webhook_registrations
-        WHERE $1::uuid IS NULL OR id > $1
-        ORDER BY id LIMIT $2
+        SELECT w.id, w.secret, w.previous_secret, c.auth, c.tls_client_certificate
+        FROM webhook_registrations w JOIN webhook_configurations c ON c.webhook_id = w.id
+        WHERE $1::uuid IS NULL OR w.id > $1
+        ORDER BY w.id LIMIT $2
         FOR UPDATE
         """,
         after,
@@ -235,11 +271,19 @@ async def lock_secrets(
 
 
 async def set_secrets(
-    conn: asyncpg.Connection, secrets: list[tuple[uuid.UUID, str, str | None]]
+    conn: asyncpg.Connection,
+    secrets: list[tuple[uuid.UUID, str, str | None, dict[str, Any] | None, dict[str, Any] | None]],
 ) -> None:
-    """Store each (id, secret, previous_secret) as it is given (re-encrypted)."""
+    """Store each (id, secret, previous_secret, auth, tls_client_certificate) as it is given
+    (re-encrypted)."""
     await conn.executemany(
-        "UPDATE webhook_registrations SET secret = $2, previous_secret = $3 WHERE id = $1",
+        """
+        WITH registration AS (
+            UPDATE webhook_registrations SET secret = $2, previous_secret = $3 WHERE id = $1
+        )
+        UPDATE webhook_configurations SET auth = $4, tls_client_certificate = $5
+        WHERE webhook_id = $1
+        """,
         secrets,
     )
 

@@ -1,12 +1,13 @@
 """SQL of the dispatcher beyond a delivery's transitions (services.common.deliveries):
-a delivery's state as a stale message sees it, webhooks' concurrency caps, and disabling
-a failing webhook (and announcing it: services.common.events)."""
+a delivery's state as a stale message sees it, webhooks' concurrency caps and rate
+limits, and disabling a failing webhook (and announcing it: services.common.events)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 
@@ -29,13 +30,19 @@ async def delivery_state(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> Delivery
     return None if row is None else DeliveryState(**dict(row))
 
 
-async def max_concurrency_of(pool: asyncpg.Pool, webhook_ids: list[uuid.UUID]) -> list[int | None]:
-    """Each webhook's max_concurrency, in the order asked (None: unset, or no such webhook)."""
+# A webhook's own limits, each read for many webhooks at once (endpoints.EndpointLimits).
+WebhookLimit = Literal["max_concurrency", "rate_limit_per_second"]
+
+
+async def limits_of(
+    pool: asyncpg.Pool, webhook_ids: list[uuid.UUID], limit: WebhookLimit
+) -> list[int | None]:
+    """Each webhook's `limit`, in the order asked (None: unset, or no such webhook)."""
     rows = await pool.fetch(
-        "SELECT id, max_concurrency FROM webhook_registrations WHERE id = ANY($1::uuid[])",
+        f"SELECT id, {limit} AS value FROM webhook_registrations WHERE id = ANY($1::uuid[])",
         webhook_ids,
     )
-    found = {row["id"]: row["max_concurrency"] for row in rows}
+    found = {row["id"]: row["value"] for row in rows}
     return [found.get(webhook_id) for webhook_id in webhook_ids]
 
 

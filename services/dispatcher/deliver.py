@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
 from contextvars import ContextVar
@@ -13,7 +14,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common import deliveries
+from services.common import deliveries, endpoint_rates
 from services.common.batch import Batcher
 from services.common.broker import Broker
 from services.common.consuming import Outcome
@@ -24,19 +25,23 @@ from services.common.delivery_records import (
     ClaimRequest,
     RecordedAttempt,
 )
+from services.common.endpoint_auth import unseal, unseal_certificate
 from services.common.messages import DeliveryMessage, now_ms
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.tracing import annotate_span, attempt_span, joined
 
 from . import db
 from .auto_disable import AutoDisable
+from .endpoint_auth import Authorizer
 from .endpoints import EndpointGate, EndpointLimits
-from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RETRYING, SUCCEEDED
+from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RATE_LIMITED, RETRYING, SUCCEEDED
+from .oauth2 import TokenCache, TokenUnavailable
 from .persist import OUTAGE_ERRORS, announce, persist
 from .places import Place, Places
 from .request import ARRIVED, send_request
 from .retry import AttemptResult, NextStep, next_step
 from .settings import DispatcherSettings
+from .tls import TlsContexts
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +49,9 @@ log = structlog.get_logger(__name__)
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 ENDPOINT_BUSY_DELAY_MS = 1000
+# A start reserved under a rate limit this near is waited for in place, a later one parked.
+RATE_WAIT_IN_PLACE_SECONDS = 0.25
+RATE_EARLY_RETURN_MS = 200
 # Attempt records gather this long before their statement runs. The request is already on
 # the wire, so the wait only delays the ack, while one round trip and one commit serve
 # every delivery that finished meanwhile.
@@ -71,9 +79,21 @@ class Dispatcher:
             settings.per_endpoint_concurrency, max_wait_seconds=ENDPOINT_BUSY_DELAY_MS / 1000
         )
         self.limits = EndpointLimits(
-            settings.per_endpoint_concurrency, lambda ids: db.max_concurrency_of(pool, ids)
+            settings.per_endpoint_concurrency,
+            lambda ids: db.limits_of(pool, ids, "max_concurrency"),
         )
+        # Each webhook's rate_limit_per_second; 0: none.
+        self.rates = EndpointLimits(0, lambda ids: db.limits_of(pool, ids, "rate_limit_per_second"))
         self.secret_box = SecretBox(settings.secrets_keys)
+        self.tls = TlsContexts()
+        self.authorizer = Authorizer(
+            TokenCache(
+                session,
+                settings.delivery_timeout_seconds,
+                settings.allow_private_urls,
+                via_proxy=bool(settings.delivery_proxy_url),
+            )
+        )
         self.auto_disable = AutoDisable(pool, broker, settings.disable_after_seconds)
         # Deliveries in flight at most, and of those not yet sending (see `handle`).
         self.places = Places(settings.prefetch)
@@ -165,9 +185,39 @@ class Dispatcher:
             if self.endpoints.crowded(msg.webhook_id, limit):
                 await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
                 return
+            if await self.held_back(msg, msg.webhook_id):
+                return
         delivery = await self.claim(msg)
-        if delivery is not None:
-            await self.deliver_in_slot(msg, delivery, limit)
+        if delivery is None:
+            return
+        if msg.webhook_id is None and await self.held_back(msg, delivery.webhook_id):
+            await deliveries.release_lease(self.pool, delivery.id)
+            return
+        await self.deliver_in_slot(msg, delivery, limit)
+
+    async def held_back(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> bool:
+        """Under the webhook's rate_limit_per_second, reserve this attempt's start
+        (endpoint_rates.py) and wait for it: here if it is near, else parked until then
+        (True), not failed and not counted as an attempt. One endpoint's wait holds at
+        most RATE_WAIT_IN_PLACE_SECONDS worth of its requests in the prefetch window."""
+        if msg.rate_slot_ms:  # back from the park, a little early, with its start reserved
+            await asyncio.sleep(max(msg.rate_slot_ms - now_ms(), 0) / 1000)
+            return False
+        per_second = await self.rates.of(webhook_id)
+        if not per_second:
+            return False
+        wait = await endpoint_rates.reserve_start(self.pool, webhook_id, per_second)
+        if wait <= RATE_WAIT_IN_PLACE_SECONDS:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return False
+        RATE_LIMITED.inc()
+        # Back a moment before its start, to wait for it here: the delay queues bring a
+        # message back some milliseconds late, and by various amounts.
+        start = now_ms() + int(wait * 1000)
+        due = start - RATE_EARLY_RETURN_MS
+        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id, rate_slot_ms=start))
+        return True
 
     async def deliver_in_slot(
         self, msg: DeliveryMessage, delivery: ClaimedDelivery, limit: int | None
@@ -196,7 +246,8 @@ class Dispatcher:
         """Park for a moment a delivery whose endpoint has its limit in flight."""
         ENDPOINT_BUSY.inc()
         due = now_ms() + ENDPOINT_BUSY_DELAY_MS
-        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id))
+        # A start reserved under a rate limit is given up: it reserves another when back.
+        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id, rate_slot_ms=0))
 
     async def claim(self, msg: DeliveryMessage) -> ClaimedDelivery | None:
         """The lease of this attempt, with the secrets decrypted; None if nothing is to send."""
@@ -211,19 +262,52 @@ class Dispatcher:
             return None
         try:
             secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
+            auth = None if delivery.auth is None else unseal(delivery.auth, self.secret_box)
+            tls = delivery.tls
+            if tls is not None and tls["client_certificate"] is not None:
+                opened = unseal_certificate(tls["client_certificate"], self.secret_box)
+                delivery = replace(delivery, tls={**tls, "client_certificate": opened})
         except SecretUnavailable:
             # SECRETS_KEY lacks the key these were encrypted with: an operator's fix, so
             # hand the attempt back (the message is requeued) rather than send it unsigned.
             await deliveries.release_lease(self.pool, delivery.id)
             raise
+        if auth is not None:
+            delivery = replace(delivery, auth=auth)
         if secrets == delivery.secrets:  # stored in plaintext: nothing to replace
             return delivery
         return replace(delivery, secrets=secrets)
 
     async def send(self, msg: DeliveryMessage, delivery: ClaimedDelivery) -> AttemptResult:
         with attempt_span("POST", delivery.url, delivery.id, msg.attempt) as span:
-            result = await send_request(self.session, self.settings, delivery)
+            if delivery.auth is None and delivery.tls is None:
+                result = await send_request(self.session, self.settings, delivery)
+            else:
+                result = await self.send_authenticated(delivery)
             span.outcome(result.status_code, result.error)
+        return result
+
+    async def send_authenticated(self, delivery: ClaimedDelivery) -> AttemptResult:
+        """Send with the `Authorization` the webhook's `auth` makes and its TLS settings; a
+        token or certificate that cannot be had is a failed attempt, and a token the
+        endpoint refuses (401) is not used again."""
+        started = time.perf_counter()
+        authorization = context = None
+        try:
+            if delivery.auth is not None:
+                authorization = await self.authorizer.authorization(delivery)
+            if delivery.tls is not None:
+                context = self.tls.context_for(delivery.webhook_id, delivery.tls)
+        except TokenUnavailable as exc:
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            return AttemptResult(None, str(exc), None, duration_ms)
+        except (ssl.SSLError, ValueError) as exc:
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            error = f"TLS settings could not be loaded: {exc}"
+            return AttemptResult(None, error, None, duration_ms)
+        result = await send_request(self.session, self.settings, delivery, authorization, context)
+        if authorization is not None and result.status_code == 401:
+            self.authorizer.refused(delivery, authorization)
         return result
 
     async def conclude(

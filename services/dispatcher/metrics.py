@@ -26,6 +26,10 @@ ENDPOINT_BUSY = Counter(
     "webhook_deliveries_deferred_total",
     "Deliveries parked for a moment because their endpoint had its limit in flight.",
 )
+RATE_LIMITED = Counter(
+    "webhook_deliveries_rate_limited_total",
+    "Deliveries parked until the start their endpoint's rate_limit_per_second gave them.",
+)
 DISPATCH_WAIT = Histogram(
     "webhook_delivery_dispatch_seconds",
     "Time from a delivery message's arrival in the dispatcher to its request being sent "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from contextvars import ContextVar
 
@@ -23,9 +24,16 @@ USER_AGENT = "webhooks-dispatcher/0.1"
 ARRIVED: ContextVar[float] = ContextVar("arrived")
 
 
-def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> dict[str, str]:
+def request_headers(
+    delivery: ClaimedDelivery, body: bytes, timestamp: int, authorization: str | None = None
+) -> dict[str, str]:
     headers = dict(delivery.custom_headers)
     lowered = {name.lower() for name in headers}
+    if authorization is not None:
+        # The webhook's `auth` wins over an `Authorization` stored in its custom_headers.
+        for name in [name for name in headers if name.lower() == "authorization"]:
+            del headers[name]
+        headers["authorization"] = authorization
     if "content-type" not in lowered:
         headers["content-type"] = "application/json"
     if "user-agent" not in lowered:
@@ -38,14 +46,19 @@ def request_headers(delivery: ClaimedDelivery, body: bytes, timestamp: int) -> d
 
 
 async def send_request(
-    session: aiohttp.ClientSession, settings: DispatcherSettings, delivery: ClaimedDelivery
+    session: aiohttp.ClientSession,
+    settings: DispatcherSettings,
+    delivery: ClaimedDelivery,
+    authorization: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AttemptResult:
-    """POST the delivery's signed body to its endpoint; the answer, or what went wrong."""
+    """POST the delivery's signed body to its endpoint (with `authorization` as its
+    `Authorization` header, over `tls` when given); the answer, or what went wrong."""
     timeout = delivery.timeout_seconds or settings.delivery_timeout_seconds
     body = request_body(
         delivery.custom_payload, delivery.event_type, delivery.event_time, delivery.event_data
     )
-    headers = request_headers(delivery, body, int(time.time()))
+    headers = request_headers(delivery, body, int(time.time()), authorization)
     started = time.perf_counter()
     status_code: int | None = None
     response_body: str | None = None
@@ -61,7 +74,11 @@ async def send_request(
         )
         async with asyncio.timeout(timeout):
             async with session.post(
-                delivery.url, data=body, headers=headers, allow_redirects=False
+                delivery.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                ssl=True if tls is None else tls,
             ) as response:
                 status_code = response.status
                 retry_after = response.headers.get("Retry-After")

@@ -15,6 +15,8 @@ import asyncpg
 
 from services.common import api_keys, webhooks
 from services.common.api.shapes import MAX_USER_ID
+from services.common.db import init_connection
+from services.common.endpoint_auth import resealed
 from services.common.secrets import SecretBox, SecretUnavailable
 from services.common.timefmt import api_time
 
@@ -91,7 +93,8 @@ def key_table(rows: list[asyncpg.Record], now: datetime) -> str:
 
 
 async def reencrypt_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
-    """Rewrite every stored signing secret with SECRETS_KEY's first key; how many rows."""
+    """Rewrite every stored signing secret, endpoint password, client secret and client
+    certificate key with SECRETS_KEY's first key; how many webhooks."""
     if not box.enabled:
         raise CommandFailed("SECRETS_KEY is not set: there is no key to encrypt with")
     done = 0
@@ -109,6 +112,7 @@ async def reencrypt_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
                         None
                         if row["previous_secret"] is None
                         else box.reencrypt(row["previous_secret"]),
+                        *resealed(row["auth"], row["tls_client_certificate"], box),
                     )
                     for row in rows
                 ]
@@ -224,6 +228,7 @@ async def run_command(args: argparse.Namespace, settings: RegistrationSettings) 
     else:
 
         async def action(conn: asyncpg.Connection) -> str:
+            await init_connection(conn)  # the endpoint secrets are in jsonb columns
             count = await reencrypt_secrets(conn, SecretBox(settings.secrets_keys))
             return f"re-encrypted the signing secrets of {count} webhooks with the first key"
 

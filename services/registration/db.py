@@ -80,7 +80,9 @@ async def update_event_type(
 WEBHOOK_COLUMNS = """
     w.id, w.user_id, w.event_type_id, w.url, w.disabled, w.disabled_reason,
     w.filter, w.retry_schedule, w.timeout_seconds, w.signature_scheme, w.max_concurrency,
-    w.created_at, w.updated_at, c.custom_headers, c.custom_payload,
+    w.rate_limit_per_second,
+    w.created_at, w.updated_at, c.custom_headers, c.custom_payload, c.auth,
+    c.tls_client_certificate, c.tls_ca,
     ARRAY(SELECT s.event_type_id FROM webhook_event_types s
           WHERE s.webhook_id = w.id ORDER BY s.position) AS event_type_ids
 """

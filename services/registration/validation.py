@@ -29,10 +29,23 @@ from services.common.signing_keys import RESCHEME_HELP, SCHEME_HELP
 from services.common.signing_keys import SignatureScheme as Scheme
 from services.common.system_events import UPLOAD_EVENT_TYPE_ID
 from services.common.web import BadRequest
-from services.common.webhooks import WebhookUpdate
+from services.common.webhooks import ENDPOINT_AUTH_COLUMNS, WebhookUpdate
 
+from .endpoint_auth_shapes import (
+    TLS_CERTIFICATE_HELP,
+    EndpointAuth,
+    TlsCa,
+    TlsClientCertificate,
+    stored_columns,
+)
 from .url_grammar import MAX_URL_LENGTH, URL_PATTERN, url_problem
-from .webhook_options import EventFilter, MaxConcurrency, RetrySchedule, TimeoutSeconds
+from .webhook_options import (
+    EventFilter,
+    MaxConcurrency,
+    RateLimitPerSecond,
+    RetrySchedule,
+    TimeoutSeconds,
+)
 
 # RFC 9110 token characters.
 HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
@@ -44,7 +57,13 @@ MAX_CUSTOM_HEADERS = 32
 MAX_CUSTOM_HEADERS_BYTES = 8 * 1024
 MAX_EVENT_TYPES = 100
 # Per-webhook options (SPEC §8): in a PATCH, null sets the default.
-WEBHOOK_OPTIONS = ("filter", "retry_schedule", "timeout_seconds", "max_concurrency")
+WEBHOOK_OPTIONS = (
+    "filter",
+    "retry_schedule",
+    "timeout_seconds",
+    "max_concurrency",
+    "rate_limit_per_second",
+)
 # The `upload file` event type, seeded by the first migration (the original design's id).
 UPLOAD_FILE_EVENT_TYPE_ID = str(UPLOAD_EVENT_TYPE_ID)
 
@@ -254,6 +273,12 @@ class WebhookRegistration(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
     max_concurrency: MaxConcurrency = None
+    rate_limit_per_second: RateLimitPerSecond = None
+    auth: EndpointAuth | None = None
+    tls_client_certificate: TlsClientCertificate | None = Field(
+        None, description=TLS_CERTIFICATE_HELP
+    )
+    tls_ca: TlsCa = None
 
     @model_validator(mode="after")
     def one_type_field(self) -> WebhookRegistration:
@@ -301,12 +326,19 @@ class WebhookPatch(RequestBody):
     timeout_seconds: TimeoutSeconds = None
     signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
     max_concurrency: MaxConcurrency = None
+    rate_limit_per_second: RateLimitPerSecond = None
+    auth: EndpointAuth | None = None
+    tls_client_certificate: TlsClientCertificate | None = Field(
+        None, description=TLS_CERTIFICATE_HELP
+    )
+    tls_ca: TlsCa = None
 
     def as_update(self) -> WebhookUpdate:
         """What the PATCH changes, for the writer (services.common.webhooks)."""
         given = {name: getattr(self, name) for name in self.model_fields_set}
         options = {name: given.pop(name) for name in WEBHOOK_OPTIONS if name in given}
-        return WebhookUpdate(**given, options=options)
+        configuration = stored_columns(given, ENDPOINT_AUTH_COLUMNS)
+        return WebhookUpdate(**given, options=options, configuration=configuration)
 
 
 def _iso_datetime(value: Any, info: ValidationInfo) -> Any:

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from services.common.api.shapes import ApiTime, Shape
 from services.common.signing_keys import SignatureScheme
 
+from .endpoint_auth_shapes import TLS_CA_HELP, AuthShown, TlsCertificateShown
 from .queries import DeliveryStatus
 
 # The HMAC secret (whsec_), or the ed25519 public key (whpk_) of signature_scheme ed25519.
@@ -59,6 +60,14 @@ class _WebhookFields(Shape):
     max_concurrency: int | None = Field(
         description="Deliveries in flight to it at once; null is DISPATCH_PER_ENDPOINT_CONCURRENCY."
     )
+    rate_limit_per_second: int | None = Field(
+        description="Requests a second that may start to it, across all replicas; null: no limit."
+    )
+    auth: AuthShown | None = Field(description="Endpoint authentication; never its secret.")
+    tls_client_certificate: TlsCertificateShown | None = Field(
+        description="The client certificate presented to the endpoint; never its key."
+    )
+    tls_ca: str | None = Field(description=TLS_CA_HELP)
     created_at: ApiTime
     updated_at: ApiTime
 

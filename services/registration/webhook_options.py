@@ -26,6 +26,7 @@ MAX_RETRY_DELAYS = 20
 MAX_RETRY_DELAY_SECONDS = 604800
 MAX_TIMEOUT_SECONDS = 60
 MAX_CONCURRENCY = 1000
+MAX_RATE_LIMIT_PER_SECOND = 10000
 FILTER_HELP = (
     "Matched against each event's `data`; null or {} matches every event. A key is a "
     "dotted path (`customer.country`) whose value is a literal (equality) or an object of "
@@ -101,6 +102,19 @@ MaxConcurrency = Annotated[
         description="Deliveries in flight to this webhook at once (1 to "
         f"{MAX_CONCURRENCY}); null is DISPATCH_PER_ENDPOINT_CONCURRENCY.",
         examples=[8],
+    ),
+    BeforeValidator(integral_number),
+]
+RateLimitPerSecond = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=1,
+        le=MAX_RATE_LIMIT_PER_SECOND,
+        description="At most this many requests a second start to this webhook, across every "
+        f"dispatcher replica (1 to {MAX_RATE_LIMIT_PER_SECOND}); the rest wait, parked, not "
+        "failed and not counted as attempts. null is no limit.",
+        examples=[50],
     ),
     BeforeValidator(integral_number),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from services.common import webhooks as webhook_rows
 from services.common.api.edge import query_of, respond, respond_page, validated
 from services.common.auth import parse_acting
 from services.common.db import DB_POOL
+from services.common.endpoint_auth import seal_columns
 from services.common.signing_keys import SignatureScheme, new_signing_key
 from services.common.urlsafety import UnsafeDestination, check_registration_host
 from services.common.web import BadRequest, Conflict, NotFound, read_json_object
@@ -24,6 +26,7 @@ from .access import (
     webhook_id_of,
     webhook_not_found,
 )
+from .endpoint_auth_shapes import auth_fields, authorization_conflict, stored_columns
 from .keys import EVENT_TYPES, SECRET_BOX, SETTINGS
 from .pagination import WEBHOOK_CURSOR, decode_cursor, page_of
 from .queries import WebhookListQuery
@@ -34,7 +37,9 @@ from .views import RegisteredWebhook, SecretRotation, UpdatedWebhook, Webhook
 log = structlog.get_logger(__name__)
 
 
-async def check_url_destination(settings: RegistrationSettings, url: str) -> None:
+async def check_url_destination(
+    settings: RegistrationSettings, url: str, field: str = "url"
+) -> None:
     """Unless private URLs are allowed, refuse one that points inside (SPEC §6)."""
     if settings.allow_private_urls:
         return
@@ -45,7 +50,7 @@ async def check_url_destination(settings: RegistrationSettings, url: str) -> Non
     except UnsafeDestination as exc:
         # A newcomer's first loopback receiver meets this: name the switch that allows it.
         raise BadRequest(
-            f"url is not allowed: {exc} (ALLOW_PRIVATE_URLS=true allows private and "
+            f"{field} is not allowed: {exc} (ALLOW_PRIVATE_URLS=true allows private and "
             "loopback addresses, e.g. for a receiver on this machine)"
         ) from None
 
@@ -75,15 +80,28 @@ async def check_event_types(
                 )
 
 
+async def check_token_url(settings: RegistrationSettings, auth: dict[str, Any] | None) -> None:
+    """An OAuth2 token endpoint is checked as a webhook's url is."""
+    if auth is not None and "token_url" in auth:
+        await check_url_destination(settings, auth["token_url"], "auth.token_url")
+
+
 async def register_webhook(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     body = await read_json_object(request, settings.max_json_bytes)
     new = parse_acting(request, lambda given: validated(WebhookRegistration, {**given, **body}))
     await check_url_destination(settings, new.url)
+    await check_token_url(settings, auth_fields(new.auth))
     pool = request.app[DB_POOL]
     await check_event_types(request, new.type_ids, lone=new.event_type_id is not None)
+    conflict = authorization_conflict(new.custom_headers, new.auth)
+    if conflict:
+        raise BadRequest(conflict)
+    box = request.app[SECRET_BOX]
     key = new_signing_key(new.signature_scheme)
-    row = await webhook_rows.insert_webhook(pool, new, request.app[SECRET_BOX].encrypt(key.stored))
+    given = {name: getattr(new, name) for name in webhook_rows.ENDPOINT_AUTH_COLUMNS}
+    endpoint_auth = seal_columns(stored_columns(given, webhook_rows.ENDPOINT_AUTH_COLUMNS), box)
+    row = await webhook_rows.insert_webhook(pool, new, box.encrypt(key.stored), endpoint_auth)
     # The stored value may be encrypted; the caller gets the secret (or public key), this once.
     registered = RegisteredWebhook.model_validate({**row, "secret": key.shown})
     return respond(registered, "Register Webhook Successfully!")
@@ -116,6 +134,14 @@ async def update_webhook(request: web.Request) -> web.Response:
         await check_event_types(request, update.event_type_ids, webhook_id=webhook_id)
     if update.url is not None:
         await check_url_destination(settings, update.url)
+    auth = update.configuration.get("auth")
+    conflict = authorization_conflict(update.custom_headers, auth)
+    if conflict:
+        raise BadRequest(conflict)
+    await check_token_url(settings, auth)
+    if update.configuration:
+        sealed = seal_columns(update.configuration, request.app[SECRET_BOX])
+        update = replace(update, configuration=sealed)
     row = await db.update_webhook(request.app[DB_POOL], webhook_id, update)
     if row is None:
         raise webhook_not_found(webhook_id)

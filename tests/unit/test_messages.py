@@ -233,3 +233,11 @@ def test_each_delivery_of_a_batch_carries_its_own_trace_context() -> None:
     assert [msg.trace_context for msg in decoded] == [carrier, None]
     # A retry is published in the attempt's span: the context is not sent on.
     assert b"traceparent" not in decoded[0].encode().body
+
+
+def test_a_reserved_rate_slot_goes_round_the_delay_ladder_with_the_message() -> None:
+    parked = DeliveryMessage(DELIVERY, 2, 1234, "req", WEBHOOK, rate_slot_ms=1434)
+    assert DeliveryMessage.decode(received(parked.to_delay().message)) == parked
+    plain = DeliveryMessage(DELIVERY, 2, 1234, "req", WEBHOOK)
+    assert b"rate_slot_ms" not in plain.encode().body
+    assert DeliveryMessage.decode(received(plain.encode())).rate_slot_ms == 0
