@@ -241,6 +241,10 @@ class AsyncWebhooksClient:
         timeout_seconds: int | Unset | None = UNSET,
         max_concurrency: int | Unset | None = UNSET,
         signature_scheme: SignatureScheme | Unset = UNSET,
+        auth: JsonObject | Unset | None = UNSET,
+        tls_client_certificate: Mapping[str, str] | Unset | None = UNSET,
+        tls_ca: str | Unset | None = UNSET,
+        rate_limit_per_second: int | Unset | None = UNSET,
     ) -> RegisteredWebhook:
         return await self.send(
             op.register_webhook(
@@ -255,6 +259,10 @@ class AsyncWebhooksClient:
                 timeout_seconds=timeout_seconds,
                 max_concurrency=max_concurrency,
                 signature_scheme=signature_scheme,
+                auth=auth,
+                tls_client_certificate=tls_client_certificate,
+                tls_ca=tls_ca,
+                rate_limit_per_second=rate_limit_per_second,
             )
         )
 
@@ -287,6 +295,10 @@ class AsyncWebhooksClient:
         timeout_seconds: int | Unset | None = UNSET,
         max_concurrency: int | Unset | None = UNSET,
         signature_scheme: SignatureScheme | Unset = UNSET,
+        auth: JsonObject | Unset | None = UNSET,
+        tls_client_certificate: Mapping[str, str] | Unset | None = UNSET,
+        tls_ca: str | Unset | None = UNSET,
+        rate_limit_per_second: int | Unset | None = UNSET,
     ) -> UpdatedWebhook:
         return await self.send(
             op.update_webhook(
@@ -301,6 +313,10 @@ class AsyncWebhooksClient:
                 timeout_seconds=timeout_seconds,
                 max_concurrency=max_concurrency,
                 signature_scheme=signature_scheme,
+                auth=auth,
+                tls_client_certificate=tls_client_certificate,
+                tls_ca=tls_ca,
+                rate_limit_per_second=rate_limit_per_second,
             )
         )
 

@@ -60,6 +60,15 @@ class Event(TypedDict):
     deliveries: list[EventDelivery]
 
 
+class TlsCertificateShown(TypedDict):
+    """The client certificate a webhook presents: never its private key."""
+
+    subject: str
+    expires_at: str
+    private_key: None
+    has_private_key: bool
+
+
 class _WebhookFields(TypedDict):
     """What every answer about a webhook carries (as the service's views declare it)."""
 
@@ -76,6 +85,12 @@ class _WebhookFields(TypedDict):
     timeout_seconds: int | None
     max_concurrency: int | None
     signature_scheme: SignatureScheme
+    # How the dispatcher authenticates to the endpoint: `{"type": "basic", "username",
+    # "password": None, "has_password"}` or the OAuth2 fields with `client_secret` None.
+    auth: JsonObject | None
+    tls_client_certificate: TlsCertificateShown | None
+    tls_ca: str | None
+    rate_limit_per_second: int | None
     created_at: str
     updated_at: str
 

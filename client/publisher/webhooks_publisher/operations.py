@@ -213,6 +213,10 @@ def register_webhook(
     timeout_seconds: int | Unset | None = UNSET,
     max_concurrency: int | Unset | None = UNSET,
     signature_scheme: SignatureScheme | Unset = UNSET,
+    auth: JsonObject | Unset | None = UNSET,
+    tls_client_certificate: Mapping[str, str] | Unset | None = UNSET,
+    tls_ca: str | Unset | None = UNSET,
+    rate_limit_per_second: int | Unset | None = UNSET,
 ) -> Call[RegisteredWebhook]:
     """Register `url` for events of a type; the answer is the only one with the secret.
 
@@ -220,6 +224,9 @@ def register_webhook(
     order the webhook shows them): one endpoint, one secret, every type's events.
     `signature_scheme="ed25519"` makes the answer's `secret` the `whpk_` public key that
     verifies the deliveries (the service keeps the private key); the default is `hmac`.
+    `auth` (`{"type": "basic", ...}` or `{"type": "oauth2_client_credentials", ...}`),
+    `tls_client_certificate` (`{"certificate", "private_key"}`) and `tls_ca` say how the
+    dispatcher authenticates to the endpoint; their secrets are never shown again.
     """
     body = given(
         event_type_id=UNSET if event_type_id is None else str(event_type_id),
@@ -232,6 +239,10 @@ def register_webhook(
         timeout_seconds=timeout_seconds,
         max_concurrency=max_concurrency,
         signature_scheme=signature_scheme,
+        auth=auth,
+        tls_client_certificate=plain(tls_client_certificate),
+        tls_ca=tls_ca,
+        rate_limit_per_second=rate_limit_per_second,
     )
     if user_id is not None:
         body["user_id"] = user_id
@@ -271,6 +282,10 @@ def update_webhook(
     timeout_seconds: int | Unset | None = UNSET,
     max_concurrency: int | Unset | None = UNSET,
     signature_scheme: SignatureScheme | Unset = UNSET,
+    auth: JsonObject | Unset | None = UNSET,
+    tls_client_certificate: Mapping[str, str] | Unset | None = UNSET,
+    tls_ca: str | Unset | None = UNSET,
+    rate_limit_per_second: int | Unset | None = UNSET,
 ) -> Call[UpdatedWebhook]:
     """Change what is given; event types, headers and payload are replaced whole, None clears
     headers and payload.
@@ -289,6 +304,10 @@ def update_webhook(
         timeout_seconds=timeout_seconds,
         max_concurrency=max_concurrency,
         signature_scheme=signature_scheme,
+        auth=auth,
+        tls_client_certificate=plain(tls_client_certificate),
+        tls_ca=tls_ca,
+        rate_limit_per_second=rate_limit_per_second,
     )
     return Call("PATCH", f"/webhook/{segment(webhook_id)}", json=body)
 
