@@ -44,12 +44,18 @@ class ForwardProxy:
         return [line for line in lines if "access_log" in line]
 
     async def wait_for_access(self, fragment: str, timeout: float = 10.0) -> str:
+        return (await self.wait_for_accesses(fragment, 1, timeout))[0]
+
+    async def wait_for_accesses(
+        self, fragment: str, count: int, timeout: float = 10.0
+    ) -> list[str]:
+        """The access lines holding `fragment`, once there are `count` of them."""
         deadline = time.monotonic() + timeout
         while True:
             found = [line for line in self.access_log() if fragment in line]
-            if found:
-                return found[0]
-            assert time.monotonic() < deadline, (fragment, self.access_log())
+            if len(found) >= count:
+                return found
+            assert time.monotonic() < deadline, (fragment, count, self.access_log())
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:

@@ -128,6 +128,21 @@ async def open_add_form(page: Page) -> None:
     await expect(page.get_by_role("heading", level=1, name="Add webhook")).to_be_visible()
 
 
+async def add_form_filled(
+    browser: Browser, stack: Stack, url: str, *type_names: str
+) -> tuple[Page, Watched, int]:
+    """A new user signed in, on the Add webhook form with `url` and `type_names` filled in."""
+    user = unique_user()
+    watched = Watched()
+    page = await new_page(browser, watched)
+    await sign_in(page, stack, "User id", str(user))
+    await open_add_form(page)
+    await page.get_by_label("URL", exact=True).fill(url)
+    for name in type_names:
+        await page.get_by_label(name, exact=True).check()
+    return page, watched, user
+
+
 @pytest.mark.parametrize("stack_options", [NO_RETRIES])
 async def test_add_edit_and_delete_a_webhook_through_the_form(
     stack: Stack, browser: Browser, receiver: Receiver
@@ -394,14 +409,7 @@ async def test_a_webhook_of_two_types_and_a_test_event_to_it(
         "Second",
         {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}},
     )
-    user = unique_user()
-    watched = Watched()
-    page = await new_page(browser, watched)
-    await sign_in(page, stack, "User id", str(user))
-    await open_add_form(page)
-    await page.get_by_label("URL", exact=True).fill(receiver.url)
-    await page.get_by_label(first, exact=True).check()
-    await page.get_by_label(second, exact=True).check()
+    page, watched, _ = await add_form_filled(browser, stack, receiver.url, first, second)
     await page.get_by_role("button", name="Save", exact=True).click()
     webhook_id = await webhook_id_shown(page)
     _, saved = await api(stack, "GET", f"/webhook/{webhook_id}")

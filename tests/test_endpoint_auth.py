@@ -168,6 +168,9 @@ class TokenServer:
         self.expires_in = expires_in
         self.delay = 0.0  # seconds before each answer
         self.basic_only = basic_only  # answers 401 to credentials in the body
+        # Closes each connection after answering: a forward proxy (proxy.py) logs a request
+        # when its connection ends.
+        self.close_connections = False
         self.requests: list[dict[str, str]] = []
         self.valid: set[str] = set()
         self.runner: web.AppRunner | None = None
@@ -200,9 +203,14 @@ class TokenServer:
         answer = {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
         return web.json_response(answer)
 
+    async def closing(self, _: web.Request, response: web.StreamResponse) -> None:
+        if self.close_connections:
+            response.force_close()
+
     async def start(self) -> TokenServer:
         app = web.Application()
         app.router.add_post("/oauth2/token", self.token)
+        app.on_response_prepare.append(self.closing)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()

@@ -21,7 +21,18 @@ const OPTIONAL_SETTINGS = [
   ["timeout_seconds", "Timeout (s)", (value) => String(value)],
   ["signature_scheme", "Signature scheme", (value) => value],
   ["max_concurrency", "Max concurrency", (value) => String(value)],
+  ["rate_limit_per_second", "Rate limit", (value) => `${value} a second`, "none"],
+  ["auth", "Authentication", authShown, "none"],
+  ["tls_client_certificate", "Client certificate", (value) => [value.subject, ", expires ", time(value.expires_at)], "none"],
+  ["tls_ca", "Trusted CA", () => "its own CA (PEM), besides the system's", "the system's"],
 ];
+
+/** A webhook's `auth` as answers show it: never the secret, only that one is stored. */
+function authShown(auth) {
+  if (auth.type === "basic") return `basic, user ${auth.username}${auth.has_password ? ", password stored" : ""}`;
+  const secret = auth.has_secret ? ", client secret stored" : "";
+  return `OAuth2 client credentials, client ${auth.client_id} at ${auth.token_url}${secret}`;
+}
 
 export async function webhookScreen(view, webhookId) {
   let webhook = (await api("GET", `/webhook/${webhookId}`)).data;
@@ -31,9 +42,9 @@ export async function webhookScreen(view, webhookId) {
   const toggle = h("button", { type: "button", onclick: () => act(toggleDisabled) });
 
   function drawSettings() {
-    const optional = OPTIONAL_SETTINGS.filter(([key]) => key in webhook).map(([key, label, show]) => [
+    const optional = OPTIONAL_SETTINGS.filter(([key]) => key in webhook).map(([key, label, show, unset]) => [
       label,
-      webhook[key] === null ? "default" : show(webhook[key]),
+      webhook[key] === null ? unset ?? "default" : show(webhook[key]),
     ]);
     settings.replaceChildren(
       h("h2", { id: "settings-title" }, "Settings"),

@@ -4,6 +4,8 @@
 import { api, asSignedInUser, escalate, SignedOut } from "./api.js";
 import { loadCatalog, typeIdsOf } from "./catalog.js";
 import { h, notice, say, time } from "./dom.js";
+import { ENDPOINT_FIELD_OF, endpointAuthFields, withoutKind } from "./endpoint_auth_fields.js";
+import { FieldProblem, formFields, wholeNumber } from "./form_fields.js";
 
 const SCHEMES = [
   ["hmac", "hmac (a shared secret)"],
@@ -22,15 +24,9 @@ const FIELD_OF = {
   retry_schedule: "retry-schedule",
   timeout_seconds: "timeout-seconds",
   max_concurrency: "max-concurrency",
+  rate_limit_per_second: "rate-limit-per-second",
+  ...ENDPOINT_FIELD_OF,
 };
-
-/** What is wrong with one field, found before asking the API. */
-class FieldProblem extends Error {
-  constructor(field, message) {
-    super(message);
-    this.field = field;
-  }
-}
 
 /** `#/webhooks/new` (no id) or `#/webhooks/<id>/edit`. */
 export async function webhookFormScreen(view, webhookId) {
@@ -81,23 +77,10 @@ export async function webhookFormScreen(view, webhookId) {
 }
 
 function webhookForm(catalog, webhook) {
-  const problems = new Map();
+  const fields = formFields();
+  const { problems, field, text } = fields;
   const entries = [];
-  const field = (id, label, control, hint) => {
-    const error = h("p", { id: `${id}-error`, class: "field-error" });
-    const hintId = hint ? `${id}-hint` : null;
-    control.setAttribute("aria-describedby", [hintId, `${id}-error`].filter(Boolean).join(" "));
-    problems.set(id, { error, control });
-    return h("div", { class: "field" },
-      h("label", { for: id }, label),
-      hint ? h("p", { id: hintId, class: "hint" }, hint) : null,
-      control,
-      error);
-  };
-  const text = (id, value, attributes = {}) =>
-    h("input", { id, name: id, type: "text", autocomplete: "off", spellcheck: "false", value: value ?? "", ...attributes });
-  const json = (id, value) =>
-    h("textarea", { id, name: id, rows: "4", spellcheck: "false" }, isEmpty(value) ? "" : JSON.stringify(value, null, 2));
+  const json = (id, value) => fields.textArea(id, isEmpty(value) ? "" : JSON.stringify(value, null, 2));
   const number = (value) => (value === null || value === undefined ? "" : String(value));
 
   const url = text("url", webhook?.url, { type: "url", inputmode: "url", required: true });
@@ -111,13 +94,15 @@ function webhookForm(catalog, webhook) {
   const retries = text("retry-schedule", webhook?.retry_schedule?.length === 0 ? "none" : webhook?.retry_schedule?.join(", "));
   const timeout = text("timeout-seconds", number(webhook?.timeout_seconds), { inputmode: "numeric" });
   const concurrency = text("max-concurrency", number(webhook?.max_concurrency), { inputmode: "numeric" });
+  const rateLimit = text("rate-limit-per-second", number(webhook?.rate_limit_per_second), { inputmode: "numeric" });
+  const endpoint = endpointAuthFields(webhook, fields);
   entries.push(
     field("url", "URL", url, "Where deliveries are POSTed: an absolute http or https URL."),
     types.element,
     field("filter", "Filter (JSON, optional)", filter,
       'Matched against each event\'s data, e.g. {"amount": {"$gt": 100}}. Empty: every event.'),
     field("custom-headers", "Custom headers (JSON object, optional)", headers,
-      'Sent with every delivery, e.g. {"Authorization": "Bearer …"}.'),
+      'Sent with every delivery, e.g. {"X-Team": "billing"}. To authenticate, see Endpoint authentication below.'),
     field("custom-payload", "Custom payload (JSON object, optional)", payload,
       "Merged into every delivery's body."),
     field("signature-scheme", "Signature scheme", scheme,
@@ -127,6 +112,9 @@ function webhookForm(catalog, webhook) {
     field("timeout-seconds", "Timeout seconds (optional)", timeout, "1 to 60. Empty: the default."),
     field("max-concurrency", "Max concurrency (optional)", concurrency,
       "Deliveries in flight to it at once, 1 to 1000. Empty: the default."),
+    field("rate-limit-per-second", "Rate limit per second (optional)", rateLimit,
+      "Requests started to it each second, across all dispatchers, 1 to 10000; the rest wait. Empty: no limit."),
+    ...endpoint.sections,
   );
   const status = notice();
   status.id = "save-status";
@@ -144,6 +132,8 @@ function webhookForm(catalog, webhook) {
       retry_schedule: retrySchedule(retries.value),
       timeout_seconds: wholeNumber(timeout.value, "timeout_seconds"),
       max_concurrency: wholeNumber(concurrency.value, "max_concurrency"),
+      rate_limit_per_second: wholeNumber(rateLimit.value, "rate_limit_per_second"),
+      ...endpoint.read(),
     }),
     clearProblems() {
       for (const { error, control } of problems.values()) {
@@ -156,6 +146,8 @@ function webhookForm(catalog, webhook) {
       const place = problems.get(FIELD_OF[bodyField]);
       if (!place) return say(status, `Not saved: ${message}`, true);
       place.error.textContent = message;
+      // A field in a closed section (Endpoint authentication, Mutual TLS) is opened to be seen.
+      place.control?.closest("details")?.setAttribute("open", "");
       place.control?.setAttribute("aria-invalid", "true");
       place.control?.focus();
       say(status, "Not saved: see the message beside the field.", true);
@@ -225,9 +217,17 @@ function showKey(view, title, webhook, previousExpiresAt) {
   document.querySelector("main h1")?.focus();
 }
 
+/** The body field an API message names (`retry_schedule.2: …` → retry_schedule,
+ * `auth.basic.password: …` → auth.password), as FIELD_OF knows it; else null. */
 function fieldOf(message) {
-  const match = /^([a-z_]+)/.exec(message);
-  return match && match[1] in FIELD_OF ? match[1] : null;
+  const match = /^[a-z_]+(?:\.[a-z0-9_]+)*/.exec(message);
+  if (!match) return null;
+  const path = withoutKind(match[0].split("."));
+  for (let length = path.length; length > 0; length -= 1) {
+    const name = path.slice(0, length).join(".");
+    if (name in FIELD_OF) return name;
+  }
+  return null;
 }
 
 function isEmpty(value) {
@@ -261,9 +261,3 @@ function retrySchedule(text) {
   return delays.map(Number);
 }
 
-function wholeNumber(text, name) {
-  const trimmed = text.trim();
-  if (!trimmed) return null;
-  if (!/^[0-9]{1,9}$/.test(trimmed)) throw new FieldProblem(name, `${name} must be a whole number`);
-  return Number(trimmed);
-}
