@@ -68,9 +68,11 @@ def event_bodies(type_id: str, user_id: int, count: int) -> list[bytes]:
     ]
 
 
-async def post_events(bench: Bench, bodies: list[bytes], concurrency: int) -> tuple[int, float]:
-    """POST them; (accepted, seconds taken)."""
-    port = bench.gateway_port
+async def post_events(
+    bench: Bench, bodies: list[bytes], concurrency: int, port: int | None = None
+) -> tuple[int, float]:
+    """POST them, through the gateway unless another `port` is named; (accepted, seconds)."""
+    port = bench.gateway_port if port is None else port
     # The request line and headers once; each request adds its length and body.
     head = loadgen.request_head("POST", port, "/event", JSON)
     accepted = 0

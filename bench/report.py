@@ -150,12 +150,30 @@ def other_rows(r: dict[str, Any], c: float) -> list[Row]:
     return rows
 
 
+def floor_rows(r: dict[str, Any], c: float) -> list[Row]:
+    """Events end to end, the product beside the floor (bench/floor.py), alternated rounds."""
+    f = r["floor"]
+    rounds = ", ".join(f"{x:.2f}" for x in f["ratios"])
+    return [
+        rate_row("floor: event deliveries /s end to end", f["floor_deliveries_per_s"], c, ""),
+        rate_row("product: event deliveries /s beside it", f["product_deliveries_per_s"], c, ""),
+        ("product / floor, deliveries /s (rounds)", f"{f['ratio']:.2f} ({rounds})", "", "≥ 1.25"),
+        (
+            "CPU ms per delivery, product / floor",
+            f"{f['product_cpu_ms_per_delivery']:.2f} / {f['floor_cpu_ms_per_delivery']:.2f}",
+            "",
+            "",
+        ),
+    ]
+
+
 SECTIONS = {
     "end_to_end": end_to_end_rows,
     "events": events_rows,
     "fan_out": fan_out_rows,
     "open_at_once": open_rows,
     "backlog": backlog_rows,
+    "floor": floor_rows,
 }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import uvloop
 
-from bench import events
+from bench import events, floor
 from bench.config import describe
 from bench.cpu import (
     cpu_ms_per,
@@ -66,6 +66,7 @@ SCENARIOS = (
     "isolation",
     "api",
     "big-file",
+    "floor",
 )
 
 
@@ -156,6 +157,9 @@ async def scenario_runs(bench: Bench, args: argparse.Namespace, results: dict[st
         results["big_file"] = median_of(
             [await big_file(bench, args.big_file_mib * 1024**2) for _ in repeats]
         )
+    if "floor" in wanted:
+        print("product beside the floor, alternated ...", flush=True)
+        results["floor"] = await floor.compare(bench, args.uploads, rounds=3)
     if "backlog" in wanted:
         # Last, and once: it leaves a hundred thousand deliveries behind.
         print(f"backlog of {args.backlog_events} events ...", flush=True)
