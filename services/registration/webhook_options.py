@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field
 
 from services.common.api.edge import refuse
 from services.common.api.json_values import (
-    JSON_VALUE_REF,
     contains_nul,
     integral_number,
-    nullable_object,
+    nullable_json_object,
 )
 from services.common.filters import (
     MAX_CONDITIONS,
@@ -58,13 +57,10 @@ def check_filter(value: Any) -> Any:
 EventFilter = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_filter),
-    WithJsonSchema(
-        nullable_object(
-            FILTER_HELP,
-            {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}},
-            propertyNames={"pattern": FILTER_KEY_PATTERN, "maxLength": MAX_PATH_LENGTH},
-            additionalProperties={"$ref": JSON_VALUE_REF},
-        )
+    nullable_json_object(
+        FILTER_HELP,
+        {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}},
+        {"pattern": FILTER_KEY_PATTERN, "maxLength": MAX_PATH_LENGTH},
     ),
 ]
 RetryDelay = Annotated[
