@@ -78,39 +78,39 @@ RetrySchedule = Annotated[
         examples=[[10, 60, 600]],
     ),
 ]
+
+
+def whole_number_option(maximum: int, description: str, example: int) -> tuple[Any, ...]:
+    """The metadata of an option that is a whole number from 1 to `maximum`, or null (the
+    service's default), for `Annotated[int | None, *whole_number_option(...)]`."""
+    return (
+        Field(strict=True, ge=1, le=maximum, description=description, examples=[example]),
+        BeforeValidator(integral_number),
+    )
+
+
 TimeoutSeconds = Annotated[
     int | None,
-    Field(
-        strict=True,
-        ge=1,
-        le=MAX_TIMEOUT_SECONDS,
-        description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS.",
-        examples=[5],
+    *whole_number_option(
+        MAX_TIMEOUT_SECONDS, "Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS.", 5
     ),
-    BeforeValidator(integral_number),
 ]
 MaxConcurrency = Annotated[
     int | None,
-    Field(
-        strict=True,
-        ge=1,
-        le=MAX_CONCURRENCY,
-        description="Deliveries in flight to this webhook at once (1 to "
-        f"{MAX_CONCURRENCY}); null is DISPATCH_PER_ENDPOINT_CONCURRENCY.",
-        examples=[8],
+    *whole_number_option(
+        MAX_CONCURRENCY,
+        f"Deliveries in flight to this webhook at once (1 to {MAX_CONCURRENCY}); null is "
+        "DISPATCH_PER_ENDPOINT_CONCURRENCY.",
+        8,
     ),
-    BeforeValidator(integral_number),
 ]
 RateLimitPerSecond = Annotated[
     int | None,
-    Field(
-        strict=True,
-        ge=1,
-        le=MAX_RATE_LIMIT_PER_SECOND,
-        description="At most this many requests a second start to this webhook, across every "
-        f"dispatcher replica (1 to {MAX_RATE_LIMIT_PER_SECOND}); the rest wait, parked, not "
-        "failed and not counted as attempts. null is no limit.",
-        examples=[50],
+    *whole_number_option(
+        MAX_RATE_LIMIT_PER_SECOND,
+        "At most this many requests a second start to this webhook, across every dispatcher "
+        f"replica (1 to {MAX_RATE_LIMIT_PER_SECOND}); the rest wait, parked, not failed and not "
+        "counted as attempts. null is no limit.",
+        50,
     ),
-    BeforeValidator(integral_number),
 ]
