@@ -142,11 +142,8 @@ ACCEPT_MANY = f"""
 
 # Of this user's events (the owner of the key, $1).
 KEYED_EVENTS = KeyedTable(
-    release="""
-        UPDATE events SET idempotency_key = NULL
-        WHERE user_id = $1 AND idempotency_key = $2
-          AND created_at <= now() - make_interval(secs => $3)
-    """,
+    table="events",
+    owner="user_id",
     holder="""
         SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
                e.created_at
