@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from . import outbox
+from .db import field_arrays
 from .idempotency import Held, KeyedTable, claim_key
 from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
 
@@ -197,13 +198,16 @@ async def accept_many(
         raise ValueError("accept_many takes events without an Idempotency-Key; see accept")
     rows = await conn.fetch(
         ACCEPT_MANY,
-        [event.id for event in batch],
-        [event.event_type_id for event in batch],
-        [event.user_id for event in batch],
-        [event.payload for event in batch],
-        [event.request_id for event in batch],
-        [event.created_at for event in batch],
-        [event.trace_context for event in batch],
+        *field_arrays(
+            batch,
+            "id",
+            "event_type_id",
+            "user_id",
+            "payload",
+            "request_id",
+            "created_at",
+            "trace_context",
+        ),
     )
     outbox_ids = {row["event_id"]: row["outbox_id"] for row in rows}
     return [accepted(event, outbox_ids[event.id]) for event in batch]
