@@ -75,19 +75,15 @@ CALLER = web.RequestKey("caller", Caller)
 KeyCache = RevocableCache[str, Caller | None]
 
 
-class Unauthorized(ApiError):
-    status = 401
-
+class Unauthorized(ApiError, status=401):
     def __init__(self, message: str) -> None:
         super().__init__(message, {"WWW-Authenticate": "Bearer"})
 
 
-class Forbidden(ApiError):
-    status = 403
+class Forbidden(ApiError, status=403): ...
 
 
-class TooManyRequests(ApiError):
-    status = 429
+class TooManyRequests(ApiError, status=429): ...
 
 
 async def caller_of_key(pool: asyncpg.Pool, key_hash: str) -> Caller | None:

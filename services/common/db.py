@@ -210,7 +210,12 @@ class HeldConnection:
             log.warning("held_connection_release_failed", error=repr(exc))
 
 
+def field_arrays(rows: Sequence[Any], *names: str) -> list[list[Any]]:
+    """One list per named attribute across `rows`: the arrays that a statement over
+    `unnest($1::uuid[], $2::text[], ...)` takes, one row per batch item."""
+    return [[getattr(row, name) for row in rows] for name in names]
+
+
 def columns(rows: Sequence[Any]) -> list[list[Any]]:
-    """One list per dataclass field across `rows`, in field order: the arrays that a
-    statement over `unnest($1::uuid[], $2::text[], ...)` takes, one row per batch item."""
-    return [[getattr(row, field.name) for row in rows] for field in dataclasses.fields(rows[0])]
+    """field_arrays of every dataclass field of `rows`, in field order."""
+    return field_arrays(rows, *(field.name for field in dataclasses.fields(rows[0])))

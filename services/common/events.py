@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from . import outbox
+from .db import field_arrays
 from .idempotency import Held, KeyedTable, claim_key
 from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
 
@@ -142,11 +143,8 @@ ACCEPT_MANY = f"""
 
 # Of this user's events (the owner of the key, $1).
 KEYED_EVENTS = KeyedTable(
-    release="""
-        UPDATE events SET idempotency_key = NULL
-        WHERE user_id = $1 AND idempotency_key = $2
-          AND created_at <= now() - make_interval(secs => $3)
-    """,
+    table="events",
+    owner="user_id",
     holder="""
         SELECT e.id, e.event_type_id, t.event_name AS event_type, e.payload, e.request_id,
                e.created_at
@@ -200,13 +198,16 @@ async def accept_many(
         raise ValueError("accept_many takes events without an Idempotency-Key; see accept")
     rows = await conn.fetch(
         ACCEPT_MANY,
-        [event.id for event in batch],
-        [event.event_type_id for event in batch],
-        [event.user_id for event in batch],
-        [event.payload for event in batch],
-        [event.request_id for event in batch],
-        [event.created_at for event in batch],
-        [event.trace_context for event in batch],
+        *field_arrays(
+            batch,
+            "id",
+            "event_type_id",
+            "user_id",
+            "payload",
+            "request_id",
+            "created_at",
+            "trace_context",
+        ),
     )
     outbox_ids = {row["event_id"]: row["outbox_id"] for row in rows}
     return [accepted(event, outbox_ids[event.id]) for event in batch]

@@ -325,10 +325,15 @@ def check_literal(value: object, where: str, depth: int) -> None:
         raise FilterError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
+# Each field operator: its checked test, and whether it holds on a missing path.
+OperatorTest = tuple[ValueTest, bool]
+# Builds an operator's test from (operator, operand, where, depth), checking the operand.
+OperatorBuilder = Callable[[str, object, str, int], OperatorTest]
+
+
 def equality_operator(operator: str, operand: object, where: str, depth: int) -> OperatorTest:
     check_literal(operand, where, depth + 1)
-    equal = equality_test(operand)
-    return (equal, False) if operator == "$eq" else (negation(equal), True)
+    return equality_test(operand), False
 
 
 def membership_operator(operator: str, operand: object, where: str, depth: int) -> OperatorTest:
@@ -337,8 +342,7 @@ def membership_operator(operator: str, operand: object, where: str, depth: int) 
     if len(operand) > MAX_IN_VALUES:
         raise FilterError(f"{where}: at most {MAX_IN_VALUES} values")
     check_literal(operand, where, depth + 1)
-    member = membership_test(operand)
-    return (member, False) if operator == "$in" else (negation(member), True)
+    return membership_test(operand), False
 
 
 def exists_operator(operator: str, operand: object, where: str, depth: int) -> OperatorTest:
@@ -362,17 +366,25 @@ def ordering_operator(operator: str, operand: object, where: str, depth: int) ->
     raise FilterError(f"{where} needs a finite number or a string")
 
 
-# Each field operator: its checked test, and whether it holds on a missing path.
-OperatorTest = tuple[ValueTest, bool]
-FIELD_OPERATORS: Final[dict[str, Callable[[str, object, str, int], OperatorTest]]] = {
+def negated(operator: OperatorBuilder) -> OperatorBuilder:
+    """The operator that holds where `operator` does not, and on a missing path too."""
+
+    def negated_operator(name: str, operand: object, where: str, depth: int) -> OperatorTest:
+        test, _ = operator(name, operand, where, depth)
+        return negation(test), True
+
+    return negated_operator
+
+
+FIELD_OPERATORS: Final[dict[str, OperatorBuilder]] = {
     "$eq": equality_operator,
-    "$ne": equality_operator,
+    "$ne": negated(equality_operator),
     "$gt": ordering_operator,
     "$gte": ordering_operator,
     "$lt": ordering_operator,
     "$lte": ordering_operator,
     "$in": membership_operator,
-    "$nin": membership_operator,
+    "$nin": negated(membership_operator),
     "$exists": exists_operator,
     "$startsWith": starts_with_operator,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 import asyncpg
@@ -53,13 +54,23 @@ def parse_idempotency_key(request: web.Request) -> str | None:
 @dataclass(frozen=True)
 class KeyedTable:
     """SQL of a table whose rows hold keys, unique per owner (a partial unique index on
-    (owner, idempotency_key)). Both statements take $1 the owner, $2 the key and $3
-    IDEMPOTENCY_WINDOW_SECONDS."""
+    (owner, idempotency_key)), given by the table's writer. Both statements take $1 the
+    owner, $2 the key and $3 IDEMPOTENCY_WINDOW_SECONDS."""
 
-    # Clears the key on its holder if the holder is past the window.
-    release: str
+    table: str
+    # The column of the key's owner.
+    owner: str
     # The row that holds the key within the window.
     holder: str
+
+    @cached_property
+    def release(self) -> str:
+        """Clears the key on its holder if the holder is past the window."""
+        return f"""
+            UPDATE {self.table} SET idempotency_key = NULL
+            WHERE {self.owner} = $1 AND idempotency_key = $2
+              AND created_at <= now() - make_interval(secs => $3)
+        """
 
 
 @dataclass(frozen=True)

@@ -50,11 +50,8 @@ INSERT_UPLOAD = """
 
 # Of this webhook's uploads (the owner of the key, $1).
 KEYED_UPLOADS = KeyedTable(
-    release="""
-        UPDATE uploads SET idempotency_key = NULL
-        WHERE webhook_id = $1 AND idempotency_key = $2
-          AND created_at <= now() - make_interval(secs => $3)
-    """,
+    table="uploads",
+    owner="webhook_id",
     holder="""
         SELECT id AS upload_id, webhook_id, filename, size, sha256, content_type
         FROM uploads

@@ -40,35 +40,35 @@ class ApiError(Exception):
 
     status = 500
 
+    def __init_subclass__(cls, status: int | None = None, **kwargs: Any) -> None:
+        # Most kinds differ only in their status, so each says it in one line:
+        # `class NotFound(ApiError, status=404): ...`; without one, a subclass keeps its base's.
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
 
 
-class BadRequest(ApiError):
-    status = 400
+class BadRequest(ApiError, status=400): ...
 
 
-class NotFound(ApiError):
-    status = 404
+class NotFound(ApiError, status=404): ...
 
 
-class Conflict(ApiError):
-    status = 409
+class Conflict(ApiError, status=409): ...
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
+class PayloadTooLarge(ApiError, status=413): ...
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
+class UnsupportedMediaType(ApiError, status=415): ...
 
 
-class ServiceUnavailable(ApiError):
-    status = 503
-
+class ServiceUnavailable(ApiError, status=503):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message, {"Retry-After": str(retry_after)})
 

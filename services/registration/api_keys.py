@@ -8,7 +8,9 @@ on. The commands (`python -m services.registration list-api-keys`, ...) work in 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -23,6 +25,8 @@ from .keys import SETTINGS
 from .pagination import API_KEY_CURSOR, decode_cursor, page_of
 
 log = structlog.get_logger(__name__)
+# A store's revocation by id: the key's row as listed, or None if no active key has the id.
+Revoke = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[asyncpg.Record | None]]
 
 
 def require_admin_key(request: web.Request, without_keys: str, what: str) -> None:
@@ -68,13 +72,24 @@ async def create_api_key(request: web.Request) -> web.Response:
     return respond(created, "API key created (shown only now; store it safely)", status=201)
 
 
+async def answer_revocation(
+    request: web.Request, id_name: str, revoke: Revoke, what: str, message: str
+) -> web.Response:
+    """Revoke the key whose id is the path's `id_name` (`api_key_id`, ...) with `revoke` and
+    answer its row as listed, with `message`; a 404 naming `what` if no active key (of that
+    kind) has the id. Logs `<id_name less _id>_revoked` (`api_key_revoked`) with the id."""
+    key_id = parse_path_id(request.match_info[id_name], id_name)
+    async with request.app[DB_POOL].acquire() as conn:
+        row = await revoke(conn, key_id)
+    if row is None:
+        raise NotFound(f"{what} {key_id} does not exist or is already revoked")
+    log.info(id_name.removesuffix("_id") + "_revoked", **{id_name: str(key_id)})
+    return respond(ApiKey.model_validate(dict(row)), message)
+
+
 async def revoke_api_key(request: web.Request) -> web.Response:
     """DELETE /api_key/{api_key_id}: every service refuses the key within a second."""
     check_may_manage_keys(request)
-    key_id: uuid.UUID = parse_path_id(request.match_info["api_key_id"], "api_key_id")
-    async with request.app[DB_POOL].acquire() as conn:
-        row = await key_store.revoke_by_id(conn, key_id)
-    if row is None:
-        raise NotFound(f"API key {key_id} does not exist or is already revoked")
-    log.info("api_key_revoked", api_key_id=str(key_id))
-    return respond(ApiKey.model_validate(dict(row)), "API key revoked")
+    return await answer_revocation(
+        request, "api_key_id", key_store.revoke_by_id, "API key", "API key revoked"
+    )

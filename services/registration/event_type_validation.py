@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.common.api.edge import refuse, validated
-from services.common.api.json_values import JSON_VALUE_REF, NO_NUL, contains_nul, nullable_object
+from services.common.api.json_values import NO_NUL, contains_nul, nullable_json_object
 from services.common.event_schemas import MAX_SCHEMA_BYTES, SchemaError, check_schema
 from services.common.web import BadRequest
 
@@ -45,14 +45,7 @@ SCHEMA_EXAMPLE = {
 EventSchema = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_event_schema),
-    WithJsonSchema(
-        nullable_object(
-            SCHEMA_HELP,
-            SCHEMA_EXAMPLE,
-            propertyNames={"pattern": NO_NUL},
-            additionalProperties={"$ref": JSON_VALUE_REF},
-        )
-    ),
+    nullable_json_object(SCHEMA_HELP, SCHEMA_EXAMPLE, {"pattern": NO_NUL}),
 ]
 Description = Annotated[str, Field(strict=True, max_length=MAX_DESCRIPTION_CHARS, pattern=NO_NUL)]
 

@@ -9,18 +9,15 @@ refused: these routes answer 403 there.
 
 from __future__ import annotations
 
-import uuid
-
 import structlog
 from aiohttp import web
 
 from services.common import api_keys as key_store
-from services.common.api.edge import parse_path_id, respond, validated
+from services.common.api.edge import respond, validated
 from services.common.db import DB_POOL
-from services.common.web import NotFound, read_json_object
+from services.common.web import read_json_object
 
-from .api_key_shapes import ApiKey
-from .api_keys import require_admin_key
+from .api_keys import answer_revocation, require_admin_key
 from .keys import SETTINGS
 from .portal_shapes import TOKEN_FRAGMENT, PortalSession, PortalSessionCreate
 
@@ -57,12 +54,10 @@ async def create_portal_session(request: web.Request) -> web.Response:
 async def revoke_portal_session(request: web.Request) -> web.Response:
     """DELETE /portal/session/{portal_session_id}: every service refuses the link within 1 s."""
     check_may_manage_links(request)
-    session_id: uuid.UUID = parse_path_id(
-        request.match_info["portal_session_id"], "portal_session_id"
+    return await answer_revocation(
+        request,
+        "portal_session_id",
+        key_store.revoke_portal_session,
+        "portal session",
+        "portal link revoked",
     )
-    async with request.app[DB_POOL].acquire() as conn:
-        row = await key_store.revoke_portal_session(conn, session_id)
-    if row is None:
-        raise NotFound(f"portal session {session_id} does not exist or is already revoked")
-    log.info("portal_session_revoked", portal_session_id=str(session_id))
-    return respond(ApiKey.model_validate(dict(row)), "portal link revoked")

@@ -226,27 +226,29 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WebhookRegistration(RequestBody):
-    """POST /webhook/register: exactly one of `event_type_id` and `event_type_ids`."""
+class DeliveryOptions(RequestBody):
+    """The options of a webhook's deliveries, declared alike for a registration and a PATCH.
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            # Exactly one of the two, said so that generators keep the body's model (a oneOf
-            # of bare `required` lists makes openapi-python-client drop it).
-            "if": {"required": ["event_type_id"]},
-            "then": {"not": {"required": ["event_type_ids"]}},
-            "else": {"required": ["event_type_ids"]},
-            "examples": [
-                {
-                    "event_type_id": UPLOAD_FILE_EVENT_TYPE_ID,
-                    "user_id": 1,
-                    "url": "https://example.com/hooks/uploads",
-                    "custom_headers": {"Authorization": "Bearer 3f9c"},
-                    "custom_payload": {"key1": "value1"},
-                }
-            ],
-        }
+    A subclass lists this class first among its bases, after which its other base's fields
+    come first (pydantic orders fields by base; the order is the document's, that of the first
+    refusal and of PATCH's "at least one of"). Left out is None: the service's default at
+    registration, "leave as it is" in a PATCH."""
+
+    filter: EventFilter = None
+    retry_schedule: RetrySchedule = None
+    timeout_seconds: TimeoutSeconds = None
+    signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
+    max_concurrency: MaxConcurrency = None
+    rate_limit_per_second: RateLimitPerSecond = None
+    auth: EndpointAuth | None = None
+    tls_client_certificate: TlsClientCertificate | None = Field(
+        None, description=TLS_CERTIFICATE_HELP
     )
+    tls_ca: TlsCa = None
+
+
+class _RegistrationTarget(RequestBody):
+    """What only a registration gives: its types, its user, its endpoint and what it adds."""
 
     event_type_id: uuid.UUID = Field(  # type: ignore[assignment]
         None,
@@ -268,17 +270,31 @@ class WebhookRegistration(RequestBody):
     # Left out is none, as null is: the document's default is null, consistent with the type.
     custom_headers: CustomHeaders = Field({}, json_schema_extra={"default": None})
     custom_payload: CustomPayload = Field({}, json_schema_extra={"default": None})
-    filter: EventFilter = None
-    retry_schedule: RetrySchedule = None
-    timeout_seconds: TimeoutSeconds = None
-    signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
-    max_concurrency: MaxConcurrency = None
-    rate_limit_per_second: RateLimitPerSecond = None
-    auth: EndpointAuth | None = None
-    tls_client_certificate: TlsClientCertificate | None = Field(
-        None, description=TLS_CERTIFICATE_HELP
+
+
+class WebhookRegistration(DeliveryOptions, _RegistrationTarget):
+    """POST /webhook/register: exactly one of `event_type_id` and `event_type_ids`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # Exactly one of the two, said so that generators keep the body's model (a oneOf
+            # of bare `required` lists makes openapi-python-client drop it).
+            "if": {"required": ["event_type_id"]},
+            "then": {"not": {"required": ["event_type_ids"]}},
+            "else": {"required": ["event_type_ids"]},
+            "examples": [
+                {
+                    "event_type_id": UPLOAD_FILE_EVENT_TYPE_ID,
+                    "user_id": 1,
+                    "url": "https://example.com/hooks/uploads",
+                    "custom_headers": {"Authorization": "Bearer 3f9c"},
+                    "custom_payload": {"key1": "value1"},
+                }
+            ],
+        }
     )
-    tls_ca: TlsCa = None
+
+    signature_scheme: Scheme = Field("hmac", description=SCHEME_HELP)
 
     @model_validator(mode="after")
     def one_type_field(self) -> WebhookRegistration:
@@ -297,18 +313,8 @@ class WebhookRegistration(RequestBody):
         return list(self.event_type_ids)
 
 
-class WebhookPatch(RequestBody):
-    """PATCH /webhook/{webhook_id}: any of these, validated as at registration.
-
-    `event_type_ids` replaces the webhook's list whole; null clears custom_headers or
-    custom_payload; `disabled: false` re-enables the webhook and clears `disabled_reason`."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "minProperties": 1,
-            "examples": [{"url": "https://example.com/hooks/v2", "disabled": False}],
-        }
-    )
+class _PatchTarget(RequestBody):
+    """What a PATCH may change besides the delivery options."""
 
     # Left out means "leave as it is" (None here); null is refused, as any non-string.
     url: Url = Field(None, json_schema_extra=no_default)  # type: ignore[assignment]
@@ -321,17 +327,20 @@ class WebhookPatch(RequestBody):
     custom_headers: CustomHeaders = None
     custom_payload: CustomPayload = None
     disabled: bool = Field(None, strict=True, json_schema_extra=no_default)  # type: ignore[assignment]
-    filter: EventFilter = None
-    retry_schedule: RetrySchedule = None
-    timeout_seconds: TimeoutSeconds = None
-    signature_scheme: Scheme = Field(None, description=RESCHEME_HELP, json_schema_extra=no_default)  # type: ignore[arg-type]
-    max_concurrency: MaxConcurrency = None
-    rate_limit_per_second: RateLimitPerSecond = None
-    auth: EndpointAuth | None = None
-    tls_client_certificate: TlsClientCertificate | None = Field(
-        None, description=TLS_CERTIFICATE_HELP
+
+
+class WebhookPatch(DeliveryOptions, _PatchTarget):
+    """PATCH /webhook/{webhook_id}: any of these, validated as at registration.
+
+    `event_type_ids` replaces the webhook's list whole; null clears custom_headers or
+    custom_payload; `disabled: false` re-enables the webhook and clears `disabled_reason`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"url": "https://example.com/hooks/v2", "disabled": False}],
+        }
     )
-    tls_ca: TlsCa = None
 
     def as_update(self) -> WebhookUpdate:
         """What the PATCH changes, for the writer (services.common.webhooks)."""

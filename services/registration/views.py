@@ -15,6 +15,7 @@ from .queries import DeliveryStatus
 
 # The HMAC secret (whsec_), or the ed25519 public key (whpk_) of signature_scheme ed25519.
 SECRET_PATTERN = "^(whsec|whpk)_[A-Za-z0-9+/]+=*$"
+Secret = Annotated[str, Field(pattern=SECRET_PATTERN)]
 
 
 class EventType(Shape):
@@ -75,10 +76,9 @@ class _WebhookFields(Shape):
 class RegisteredWebhook(_WebhookFields):
     """The answer to a registration: the only time the secret is shown with the webhook."""
 
-    secret: str = Field(
-        pattern=SECRET_PATTERN,
+    secret: Secret = Field(
         description="The signing secret (Standard Webhooks), or with ed25519 the public key "
-        "to verify with; shown only here and on rotation.",
+        "to verify with; shown only here and on rotation."
     )
 
 
@@ -106,9 +106,8 @@ class UpdatedWebhook(Webhook):
     # The two key fields are there only after a change of scheme.
     model_config = ConfigDict(json_schema_serialization_defaults_required=False)
 
-    secret: str = Field(
+    secret: Secret = Field(
         None,  # type: ignore[assignment]
-        pattern=SECRET_PATTERN,
         json_schema_extra=_no_default,
         description="Only when this PATCH changed signature_scheme: the new key, as at "
         "registration (whsec_ secret, or whpk_ public key).",
@@ -123,7 +122,7 @@ class UpdatedWebhook(Webhook):
 class SecretRotation(Shape):
     id: uuid.UUID
     signature_scheme: SignatureScheme
-    secret: str = Field(pattern=SECRET_PATTERN)
+    secret: Secret
     previous_secret_expires_at: ApiTime = Field(
         description="Until then deliveries carry two signatures, the new secret's first "
         "(SECRET_ROTATION_GRACE_SECONDS after the rotation)."

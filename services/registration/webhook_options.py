@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field
 
 from services.common.api.edge import refuse
 from services.common.api.json_values import (
-    JSON_VALUE_REF,
     contains_nul,
     integral_number,
-    nullable_object,
+    nullable_json_object,
 )
 from services.common.filters import (
     MAX_CONDITIONS,
@@ -58,13 +57,10 @@ def check_filter(value: Any) -> Any:
 EventFilter = Annotated[
     dict[str, Any] | None,
     BeforeValidator(check_filter),
-    WithJsonSchema(
-        nullable_object(
-            FILTER_HELP,
-            {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}},
-            propertyNames={"pattern": FILTER_KEY_PATTERN, "maxLength": MAX_PATH_LENGTH},
-            additionalProperties={"$ref": JSON_VALUE_REF},
-        )
+    nullable_json_object(
+        FILTER_HELP,
+        {"amount": {"$gt": 100}, "customer.country": {"$in": ["FR", "DE"]}},
+        {"pattern": FILTER_KEY_PATTERN, "maxLength": MAX_PATH_LENGTH},
     ),
 ]
 RetryDelay = Annotated[
@@ -82,39 +78,39 @@ RetrySchedule = Annotated[
         examples=[[10, 60, 600]],
     ),
 ]
+
+
+def whole_number_option(maximum: int, description: str, example: int) -> tuple[Any, ...]:
+    """The metadata of an option that is a whole number from 1 to `maximum`, or null (the
+    service's default), for `Annotated[int | None, *whole_number_option(...)]`."""
+    return (
+        Field(strict=True, ge=1, le=maximum, description=description, examples=[example]),
+        BeforeValidator(integral_number),
+    )
+
+
 TimeoutSeconds = Annotated[
     int | None,
-    Field(
-        strict=True,
-        ge=1,
-        le=MAX_TIMEOUT_SECONDS,
-        description="Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS.",
-        examples=[5],
+    *whole_number_option(
+        MAX_TIMEOUT_SECONDS, "Seconds an attempt may take; null is DELIVERY_TIMEOUT_SECONDS.", 5
     ),
-    BeforeValidator(integral_number),
 ]
 MaxConcurrency = Annotated[
     int | None,
-    Field(
-        strict=True,
-        ge=1,
-        le=MAX_CONCURRENCY,
-        description="Deliveries in flight to this webhook at once (1 to "
-        f"{MAX_CONCURRENCY}); null is DISPATCH_PER_ENDPOINT_CONCURRENCY.",
-        examples=[8],
+    *whole_number_option(
+        MAX_CONCURRENCY,
+        f"Deliveries in flight to this webhook at once (1 to {MAX_CONCURRENCY}); null is "
+        "DISPATCH_PER_ENDPOINT_CONCURRENCY.",
+        8,
     ),
-    BeforeValidator(integral_number),
 ]
 RateLimitPerSecond = Annotated[
     int | None,
-    Field(
-        strict=True,
-        ge=1,
-        le=MAX_RATE_LIMIT_PER_SECOND,
-        description="At most this many requests a second start to this webhook, across every "
-        f"dispatcher replica (1 to {MAX_RATE_LIMIT_PER_SECOND}); the rest wait, parked, not "
-        "failed and not counted as attempts. null is no limit.",
-        examples=[50],
+    *whole_number_option(
+        MAX_RATE_LIMIT_PER_SECOND,
+        "At most this many requests a second start to this webhook, across every dispatcher "
+        f"replica (1 to {MAX_RATE_LIMIT_PER_SECOND}); the rest wait, parked, not failed and not "
+        "counted as attempts. null is no limit.",
+        50,
     ),
-    BeforeValidator(integral_number),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import WithJsonSchema
+
 NO_NUL = "^[^\\x00]*$"
 # The document carries JSON_VALUE under this name (it refers to itself).
 JSON_VALUE_REF = "#/components/schemas/JsonValue"
@@ -61,3 +63,18 @@ def integral_number(value: Any) -> Any:
 def nullable_object(description: str, example: dict[str, Any], **schema: Any) -> dict[str, Any]:
     """The document's schema of an optional JSON object field (null is none)."""
     return {"type": ["object", "null"], "description": description, **schema, "examples": [example]}
+
+
+def nullable_json_object(
+    description: str, example: dict[str, Any], property_names: dict[str, Any]
+) -> WithJsonSchema:
+    """The document's schema of an optional object of JSON values (null is none), for an
+    `Annotated` field: payload schemas, filters."""
+    return WithJsonSchema(
+        nullable_object(
+            description,
+            example,
+            propertyNames=property_names,
+            additionalProperties={"$ref": JSON_VALUE_REF},
+        )
+    )

@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common import deliveries, events, outbox
+from services.common.db import field_arrays
 from services.common.messages import MAX_DELIVERIES_PER_MESSAGE, DeliveryBatch
 
 from . import db
@@ -81,12 +82,9 @@ async def create_deliveries(
     and every event of `fanned_out` marked fanned out. Each event's new outbox rows."""
     rows = await pool.fetch(
         CREATE_DELIVERIES,
-        [event.id for event in fanned_out],
-        [event.event_type for event in fanned_out],
-        [event.created_at for event in fanned_out],
-        [event.payload for event in fanned_out],
-        [event.request_id for event in fanned_out],
-        [event.trace_context for event in fanned_out],
+        *field_arrays(
+            fanned_out, "id", "event_type", "created_at", "payload", "request_id", "trace_context"
+        ),
         [event_id for event_id, _ in batch],
         [delivery.delivery_id for _, delivery in batch],
         [delivery.webhook_id for _, delivery in batch],

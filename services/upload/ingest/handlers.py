@@ -42,8 +42,7 @@ from .storage import StoredFile, content_type_of, store_part, upload_folder
 log = structlog.get_logger(__name__)
 
 
-class UnprocessableContent(ApiError):
-    status = 422
+class UnprocessableContent(ApiError, status=422): ...
 
 
 def replay(key: str, first: uploads.ExistingUpload, repeat: dict[str, Any]) -> web.Response:
