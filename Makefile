@@ -27,8 +27,8 @@ migrate: venv
 	@$(PY) -m deploy.local.prereqs
 	$(PY) -m services.common.migrate
 
-# deploy/local/run.py runs deploy/local/Procfile with honcho and exits 0 after a clean
-# Ctrl-C. honcho SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
+# deploy/local/run.py runs deploy/local/Procfile and exits 0 after a clean Ctrl-C. It
+# SIGKILLs its children 5 s after Ctrl-C, so drain within 4 s here.
 # SCALE="dispatcher=3 upload=2 registration=2" runs replicas, each on its own port
 # (deploy/local/scale.py), and the gateway balances over them.
 run: venv

@@ -18,8 +18,8 @@ def test_a_requested_stop_with_every_process_exiting_0_is_a_success() -> None:
     assert exit_status(143, [0, 0]) == 0  # SIGTERM
 
 
-def test_a_crash_or_a_cut_drain_keeps_honchos_code() -> None:
-    assert exit_status(130, [0, -9, 0]) == 130  # killed after honcho's 5 s
+def test_a_crash_or_a_cut_drain_keeps_the_runners_code() -> None:
+    assert exit_status(130, [0, -9, 0]) == 130  # killed after the runner's 5 s
     assert exit_status(1, [1, 0]) == 1  # a process died on its own
     assert exit_status(None, []) == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,9 +39,11 @@ def free_block(size: int) -> int:
 
 
 def replica_lines(output: str, process: str, event: str) -> int:
-    """How many of honcho's lines from `process` (e.g. registration.2) log `event`."""
+    """How many lines of `process` (e.g. registration.2) log `event`: the runner names each
+    process's pid, and each JSON line its `instance` (host:pid)."""
+    (pid,) = re.findall(rf"{re.escape(process)} started \(pid=(\d+)\)", output)
     return sum(
-        1 for line in output.splitlines() if f" {process} " in line and f'"event":"{event}"' in line
+        1 for line in output.splitlines() if f':{pid}"' in line and f'"event":"{event}"' in line
     )
 
 
