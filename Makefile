@@ -59,7 +59,14 @@ $(OPENAPI_TS): tests/.openapi-ts/package.json tests/.openapi-ts/package-lock.jso
 	npm ci --prefix tests/.openapi-ts --no-audit --no-fund
 	@touch $(OPENAPI_TS)
 
-test: venv $(AXE) $(OPENAPI_TS)
+# The TypeScript SDK's openapi-fetch, openapi-typescript and tsc, pinned by
+# client/typescript/package-lock.json (tests/test_typescript_sdk.py builds and runs it).
+TS_SDK := client/typescript/node_modules/.bin/tsc
+$(TS_SDK): client/typescript/package.json client/typescript/package-lock.json
+	npm ci --prefix client/typescript --no-audit --no-fund
+	@touch $(TS_SDK)
+
+test: venv $(AXE) $(OPENAPI_TS) $(TS_SDK)
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 
