@@ -52,21 +52,15 @@ $(AXE): tests/.axe/package.json tests/.axe/package-lock.json
 	npm ci --prefix tests/.axe --no-audit --no-fund
 	@touch $(AXE)
 
-# openapi-typescript and tsc, pinned by tests/.openapi-ts/package-lock.json, for the generator
-# test (tests/test_generators.py).
-OPENAPI_TS := tests/.openapi-ts/node_modules/.bin/openapi-typescript
-$(OPENAPI_TS): tests/.openapi-ts/package.json tests/.openapi-ts/package-lock.json
-	npm ci --prefix tests/.openapi-ts --no-audit --no-fund
-	@touch $(OPENAPI_TS)
-
 # The TypeScript SDK's openapi-fetch, openapi-typescript and tsc, pinned by
-# client/typescript/package-lock.json (tests/test_typescript_sdk.py builds and runs it).
+# client/typescript/package-lock.json: tests/test_typescript_sdk.py builds and runs the SDK,
+# tests/test_generators.py runs the same openapi-typescript and tsc on the live document.
 TS_SDK := client/typescript/node_modules/.bin/tsc
 $(TS_SDK): client/typescript/package.json client/typescript/package-lock.json
 	npm ci --prefix client/typescript --no-audit --no-fund
 	@touch $(TS_SDK)
 
-test: venv $(AXE) $(OPENAPI_TS) $(TS_SDK)
+test: venv $(AXE) $(TS_SDK)
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 
