@@ -191,6 +191,53 @@ async def test_register_publish_list_deliveries_page_by_page_and_redeliver(
         assert missing.value.status == 404 and missing.value.retry_after is None
 
 
+async def test_the_other_operations_answer_their_models(stack: Stack, receiver: Receiver) -> None:
+    """Every other operation once: the service's answer parses into the generated model."""
+    user_id = new_user_id()
+    async with AsyncWebhooksClient(stack.gateway_url) as client:
+        first = await client.create_event_type(body=new_type())
+        second = await client.create_event_type(body=new_type(INVOICE_SCHEMA))
+        assert (await client.get_event_type(second.id)).name == second.name
+        webhook = await client.register_webhook(
+            body=models.WebhookRegistration(
+                user_id=user_id, url=receiver.url, event_type_ids=[first.id, second.id]
+            )
+        )
+        assert webhook.event_type_ids == [first.id, second.id]
+        listed = await client.list_webhooks(user_id=user_id, event_type_id=second.id)
+        assert [w.id for w in listed.items] == [webhook.id]
+
+        accepted = await client.publish_event(body=event(first.name, user_id))
+        sample = await client.get_sample_event(webhook.id)
+        assert (sample.event_type_id, sample.user_id) == (first.id, user_id)
+        sent = await client.send_test_event(
+            webhook.id,
+            body=models.SendTestEvent(
+                event_type=second.name,
+                payload=models.SendTestEventPayload.from_dict({"invoice_id": "t", "amount": 1}),
+            ),
+        )
+        received = await receiver.wait_for(2)
+        assert str(sent.delivery_id) in {r.headers["webhook-id"] for r in received}
+        assert (await client.get_event(sent.event_id)).test is True
+        body = await client.get_delivery_body(sent.delivery_id)
+        assert body.body.encode() in {r.body for r in received}
+
+        page = await client.list_events(user_id=user_id, limit=1)
+        assert [e.id for e in page.items] == [sent.event_id]
+        every = [e.id async for e in client.iter_events(user_id=user_id, limit=1)]
+        assert every == [sent.event_id, accepted.event_id]
+
+        stats = await client.get_webhook_stats(webhook.id, hours=1)
+        assert (stats.webhook_id, stats.hours) == (webhook.id, 1)
+        rotation = await client.rotate_secret(webhook.id)
+        assert rotation.secret.startswith("whsec_") and rotation.secret != webhook.secret
+        archived = await client.update_event_type(
+            first.id, body=models.EventTypePatch(archived=True)
+        )
+        assert archived.archived is True
+
+
 async def test_each_error_status_is_its_typed_error(stack: Stack) -> None:
     user_id = new_user_id()
     async with AsyncWebhooksClient(stack.gateway_url) as client:
@@ -246,14 +293,23 @@ async def test_a_rate_limit_carries_retry_after(stack: Stack) -> None:
 async def test_the_api_key_is_sent_as_a_bearer_token(stack: Stack) -> None:
     user_id = new_user_id()
     async with stack.pool.acquire() as conn:
-        key = await create_api_key(conn, user_id)
+        admin_key = await create_api_key(conn, None)
     async with AsyncWebhooksClient(stack.gateway_url) as anonymous:
         with pytest.raises(Unauthorized) as refused:
             await anonymous.list_webhooks(user_id=user_id)
         assert refused.value.status == 401
         auth_mode = await anonymous.get_auth_mode()  # needs no key
         assert auth_mode.auth_mode.value == "api_key"
-    async with AsyncWebhooksClient(stack.gateway_url, api_key=key) as client:
+    async with AsyncWebhooksClient(stack.gateway_url, api_key=admin_key) as admin:
+        made = await admin.create_api_key(body=models.ApiKeyCreate(user_id=user_id))
+        assert made.key.startswith("whk_") and made.user_id == user_id
+        assert made.id in [k.id async for k in admin.iter_api_keys(limit=1)]
+        link = await admin.create_portal_session(
+            body=models.PortalSessionCreate(user_id=user_id, expires_in_seconds=60)
+        )
+        assert "#session=" in link.url
+        assert (await admin.revoke_portal_session(link.id)).portal is True
+    async with AsyncWebhooksClient(stack.gateway_url, api_key=made.key) as client:
         with pytest.raises(Forbidden) as not_admin:
             await client.create_event_type(body=new_type())
         assert not_admin.value.status == 403
@@ -262,6 +318,8 @@ async def test_the_api_key_is_sent_as_a_bearer_token(stack: Stack) -> None:
         assert other_user.value.status == 403
         page = await client.list_webhooks(user_id=user_id)
         assert page.items == [] and page.next_cursor is None
+    async with AsyncWebhooksClient(stack.gateway_url, api_key=admin_key) as admin:
+        assert (await admin.revoke_api_key(made.id)).id == made.id
 
 
 def sync_flow(gateway_url: str, receiver_url: str, user_id: int) -> list[str]:

@@ -50,7 +50,7 @@ class Operation:
 
     module: str  # e.g. "webhooks.register_webhook"
     name: str
-    summary: str
+    docstring: str  # with its quotes
     positional: list[str]  # the path parameters, as "name: type" source
     keywords: list[str]  # query, body and header parameters, with their defaults
     needs_key: bool  # typed as taking an AuthenticatedClient (admin routes)
@@ -105,13 +105,22 @@ def read_operation(path: Path) -> Operation | None:
     return Operation(
         module=f"{path.parent.name}.{path.stem}",
         name=path.stem,
-        summary=docstring.splitlines()[0],
+        docstring=documented(docstring),
         positional=[parameter(argument, None) for argument in function.args.args],
         keywords=[k for k in keywords if k is not client],
         needs_key="| Client" not in client,
         answer=answer,
         data=data_annotation(path.parents[2] / "models", answer),
     )
+
+
+def documented(docstring: str) -> str:
+    """A method's docstring, quotes included: the generated one's summary and description
+    (what the document says of the operation), without its Args, Raises and Returns."""
+    text = docstring.split("\n\nArgs:", 1)[0].split("\n\nRaises:", 1)[0].strip()
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    lines = [f"        {line}".rstrip() for line in text.splitlines()]
+    return '"""' + "\n".join(lines).lstrip() + ("\n        " if len(lines) > 1 else "") + '"""'
 
 
 def data_annotation(models: Path, answer: str) -> str:
@@ -139,7 +148,7 @@ def method(operation: Operation) -> str:
         item = operation.data.removeprefix("list[").removesuffix("]")
         lines = [
             f"    async def {operation.name}({signature}) -> Page[{item}]:",
-            f'        """{operation.summary}."""',
+            f"        {operation.docstring}",
             f"        return await self.page({operation.call()})",
         ]
         without_cursor = [k for k in operation.keywords if param_name(k) != "cursor"]
@@ -159,7 +168,7 @@ def method(operation: Operation) -> str:
     return "\n".join(
         [
             f"    async def {operation.name}({signature}) -> {operation.data}:",
-            f'        """{operation.summary}."""',
+            f"        {operation.docstring}",
             f"        return cast({operation.data}, await self.data({operation.call()}))",
         ]
     )
@@ -188,7 +197,7 @@ from .{GENERATED}.models import *  # noqa: F403
 from .{GENERATED}.types import UNSET, Unset
 {chr(10).join(imports)}
 
-__all__ = ["AsyncWebhooksClient", "datetime", "UUID", "UNSET", "Unset"]
+__all__ = ["AsyncWebhooksClient"]
 
 
 class AsyncWebhooksClient(AsyncBaseClient):
