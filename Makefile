@@ -8,20 +8,27 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/webhooks
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export SCALE
 
-.PHONY: venv run test migrate lint format clean prune soak bench api-key admin-key list-api-keys revoke-api-key cluster-test pg-failover-test
+.PHONY: venv sdk-snapshot run test migrate lint format clean prune soak bench api-key admin-key list-api-keys revoke-api-key cluster-test pg-failover-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The publisher SDK's blocking client, generated from its async one (not kept in git).
+# The publisher SDK's generated parts (not kept in git): openapi-python-client's client from
+# the document's snapshot, the method per operation, and the blocking forms (build_client.py).
 SDK := client/publisher
-SYNC_CLIENT := $(SDK)/webhooks_publisher/sync_client.py
-$(SYNC_CLIENT): $(SDK)/webhooks_publisher/async_client.py $(SDK)/unasync_clients.py $(STAMP)
-	$(PY) $(SDK)/unasync_clients.py >/dev/null
+SDK_BUILT := $(SDK)/webhooks_publisher/sync_client.py
+$(SDK_BUILT): client/openapi.json $(SDK)/build_client.py $(SDK)/webhooks_publisher/async_base.py $(STAMP)
+	$(PY) $(SDK)/build_client.py >/dev/null
 
-venv: $(STAMP) $(SYNC_CLIENT)
+venv: $(STAMP) $(SDK_BUILT)
+
+# Rewrites client/openapi.json, the document both SDKs are generated from, from the services'
+# models (after an API change; tests/test_sdk_snapshot.py fails until this is run).
+sdk-snapshot: $(STAMP)
+	$(PY) -c 'import json; from services.registration.openapi import openapi_document as d; print(json.dumps(d(), indent=2))' > client/openapi.json
+	$(MAKE) venv
 
 migrate: venv
 	@$(PY) -m deploy.local.prereqs
@@ -45,14 +52,15 @@ $(AXE): tests/.axe/package.json tests/.axe/package-lock.json
 	npm ci --prefix tests/.axe --no-audit --no-fund
 	@touch $(AXE)
 
-# openapi-typescript and tsc, pinned by tests/.openapi-ts/package-lock.json, for the generator
-# test (tests/test_generators.py).
-OPENAPI_TS := tests/.openapi-ts/node_modules/.bin/openapi-typescript
-$(OPENAPI_TS): tests/.openapi-ts/package.json tests/.openapi-ts/package-lock.json
-	npm ci --prefix tests/.openapi-ts --no-audit --no-fund
-	@touch $(OPENAPI_TS)
+# The TypeScript SDK's openapi-fetch, openapi-typescript and tsc, pinned by
+# client/typescript/package-lock.json: tests/test_typescript_sdk.py builds and runs the SDK,
+# tests/test_generators.py runs the same openapi-typescript and tsc on the live document.
+TS_SDK := client/typescript/node_modules/.bin/tsc
+$(TS_SDK): client/typescript/package.json client/typescript/package-lock.json
+	npm ci --prefix client/typescript --no-audit --no-fund
+	@touch $(TS_SDK)
 
-test: venv $(AXE) $(OPENAPI_TS)
+test: venv $(AXE) $(TS_SDK)
 	@$(PY) -m deploy.local.prereqs --nginx
 	$(PY) -m pytest $(PYTEST_ARGS)
 

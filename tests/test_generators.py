@@ -3,8 +3,8 @@ openapi-typescript generate every operation, with no warning that drops a schema
 operation, and the document's defaults fit their own schemas.
 
 openapi-python-client is a dev dependency (pyproject.toml); openapi-typescript and the
-TypeScript compiler are pinned in tests/.openapi-ts (`npm ci --prefix tests/.openapi-ts`; the
-Makefile's `test` runs it).
+TypeScript compiler are the TypeScript SDK's, pinned in client/typescript
+(`npm ci --prefix client/typescript`; the Makefile's `test` runs it).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from services.registration.openapi import openapi_document
 
 REPO = Path(__file__).resolve().parent.parent
-TS_TOOLS = REPO / "tests" / ".openapi-ts" / "node_modules" / ".bin"
+TS_TOOLS = REPO / "client" / "typescript" / "node_modules" / ".bin"
 METHODS = ("get", "put", "post", "delete", "patch")
 # What the generators say when they leave something out, skip it, or fail.
 PROBLEM_WORDS = re.compile(r"warn|error|unable|invalid|not valid|skipp|fail|⚠", re.I)
@@ -87,7 +87,7 @@ def test_openapi_python_client_generates_every_operation(document_file: Path) ->
 
 def test_openapi_typescript_generates_every_operation(document_file: Path) -> None:
     tool = TS_TOOLS / "openapi-typescript"
-    assert tool.exists(), "openapi-typescript is missing: npm ci --prefix tests/.openapi-ts"
+    assert tool.exists(), "openapi-typescript is missing: npm ci --prefix client/typescript"
     out = document_file.parent / "schema.d.ts"
     output = run([str(tool), str(document_file), "--output", str(out)], document_file.parent)
     problems = [line for line in output.splitlines() if PROBLEM_WORDS.search(line)]

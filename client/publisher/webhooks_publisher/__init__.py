@@ -1,6 +1,11 @@
-"""Publish events to the self-hosted webhook service and manage its webhooks (async and sync)."""
+"""Publish events to the self-hosted webhook service and manage its webhooks (async and sync).
+
+The client is generated from the service's OpenAPI document (client/publisher/build_client.py):
+`models` holds its request and answer shapes, `api` one module per operation.
+"""
 
 from .async_client import AsyncWebhooksClient
+from .envelope import Page
 from .errors import (
     ApiError,
     BadRequest,
@@ -8,81 +13,32 @@ from .errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    TooLarge,
     Unauthorized,
     Unavailable,
     Unprocessable,
 )
-from .models import (
-    AcceptedEvent,
-    ApiKey,
-    Attempt,
-    AuthMode,
-    Delivery,
-    DeliveryBody,
-    DeliveryStats,
-    DeliveryStatus,
-    DeliveryWithAttempts,
-    Event,
-    EventDelivery,
-    EventType,
-    HourOfDeliveries,
-    ListedEvent,
-    NewApiKey,
-    OutcomeCounts,
-    Page,
-    PortalSession,
-    Recovering,
-    RegisteredWebhook,
-    SampleEvent,
-    SecretRotation,
-    SentTestEvent,
-    SignatureScheme,
-    UpdatedWebhook,
-    Upload,
-    Webhook,
-)
-from .operations import UNSET, Call
+from .generated import api, models
+from .generated.types import UNSET, File, Unset
 from .sync_client import WebhooksClient
 
 __all__ = [
     "UNSET",
-    "AcceptedEvent",
     "ApiError",
-    "ApiKey",
     "AsyncWebhooksClient",
-    "Attempt",
-    "AuthMode",
     "BadRequest",
-    "Call",
     "Conflict",
-    "Delivery",
-    "DeliveryBody",
-    "DeliveryStats",
-    "DeliveryStatus",
-    "DeliveryWithAttempts",
-    "Event",
-    "EventDelivery",
-    "EventType",
+    "File",
     "Forbidden",
-    "HourOfDeliveries",
-    "ListedEvent",
-    "NewApiKey",
     "NotFound",
-    "OutcomeCounts",
     "Page",
-    "PortalSession",
     "RateLimited",
-    "Recovering",
-    "RegisteredWebhook",
-    "SampleEvent",
-    "SecretRotation",
-    "SentTestEvent",
-    "SignatureScheme",
+    "TooLarge",
     "Unauthorized",
     "Unavailable",
     "Unprocessable",
-    "UpdatedWebhook",
-    "Upload",
-    "Webhook",
+    "Unset",
     "WebhooksClient",
+    "api",
+    "models",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -49,6 +50,10 @@ class Unprocessable(ApiError):
     Idempotency-Key already used for something else."""
 
 
+class TooLarge(ApiError):
+    """413: the body (a file, an event's payload) is over the limit."""
+
+
 class RateLimited(ApiError):
     """429: over the rate limit; wait `retry_after` seconds."""
 
@@ -63,6 +68,7 @@ ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    413: TooLarge,
     422: Unprocessable,
     429: RateLimited,
     503: Unavailable,
@@ -80,8 +86,12 @@ def retry_after_seconds(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def api_error(status: int, body: Any, retry_after: str | None) -> ApiError:
+def api_error(status: int, content: bytes, retry_after: str | None) -> ApiError:
     """The typed error for an answer; a body that is not the envelope still gives a message."""
+    try:
+        body: Any = json.loads(content)
+    except ValueError:
+        body = content.decode(errors="replace")
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         message: str = body["message"]
         data = body.get("data") if isinstance(body.get("data"), dict) else None
