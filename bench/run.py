@@ -32,6 +32,7 @@ from bench.cpu import (
     machine_cpu_ticks,
 )
 from bench.measure import median_of
+from bench.ordered import ordered
 from bench.report import report
 from bench.scenarios import api, big_file, direct_ceiling, end_to_end, isolation, slow_receivers
 from bench.stack import Bench
@@ -66,6 +67,7 @@ SCENARIOS = (
     "isolation",
     "api",
     "big-file",
+    "ordered",
 )
 
 
@@ -156,6 +158,9 @@ async def scenario_runs(bench: Bench, args: argparse.Namespace, results: dict[st
         results["big_file"] = median_of(
             [await big_file(bench, args.big_file_mib * 1024**2) for _ in repeats]
         )
+    if "ordered" in wanted:
+        print("ordered per key ...", flush=True)
+        results["ordered"] = median_of([await ordered(bench, args.uploads) for _ in repeats])
     if "backlog" in wanted:
         # Last, and once: it leaves a hundred thousand deliveries behind.
         print(f"backlog of {args.backlog_events} events ...", flush=True)

@@ -206,12 +206,15 @@ async def reschedule_stalled(
 #
 # A delivery that cannot be claimed because an earlier one of its webhook and key is
 # pending records that one in waiting_for, and its message is acked: it waits without a
-# message. Whoever ends a keyed delivery then releases the deliveries waiting for it
-# (release_waiting) and publishes them. Each side writes first and reads after its write
-# is committed, so at least one of them sees the other: a delivery is never left waiting
-# behind one that has ended, except after a crash between the two steps, which the
-# sweep repairs (release_stranded). Both sides clear waiting_for only where it still names
-# the same delivery, so one of them, not both, publishes it.
+# message. Whoever ends a keyed delivery then publishes the deliveries waiting for it
+# (waiting_behind). Each side writes first and reads after its write is committed, so at
+# least one of them sees the other. waiting_for stays set until the delivery is claimed,
+# so one whose message was lost (a crash between an end and its publish) is still seen
+# waiting behind a delivery that has ended: the sweep publishes it (stranded). A second
+# message for one delivery is harmless: only one claim takes it.
+
+# A delivery still waiting this long after the one ahead ended lost its message.
+STRANDED_AFTER_SECONDS = 5.0
 
 
 async def wait_behind(pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int) -> PlaceInLine:
@@ -248,58 +251,48 @@ async def wait_behind(pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int) 
         return PlaceInLine()
     ahead: uuid.UUID | None = row["waiting_for"]
     if ahead is None:
-        return PlaceInLine(at_head=not row["behind_fanout"], behind_fanout=row["behind_fanout"])
+        behind_fanout: bool = row["behind_fanout"]
+        return PlaceInLine(at_head=not behind_fanout, behind_fanout=behind_fanout)
     # Read after our write is committed: if the one ahead has ended meanwhile, the
-    # release that followed its end may not have seen us, so we release ourselves.
+    # publish that followed its end may not have seen us, so we go on ourselves.
     still_pending = await pool.fetchval(
         "SELECT status = 'pending' FROM deliveries WHERE id = $1", ahead
     )
     if still_pending:
         return PlaceInLine(waiting_for=ahead)
-    released = await pool.fetchval(
-        "UPDATE deliveries SET waiting_for = NULL WHERE id = $1 AND waiting_for = $2 RETURNING id",
-        delivery_id,
-        ahead,
-    )
-    return PlaceInLine(at_head=released is not None)
+    return PlaceInLine(at_head=True)
 
 
-RELEASED = """
-    waiting_for = NULL, next_retry_at = now(), updated_at = now()
-"""
-
-
-async def release_waiting(
+async def waiting_behind(
     pool: asyncpg.Pool | HeldConnection, ended: list[uuid.UUID]
 ) -> list[StalledDelivery]:
     """The deliveries waiting behind those of `ended` (keyed deliveries whose end is
-    committed), no longer waiting and due now: publish each one's next attempt."""
+    committed): publish each one's next attempt."""
     rows = await pool.fetch(
-        f"""
-        UPDATE deliveries SET {RELEASED}
+        """
+        SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
         WHERE waiting_for = ANY($1::uuid[]) AND status = 'pending'
-        RETURNING id, attempt_count + 1 AS attempt, request_id, webhook_id
         """,
         ended,
     )
     return [StalledDelivery(**dict(row)) for row in rows]
 
 
-async def release_stranded(pool: asyncpg.Pool, limit: int = 500) -> list[StalledDelivery]:
-    """Deliveries still waiting behind one that has ended (its dispatcher died between
-    recording the end and releasing them), released and due now: publish each one."""
+async def stranded(pool: asyncpg.Pool, limit: int = 500) -> list[StalledDelivery]:
+    """Deliveries still waiting STRANDED_AFTER_SECONDS after the one ahead ended (or was
+    pruned): their message was lost between that end and its publish. Publish each."""
     rows = await pool.fetch(
-        f"""
-        UPDATE deliveries d SET {RELEASED}
-        WHERE d.id IN (
-            SELECT w.id FROM deliveries w
-            WHERE w.waiting_for IS NOT NULL AND w.status = 'pending'
-              AND NOT EXISTS (SELECT 1 FROM deliveries p
-                              WHERE p.id = w.waiting_for AND p.status = 'pending')
-            LIMIT $1
-        ) AND d.waiting_for IS NOT NULL
-        RETURNING d.id, d.attempt_count + 1 AS attempt, d.request_id, d.webhook_id
+        """
+        SELECT w.id, w.attempt_count + 1 AS attempt, w.request_id, w.webhook_id
+        FROM deliveries w
+        LEFT JOIN deliveries p ON p.id = w.waiting_for
+        WHERE w.waiting_for IS NOT NULL AND w.status = 'pending'
+          AND (w.lease_until IS NULL OR w.lease_until < now())
+          AND (p.id IS NULL OR (p.status <> 'pending'
+                                AND p.updated_at < now() - make_interval(secs => $1)))
+        LIMIT $2
         """,
+        STRANDED_AFTER_SECONDS,
         limit,
     )
     return [StalledDelivery(**dict(row)) for row in rows]

@@ -120,10 +120,10 @@ class Dispatcher:
         )
 
     async def release_batch(self, ended: list[uuid.UUID]) -> list[list[StalledDelivery]]:
-        """The deliveries waiting behind any of `ended`, released in one statement; the
-        first caller publishes them all (each is released once)."""
-        released = await deliveries.release_waiting(self.pool, ended)
-        return [released] + [[] for _ in ended[1:]]
+        """The deliveries waiting behind any of `ended`, found in one statement; the first
+        caller publishes them all."""
+        waiting = await deliveries.waiting_behind(self.pool, ended)
+        return [waiting] + [[] for _ in ended[1:]]
 
     async def record_attempts(self, records: list[AttemptRecord]) -> list[RecordedAttempt]:
         """One batch of the records Batcher. While records come together it waits, and the
@@ -375,7 +375,8 @@ class Dispatcher:
 
     async def release_waiting(self, delivery: ClaimedDelivery) -> None:
         """A keyed delivery has ended (its end is committed): publish the next of its key,
-        which waits behind it. A crash before this leaves that one to the sweep."""
+        which waits behind it. A crash before this leaves that one to the sweep
+        (deliveries.stranded)."""
         if delivery.ordering_key is None:
             return
         released = await persist(lambda: self.releases(delivery.id))
@@ -393,7 +394,7 @@ class Dispatcher:
             log.info("delivery_waiting", waiting_for=str(place.waiting_for))
         elif place.behind_fanout:
             await self.park(replace(msg, due_at_ms=now_ms() + BEHIND_FANOUT_DELAY_MS))
-        elif place.at_head:  # what was ahead ended meanwhile: try again
+        elif place.at_head:  # what was ahead ended meanwhile: go on
             await persist(lambda: self.broker.send_to_dispatch(msg))
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:

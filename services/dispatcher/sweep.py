@@ -16,14 +16,14 @@ log = structlog.get_logger(__name__)
 
 async def sweep_stalled(pool: asyncpg.Pool, broker: Broker, delivery_timeout_seconds: float) -> int:
     """Republish deliveries whose message was lost between recording and publishing, and
-    release keyed ones left waiting behind one that ended; how many."""
+    those left waiting behind a delivery of their key that ended; how many."""
     if not broker.connected:
         return 0
     overdue = max(60.0, delivery_timeout_seconds * 2)
     stalled = await deliveries.reschedule_stalled(pool, overdue)
-    stranded = await deliveries.release_stranded(pool)
+    stranded = await deliveries.stranded(pool)
     if stranded:
-        log.warning("waiting_deliveries_released", count=len(stranded))
+        log.warning("stranded_deliveries_republished", count=len(stranded))
     for delivery in [*stalled, *stranded]:
         await broker.send_to_dispatch(
             DeliveryMessage(
