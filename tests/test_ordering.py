@@ -19,11 +19,12 @@ import pytest
 from aiohttp import web
 from playwright.async_api import async_playwright, expect
 
-from harness.events import fresh_user_id
+from harness.events import create_event_type, fresh_user_id, insert_webhooks, new_secret
 from harness.infra import create_database, drop_database, unique_name
 from harness.procstack import ProcessStack, process_stack
 from harness.stack import Stack, StackOptions
 from services.common import system_events
+from services.upload.fanout.worker import INLINE_WEBHOOKS
 from tests.test_console import CHROMIUM, LIVE_MS, sign_in
 
 KEYS = 50
@@ -42,6 +43,7 @@ class Arrival:
     delivery_id: str
     status: int
     data: dict[str, Any]
+    path: str = ""
 
 
 @dataclass
@@ -72,7 +74,13 @@ class OrderedReceiver:
             await self.hold[data["n"]].wait()
         self.arrivals.append(
             Arrival(
-                time.monotonic(), data.get("key", ""), data.get("n", -1), delivery_id, status, data
+                time.monotonic(),
+                data.get("key", ""),
+                data.get("n", -1),
+                delivery_id,
+                status,
+                data,
+                request.path_qs,
             )
         )
         self.changed.set()
@@ -460,3 +468,59 @@ async def test_uploads_with_one_ordering_key_go_one_at_a_time_in_order(stack: St
     assert [row["ordering_seq"] for row in rows] == sorted(row["ordering_seq"] for row in rows)
     arrived = [a.delivery_id for a in receiver.arrivals]
     assert arrived == [str(row["id"]) for row in rows]
+
+
+async def test_events_fanned_out_by_the_worker_keep_their_order_per_webhook(stack: Stack) -> None:
+    """More webhooks than the request fans out itself: the worker makes the deliveries,
+    after the answer, in any order; each webhook still gets the key's events in order."""
+    receiver = await OrderedReceiver(lambda number, data: 200).start()
+    user_id = fresh_user_id()
+    webhooks = INLINE_WEBHOOKS + 1
+    events = 6
+    try:
+        type_id, type_name = await create_event_type(stack.pool)
+        ids = await insert_webhooks(
+            stack.pool, webhooks, user_id, type_id, receiver.url, new_secret()
+        )
+        for n, webhook_id in enumerate(ids):
+            await stack.pool.execute(
+                "UPDATE webhook_registrations SET url = $2 WHERE id = $1",
+                webhook_id,
+                f"{receiver.url}?webhook={n}",
+            )
+        for n in range(events):
+            await publish(stack.http, stack.gateway_url, type_name, user_id, "customer-9", n)
+        await receiver.wait_for(webhooks * events, timeout=60)
+    finally:
+        await receiver.stop()
+    per_webhook: dict[str, list[int]] = collections.defaultdict(list)
+    for arrival in receiver.arrivals:
+        per_webhook[arrival.path].append(arrival.n)
+    assert len(per_webhook) == webhooks
+    assert all(order == list(range(events)) for order in per_webhook.values()), per_webhook
+
+
+async def test_a_redelivered_earlier_event_is_simply_sent_again(stack: Stack) -> None:
+    """Redeliver the first of a key after the second was delivered: the first is sent again,
+    the second is not; a third published after goes once the first has (again)."""
+    receiver = await OrderedReceiver(lambda number, data: 200).start()
+    user_id = fresh_user_id()
+    base = stack.gateway_url
+    try:
+        event_type, _ = await event_type_and_webhook(stack.http, base, receiver.url, user_id)
+        first, second = [
+            await publish(stack.http, base, event_type, user_id, "customer-3", n) for n in (0, 1)
+        ]
+        await receiver.wait_for(2, timeout=30)
+        first_id = await delivery_of(stack, first)
+        status, answer = await call(stack.http, base, "POST", f"/delivery/{first_id}/redeliver")
+        assert status == 202, answer
+        await receiver.wait_for(3, timeout=30)
+        third = await publish(stack.http, base, event_type, user_id, "customer-3", 2)
+        third_id = await delivery_of(stack, third)
+        await wait_for_delivery(stack, third_id, lambda d: d["status"] == "succeeded")
+        await wait_for_delivery(stack, first_id, lambda d: d["status"] == "succeeded")
+    finally:
+        await receiver.stop()
+    assert [a.n for a in receiver.arrivals] == [0, 1, 0, 2]
+    assert [a.delivery_id for a in receiver.arrivals].count(await delivery_of(stack, second)) == 1

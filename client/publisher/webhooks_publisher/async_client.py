@@ -192,6 +192,7 @@ class AsyncWebhooksClient:
         event_type_id: Id | None = None,
         user_id: int | None = None,
         idempotency_key: str | None = None,
+        ordering_key: str | None = None,
     ) -> AcceptedEvent:
         return await self.send(
             op.publish_event(
@@ -200,6 +201,7 @@ class AsyncWebhooksClient:
                 event_type_id=event_type_id,
                 user_id=user_id,
                 idempotency_key=idempotency_key,
+                ordering_key=ordering_key,
             )
         )
 
@@ -405,6 +407,7 @@ class AsyncWebhooksClient:
         filename: str,
         content_type: str = "application/octet-stream",
         idempotency_key: str | None = None,
+        ordering_key: str | None = None,
     ) -> Upload:
         return await self.send(
             op.upload_file(
@@ -413,5 +416,6 @@ class AsyncWebhooksClient:
                 filename=filename,
                 content_type=content_type,
                 idempotency_key=idempotency_key,
+                ordering_key=ordering_key,
             )
         )

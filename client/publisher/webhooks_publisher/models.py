@@ -134,6 +134,9 @@ class Delivery(TypedDict):
     next_retry_at: str | None
     created_at: str
     updated_at: str
+    # The event's ordering key, and the delivery it waits behind while it does.
+    ordering_key: str | None
+    waiting_for: str | None
 
 
 class Attempt(TypedDict):

@@ -106,8 +106,12 @@ def query(**values: str | int | None) -> dict[str, str | int]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def idempotency(key: str | None) -> dict[str, str]:
-    return {} if key is None else {"Idempotency-Key": key}
+def ingest_headers(key: str | None, ordering_key: str | None = None) -> dict[str, str]:
+    """An upload's optional headers (an event's Idempotency-Key: its key goes in the body)."""
+    headers = {} if key is None else {"Idempotency-Key": key}
+    if ordering_key is not None:
+        headers["Ordering-Key"] = ordering_key
+    return headers
 
 
 @route("GET", "/event_type", EventType, is_list=True)
@@ -154,11 +158,13 @@ def publish_event(
     event_type_id: Id | None = None,
     user_id: int | None = None,
     idempotency_key: str | None = None,
+    ordering_key: str | None = None,
 ) -> Call[AcceptedEvent]:
     """Publish an event of the type named `event_type` (or with id `event_type_id`).
 
     `user_id` may be left out with an API key (the key's user). With `idempotency_key`, a
-    repeat within 24 hours answers the first event again instead of publishing twice.
+    repeat within 24 hours answers the first event again instead of publishing twice. With
+    `ordering_key`, each webhook gets the events of that key one at a time, in order.
     """
     body: JsonObject = {"payload": dict(payload)}
     if event_type is not None:
@@ -167,7 +173,9 @@ def publish_event(
         body["event_type_id"] = str(event_type_id)
     if user_id is not None:
         body["user_id"] = user_id
-    return Call("POST", "/event", json=body, headers=idempotency(idempotency_key))
+    if ordering_key is not None:
+        body["ordering_key"] = ordering_key
+    return Call("POST", "/event", json=body, headers=ingest_headers(idempotency_key))
 
 
 @route("GET", "/event", ListedEvent, is_list=True)
@@ -392,12 +400,14 @@ def upload_file(
     filename: str,
     content_type: str = "application/octet-stream",
     idempotency_key: str | None = None,
+    ordering_key: str | None = None,
 ) -> Call[Upload]:
-    """Upload a file (streamed when `file` is an open binary file); its webhook is delivered."""
+    """Upload a file (streamed when `file` is an open binary file); its webhook is delivered
+    (after the earlier uploads of `ordering_key`, with one)."""
     return Call(
         "POST",
         f"/upload_file/webhook_id/{segment(webhook_id)}",
-        headers=idempotency(idempotency_key),
+        headers=ingest_headers(idempotency_key, ordering_key),
         files={"file": (filename, file, content_type)},
     )
 
