@@ -115,11 +115,11 @@ class Dispatcher:
         self.records: Batcher[AttemptRecord, RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
-        self.releases: Batcher[uuid.UUID, list[StalledDelivery]] = Batcher(
-            self.release_batch, key=lambda delivery_id: delivery_id
+        self.waiting: Batcher[uuid.UUID, list[StalledDelivery]] = Batcher(
+            self.waiting_batch, key=lambda delivery_id: delivery_id
         )
 
-    async def release_batch(self, ended: list[uuid.UUID]) -> list[list[StalledDelivery]]:
+    async def waiting_batch(self, ended: list[uuid.UUID]) -> list[list[StalledDelivery]]:
         """The deliveries waiting behind any of `ended`, found in one statement; the first
         caller publishes them all."""
         waiting = await deliveries.waiting_behind(self.pool, ended)
@@ -273,7 +273,7 @@ class Dispatcher:
             status = "cancelled" if delivery.deleted else "not_attempted"
             await deliveries.finish_without_attempt(self.pool, delivery.id, status)
             log.info("delivery_skipped", status=status)
-            await self.release_waiting(delivery)
+            await self.publish_waiting(delivery)
             return None
         try:
             secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
@@ -352,7 +352,7 @@ class Dispatcher:
         if recorded.failure_event is not None and recorded.outbox_id is not None:
             await announce(self.pool, self.broker, recorded.outbox_id, recorded.failure_event)
         if step.status != "pending":
-            await self.release_waiting(delivery)
+            await self.publish_waiting(delivery)
         if not result.succeeded:
             await self.auto_disable.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
@@ -373,14 +373,13 @@ class Dispatcher:
             GAVE_UP.inc()
             await persist(lambda: self.broker.dead_letter(msg))
 
-    async def release_waiting(self, delivery: ClaimedDelivery) -> None:
+    async def publish_waiting(self, delivery: ClaimedDelivery) -> None:
         """A keyed delivery has ended (its end is committed): publish the next of its key,
         which waits behind it. A crash before this leaves that one to the sweep
         (deliveries.stranded)."""
         if delivery.ordering_key is None:
             return
-        released = await persist(lambda: self.releases(delivery.id))
-        for waiting in released:
+        for waiting in await persist(lambda: self.waiting(delivery.id)):
             msg = DeliveryMessage(
                 waiting.id, waiting.attempt, 0, waiting.request_id, waiting.webhook_id
             )
@@ -388,14 +387,16 @@ class Dispatcher:
 
     async def wait_in_line(self, msg: DeliveryMessage) -> None:
         """A keyed delivery with an earlier one of its key ahead: it waits behind that one
-        without a message (the ack), and its end releases it."""
+        without a message (the ack), and its end publishes it. If that one has ended
+        meanwhile, the message comes back a moment later to be claimed (not at once: a
+        claim that keeps failing must not spin)."""
         place = await deliveries.wait_behind(self.pool, msg.delivery_id, msg.attempt)
         if place.waiting_for is not None:
             log.info("delivery_waiting", waiting_for=str(place.waiting_for))
         elif place.behind_fanout:
             await self.park(replace(msg, due_at_ms=now_ms() + BEHIND_FANOUT_DELAY_MS))
-        elif place.at_head:  # what was ahead ended meanwhile: go on
-            await persist(lambda: self.broker.send_to_dispatch(msg))
+        elif place.at_head:
+            await self.park(replace(msg, due_at_ms=now_ms()))
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:
         """Unknown, finished, stale, leased by another copy in flight, or behind an
