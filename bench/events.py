@@ -58,14 +58,20 @@ async def register_many(
     return ids
 
 
-def event_bodies(type_id: str, user_id: int, count: int) -> list[bytes]:
-    """Prebuilt POST /event bodies, 1 KiB payloads."""
-    return [
-        orjson.dumps(
-            {"event_type_id": type_id, "user_id": user_id, "payload": {"n": n, "pad": PAD}}
-        )
-        for n in range(count)
-    ]
+def event_bodies(type_id: str, user_id: int, count: int, keys: int = 0) -> list[bytes]:
+    """Prebuilt POST /event bodies, 1 KiB payloads; with `keys`, event n has the
+    ordering_key `key-{n % keys}` (bench/ordered.py)."""
+    bodies = []
+    for n in range(count):
+        body: dict[str, Any] = {
+            "event_type_id": type_id,
+            "user_id": user_id,
+            "payload": {"n": n, "pad": PAD},
+        }
+        if keys:
+            body["ordering_key"] = f"key-{n % keys}"
+        bodies.append(orjson.dumps(body))
+    return bodies
 
 
 async def post_events(
@@ -104,12 +110,15 @@ async def wait_count(
         await asyncio.sleep(0.02)
 
 
-async def events_end_to_end(bench: Bench, count: int, concurrency: int) -> dict[str, float]:
-    """POST /event with one webhook each: events accepted/s, deliveries/s, latency."""
+async def events_end_to_end(
+    bench: Bench, count: int, concurrency: int, keys: int = 0
+) -> dict[str, float]:
+    """POST /event with one webhook each (over `keys` ordering keys, 0: none): events
+    accepted/s, deliveries/s, latency."""
     receiver = bench.receivers[0]
     type_id = await create_event_type(bench)
-    await register_many(bench, type_id, 1, [f"{receiver.url}/hook/events"])
-    bodies = event_bodies(type_id, 1, count)
+    await register_many(bench, type_id, 1, [f"{receiver.url}/hook/events/{keys}"])
+    bodies = event_bodies(type_id, 1, count, keys)
     await receiver.reset()
     started = time.time()
     accepted, took = await post_events(bench, bodies, concurrency)

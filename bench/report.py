@@ -167,6 +167,32 @@ def floor_rows(r: dict[str, Any], c: float) -> list[Row]:
     ]
 
 
+def ordered_rows(r: dict[str, Any], c: float) -> list[Row]:
+    """Ordered delivery per key beside the same events without a key, in the same run."""
+    o = r["ordered"]
+    unordered = o["unordered_deliveries_per_s"]
+
+    def row(name: str, run: str, target: str) -> Row:
+        rate = o[f"{run}_deliveries_per_s"]
+        latency = (
+            f"p50 {o[f'{run}_latency_p50_ms']:.0f} ms, p99 {o[f'{run}_latency_p99_ms']:.0f} ms"
+        )
+        share = "" if run == "unordered" else f" ({ratio(rate, unordered)} of no key)"
+        return (f"{name} ({latency})", f"{rate:,.0f}{share}", ratio(rate, c), target)
+
+    return [
+        row("ordered: event deliveries /s, no key", "unordered", ""),
+        row("ordered: 100 keys", "keys_100", "≥ 70 % of no key"),
+        row("ordered: 1 key", "key_1", ""),
+        (
+            "ordered: lost (no key / 100 keys / 1 key)",
+            f"{o['unordered_lost']:.0f} / {o['keys_100_lost']:.0f} / {o['key_1_lost']:.0f}",
+            "",
+            "0",
+        ),
+    ]
+
+
 SECTIONS = {
     "end_to_end": end_to_end_rows,
     "events": events_rows,
@@ -174,6 +200,7 @@ SECTIONS = {
     "open_at_once": open_rows,
     "backlog": backlog_rows,
     "floor": floor_rows,
+    "ordered": ordered_rows,
 }
 
 

@@ -32,6 +32,7 @@ from bench.cpu import (
     machine_cpu_ticks,
 )
 from bench.measure import median_of
+from bench.ordered import ordered
 from bench.report import report
 from bench.scenarios import api, big_file, direct_ceiling, end_to_end, isolation, slow_receivers
 from bench.stack import Bench
@@ -67,6 +68,7 @@ SCENARIOS = (
     "api",
     "big-file",
     "floor",
+    "ordered",
 )
 
 
@@ -160,6 +162,9 @@ async def scenario_runs(bench: Bench, args: argparse.Namespace, results: dict[st
     if "floor" in wanted:
         print("product beside the floor, alternated ...", flush=True)
         results["floor"] = await floor.compare(bench, args.uploads, rounds=3)
+    if "ordered" in wanted:
+        print("ordered per key ...", flush=True)
+        results["ordered"] = median_of([await ordered(bench, args.uploads) for _ in repeats])
     if "backlog" in wanted:
         # Last, and once: it leaves a hundred thousand deliveries behind.
         print(f"backlog of {args.backlog_events} events ...", flush=True)

@@ -38,6 +38,7 @@ TABLES = {
     "events",
     "webhook_event_types",
     "endpoint_rates",
+    "ordering_keys",
 }
 UPLOAD_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 WEBHOOK_DISABLED_ID = "df5dcfec-ebaa-4857-8d35-862fa06d165d"

@@ -7,12 +7,13 @@ from datetime import datetime
 
 import asyncpg
 
-from . import events, system_events, webhooks
+from . import events, ordering, system_events, webhooks
 from .db import HeldConnection, columns
 from .delivery_records import (
     AttemptRecord,
     ClaimedDelivery,
     ClaimRequest,
+    PlaceInLine,
     Pruned,
     RecordedAttempt,
     StalledDelivery,
@@ -28,7 +29,7 @@ RECOVERABLE_STATUSES = ["failed", "not_attempted"]
 # What the API shows of a delivery.
 DELIVERY_COLUMNS = """
     d.id, d.webhook_id, d.upload_id, d.event_id, d.status, d.attempt_count, d.next_retry_at,
-    d.created_at, d.updated_at
+    d.created_at, d.updated_at, d.ordering_key, d.waiting_for
 """
 
 # --- create -------------------------------------------------------------------------------------
@@ -36,7 +37,7 @@ DELIVERY_COLUMNS = """
 # The columns a producer's source rows give `create_from`: one delivery per row.
 SOURCE_COLUMNS = (
     "delivery_id, webhook_id, upload_id, event_id, event_type, event_time, event_data, "
-    "disabled, request_id"
+    "disabled, request_id, ordering_key, ordering_seq"
 )
 
 
@@ -53,10 +54,11 @@ def create_from(source: str, *, once_per_event: bool = False) -> str:
     )
     return f"""
         INSERT INTO deliveries (id, webhook_id, upload_id, event_id, event_type, event_time,
-                                event_data, status, next_retry_at, request_id, created_at)
+                                event_data, status, next_retry_at, request_id, created_at,
+                                ordering_key, ordering_seq)
         SELECT delivery_id, webhook_id, upload_id, event_id, event_type, event_time,
                event_data, CASE WHEN disabled THEN 'not_attempted' ELSE 'pending' END,
-               event_time, request_id, event_time
+               event_time, request_id, event_time, ordering_key, ordering_seq
         FROM {source}
         {conflict}
     """
@@ -71,26 +73,30 @@ async def claim_many(
     """Take the lease of each (delivery, attempt); None where it is not due, done, or held.
 
     The lease lasts the webhook's own timeout (else `lease_seconds`) plus a margin.
-    Only lease_until changes (no index covers it), so the update can stay heap-only.
+    Only lease_until changes (no index covers it), so the update can stay heap-only. A
+    delivery with an ordering key is claimed only at the head of its line
+    (ordering.at_head); one claimed there waits for nothing (waiting_for is cleared).
     The delivery ids must be distinct: one statement updates a row at most once.
     """
     rows = await pool.fetch(
-        """
+        f"""
         UPDATE deliveries d
-        SET lease_until = now() + make_interval(secs => coalesce(w.timeout_seconds, $3) + $4)
+        SET lease_until = now() + make_interval(secs => coalesce(w.timeout_seconds, $3) + $4),
+            waiting_for = NULL
         FROM unnest($1::uuid[], $2::int[]) AS m(id, attempt),
              webhook_registrations w
              JOIN webhook_configurations c ON c.webhook_id = w.id
         WHERE d.id = m.id AND w.id = d.webhook_id
           AND d.status = 'pending' AND d.attempt_count = m.attempt - 1
           AND (d.lease_until IS NULL OR d.lease_until < now())
+          AND {ordering.at_head("d", "w.user_id")}
         RETURNING d.id, m.attempt, d.webhook_id, d.event_type, d.event_time, d.event_data,
                   d.request_id, w.url, w.secret, w.previous_secret,
                   (w.previous_secret_expires_at > now()) AS previous_valid,
                   w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
                   d.schedule_offset, c.custom_headers, c.custom_payload, w.user_id,
                   w.retry_schedule, w.timeout_seconds, c.auth, c.tls_client_certificate,
-                  c.tls_ca
+                  c.tls_ca, d.ordering_key
         """,
         [request.delivery_id for request in requests],
         [request.attempt for request in requests],
@@ -162,7 +168,7 @@ async def finish_without_attempt(pool: asyncpg.Pool, delivery_id: uuid.UUID, sta
     await pool.execute(
         """
         UPDATE deliveries SET status = $2, lease_until = NULL, next_retry_at = NULL,
-                              updated_at = now()
+                              waiting_for = NULL, updated_at = now()
         WHERE id = $1
         """,
         delivery_id,
@@ -181,7 +187,7 @@ async def reschedule_stalled(
         rows = await conn.fetch(
             """
             SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
-            WHERE status = 'pending'
+            WHERE status = 'pending' AND waiting_for IS NULL
               AND next_retry_at < now() - make_interval(secs => $1)
               AND (lease_until IS NULL OR lease_until < now())
             ORDER BY next_retry_at LIMIT $2
@@ -196,6 +202,102 @@ async def reschedule_stalled(
     return [StalledDelivery(**dict(row)) for row in rows]
 
 
+# --- ordered delivery: waiting behind an earlier delivery of the same key (SPEC section 16) ---
+#
+# A delivery that cannot be claimed because an earlier one of its webhook and key is
+# pending records that one in waiting_for, and its message is acked: it waits without a
+# message. Whoever ends a keyed delivery then publishes the deliveries waiting for it
+# (waiting_behind). Each side writes first and reads after its write is committed, so at
+# least one of them sees the other. waiting_for stays set until the delivery is claimed,
+# so one whose message was lost (a crash between an end and its publish) is still seen
+# waiting behind a delivery that has ended: the sweep publishes it (stranded). A second
+# message for one delivery is harmless: only one claim takes it.
+
+# A delivery still waiting this long after the one ahead ended lost its message.
+STRANDED_AFTER_SECONDS = 5.0
+
+
+async def wait_behind(pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int) -> PlaceInLine:
+    """Make a keyed delivery, pending at `attempt` and unleased, wait behind the latest
+    earlier pending one of its webhook and key; say where it stands."""
+    row = await pool.fetchrow(
+        f"""
+        WITH me AS (
+            SELECT d.id, d.webhook_id, d.ordering_key, d.ordering_seq, w.user_id
+            FROM deliveries d JOIN webhook_registrations w ON w.id = d.webhook_id
+            WHERE d.id = $1 AND d.status = 'pending' AND d.attempt_count = $2 - 1
+              AND d.ordering_key IS NOT NULL
+              AND (d.lease_until IS NULL OR d.lease_until < now())
+        ), ahead AS (
+            SELECT p.id FROM me d CROSS JOIN LATERAL (
+                SELECT p.id, p.ordering_seq FROM {ordering.earlier_pending("d")}
+                ORDER BY p.ordering_seq DESC LIMIT 1
+            ) p
+        ), held AS (
+            UPDATE deliveries d SET waiting_for = (SELECT id FROM ahead)
+            FROM me WHERE d.id = me.id
+            RETURNING d.waiting_for
+        )
+        SELECT (SELECT waiting_for FROM held) AS waiting_for,
+               EXISTS (SELECT 1 FROM me) AS found,
+               EXISTS (SELECT 1 FROM me d WHERE {ordering.earlier_unfanned("d", "d.user_id")})
+                   AS behind_fanout
+        """,
+        delivery_id,
+        attempt,
+    )
+    assert row is not None
+    if not row["found"]:
+        return PlaceInLine()
+    ahead: uuid.UUID | None = row["waiting_for"]
+    if ahead is None:
+        behind_fanout: bool = row["behind_fanout"]
+        return PlaceInLine(at_head=not behind_fanout, behind_fanout=behind_fanout)
+    # Read after our write is committed: if the one ahead has ended meanwhile, the
+    # publish that followed its end may not have seen us, so we go on ourselves.
+    still_pending = await pool.fetchval(
+        "SELECT status = 'pending' FROM deliveries WHERE id = $1", ahead
+    )
+    if still_pending:
+        return PlaceInLine(waiting_for=ahead)
+    return PlaceInLine(at_head=True)
+
+
+async def waiting_behind(
+    pool: asyncpg.Pool | HeldConnection, ended: list[uuid.UUID]
+) -> list[StalledDelivery]:
+    """The deliveries waiting behind those of `ended` (keyed deliveries whose end is
+    committed): publish each one's next attempt."""
+    rows = await pool.fetch(
+        """
+        SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
+        WHERE waiting_for = ANY($1::uuid[]) AND status = 'pending'
+        """,
+        ended,
+    )
+    return [StalledDelivery(**dict(row)) for row in rows]
+
+
+async def stranded(pool: asyncpg.Pool, limit: int = 500) -> list[StalledDelivery]:
+    """Deliveries still waiting STRANDED_AFTER_SECONDS after the one ahead ended (or was
+    pruned): their message was lost between that end and its publish. Publish each."""
+    rows = await pool.fetch(
+        """
+        SELECT w.id, w.attempt_count + 1 AS attempt, w.request_id, w.webhook_id
+        FROM deliveries w
+        LEFT JOIN deliveries p ON p.id = w.waiting_for
+        WHERE w.waiting_for IS NOT NULL AND w.status = 'pending'
+          AND (w.lease_until IS NULL OR w.lease_until < now())
+          AND (p.id IS NULL OR (p.status <> 'pending'
+                                AND p.updated_at < now() - make_interval(secs => $1)))
+        LIMIT $2
+        """,
+        STRANDED_AFTER_SECONDS,
+        limit,
+    )
+    return [StalledDelivery(**dict(row)) for row in rows]
+
+
 # --- cancel, restart (the management API) -------------------------------------------------------
 
 
@@ -204,7 +306,8 @@ async def cancel_for_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) ->
     await conn.execute(
         """
         UPDATE deliveries
-        SET status = 'cancelled', next_retry_at = NULL, lease_until = NULL, updated_at = now()
+        SET status = 'cancelled', next_retry_at = NULL, lease_until = NULL, waiting_for = NULL,
+            updated_at = now()
         WHERE webhook_id = $1 AND status = 'pending'
         """,
         webhook_id,
@@ -215,7 +318,7 @@ async def cancel_for_webhook(conn: asyncpg.Connection, webhook_id: uuid.UUID) ->
 # delivery, and counts the retry schedule from schedule_offset.
 RESTART = """
     status = 'pending', schedule_offset = d.attempt_count, next_retry_at = now(),
-    lease_until = NULL, updated_at = now()
+    lease_until = NULL, waiting_for = NULL, updated_at = now()
 """
 
 

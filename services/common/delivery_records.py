@@ -49,6 +49,8 @@ class ClaimedDelivery:
     # {"client_certificate": stored tls_client_certificate or None, "ca": PEM or None};
     # None: neither, the system's TLS defaults.
     tls: dict[str, Any] | None = None
+    # Its line (SPEC section 16): its end releases the deliveries waiting behind it.
+    ordering_key: str | None = None
 
     @property
     def operational(self) -> bool:
@@ -108,6 +110,23 @@ def recorded_attempt(row: asyncpg.Record | None) -> RecordedAttempt:
     return RecordedAttempt(
         True, FanoutMessage(row["event_id"], row["request_id"]), row["outbox_id"]
     )
+
+
+# --- ordered delivery ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceInLine:
+    """Where a keyed delivery that could not be claimed stands (deliveries.wait_behind).
+
+    `waiting_for`: the earlier delivery it now waits behind (its end releases it);
+    `at_head`: nothing is ahead any more, try again; `behind_fanout`: an earlier event of
+    its key is still making its deliveries, look again shortly; none: it moved on.
+    """
+
+    waiting_for: uuid.UUID | None = None
+    at_head: bool = False
+    behind_fanout: bool = False
 
 
 # --- stalled deliveries, prune (the sweep, retention) ------------------------------------------

@@ -13,28 +13,34 @@ from typing import Any
 
 import asyncpg
 
-from . import outbox
+from . import ordering, outbox
 from .db import field_arrays
 from .idempotency import Held, KeyedTable, claim_key
 from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
 
 # The columns a producer's source rows give `insert_from` / `accept_from`: one event each.
 SOURCE_COLUMNS = (
-    "event_id, event_type_id, user_id, payload, idempotency_key, request_id, created_at"
+    "event_id, event_type_id, user_id, payload, idempotency_key, request_id, created_at, "
+    "ordering_key"
 )
 
 
 def insert_from(source: str, *, fanned_out: bool = False, test: bool = False) -> str:
     """SQL inserting an event per row of `source` (SOURCE_COLUMNS). `fanned_out`: its
     deliveries are made by the same statement (an upload's one), so none is left to make.
-    `test`: sent to one webhook because someone asked (POST /webhook/{webhook_id}/test)."""
+    `test`: sent to one webhook because someone asked (POST /webhook/{webhook_id}/test).
+    An event with an ordering key takes its place in that key's order
+    (ordering.NEXT_SEQ); rows are taken in a fixed order, so that statements numbering
+    several keys lock them in the same order."""
     fanned_out_at = "created_at" if fanned_out else "NULL::timestamptz"
     return f"""
         INSERT INTO events (id, event_type_id, user_id, payload, idempotency_key,
-                            request_id, fanned_out_at, created_at, test)
+                            request_id, fanned_out_at, created_at, test, ordering_key,
+                            ordering_seq)
         SELECT event_id, event_type_id, user_id, payload, idempotency_key, request_id,
-               {fanned_out_at}, created_at, {str(test).lower()}
-        FROM {source}
+               {fanned_out_at}, created_at, {str(test).lower()}, ordering_key,
+               {ordering.NEXT_SEQ}
+        FROM (SELECT * FROM {source} ORDER BY user_id, ordering_key, created_at) AS numbered
     """
 
 
@@ -76,6 +82,8 @@ class NewEvent:
     created_at: datetime
     # The W3C context of the span that accepted it: the relay's publish joins that trace.
     trace_context: dict[str, str] | None = None
+    # Its deliveries go one at a time, in acceptance order, with those of the same key.
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ ACCEPT = f"""
     WITH source AS (
         SELECT $1::uuid AS event_id, $2::uuid AS event_type_id, $3::bigint AS user_id,
                $4::jsonb AS payload, $5::text AS idempotency_key, $6::text AS request_id,
-               $7::timestamptz AS created_at
+               $7::timestamptz AS created_at, $9::text AS ordering_key
     ), {accept_from("source", trace_context="$8::jsonb")}
     SELECT outbox_id FROM accepted_fanout
 """
@@ -132,9 +140,9 @@ ACCEPT_MANY = f"""
     WITH source AS (
         SELECT m.*, NULL::text AS idempotency_key
         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::text[],
-                    $6::timestamptz[], $7::jsonb[])
+                    $6::timestamptz[], $7::jsonb[], $8::text[])
             AS m(event_id, event_type_id, user_id, payload, request_id, created_at,
-                 trace_context)
+                 trace_context, ordering_key)
     ), accepted AS ({insert_from("source")}
     ), fanout AS ({outbox.insert_from(FANOUT_OF_EACH_SOURCE_ROW)}
     )
@@ -172,6 +180,7 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
         event.request_id,
         event.created_at,
         event.trace_context,
+        event.ordering_key,
     )
     if event.idempotency_key is None:
         return accepted(event, await conn.fetchval(ACCEPT, *params))
@@ -207,6 +216,7 @@ async def accept_many(
             "request_id",
             "created_at",
             "trace_context",
+            "ordering_key",
         ),
     )
     outbox_ids = {row["event_id"]: row["outbox_id"] for row in rows}
@@ -253,13 +263,15 @@ class EventToFanOut:
     request_id: str | None
     created_at: datetime
     fanned_out_at: datetime | None
+    ordering_key: str | None = None
+    ordering_seq: int | None = None
 
 
 async def to_fan_out(pool: asyncpg.Pool, event_id: uuid.UUID) -> EventToFanOut | None:
     row = await pool.fetchrow(
         """
         SELECT e.id, e.event_type_id, t.event_name AS event_type, e.user_id, e.payload,
-               e.request_id, e.created_at, e.fanned_out_at
+               e.request_id, e.created_at, e.fanned_out_at, e.ordering_key, e.ordering_seq
         FROM events e JOIN event_types t ON t.id = e.event_type_id
         WHERE e.id = $1
         """,

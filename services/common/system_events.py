@@ -65,7 +65,8 @@ def delivery_failed_source(updated: str, operational_types: str) -> str:
                jsonb_build_object('delivery_id', u.id, 'webhook_id', u.webhook_id,
                                   'event_type', u.event_type, 'attempts', u.attempt,
                                   'last_error', u.error) AS payload,
-               NULL::text AS idempotency_key, u.request_id, now() AS created_at
+               NULL::text AS idempotency_key, u.request_id, now() AS created_at,
+               NULL::text AS ordering_key
         FROM {updated} u JOIN webhook_registrations w ON w.id = u.webhook_id
         WHERE u.status = 'failed' AND u.event_type <> ALL({operational_types}::text[])
     """

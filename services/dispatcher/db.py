@@ -20,11 +20,15 @@ class DeliveryState:
     attempt_count: int
     lease_until: datetime | None
     now: datetime
+    ordering_key: str | None
 
 
 async def delivery_state(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> DeliveryState | None:
     row = await pool.fetchrow(
-        "SELECT status, attempt_count, lease_until, now() AS now FROM deliveries WHERE id = $1",
+        """
+        SELECT status, attempt_count, lease_until, now() AS now, ordering_key
+        FROM deliveries WHERE id = $1
+        """,
         delivery_id,
     )
     return None if row is None else DeliveryState(**dict(row))
@@ -60,7 +64,7 @@ async def disable_webhook(
         WITH {webhooks.disable_from("$1", "$2")}, source AS (
             SELECT $3::uuid AS event_id, $4::uuid AS event_type_id, $5::bigint AS user_id,
                    $6::jsonb AS payload, NULL::text AS idempotency_key, $7::text AS request_id,
-                   $8::timestamptz AS created_at
+                   $8::timestamptz AS created_at, NULL::text AS ordering_key
             FROM disabled WHERE $3::uuid IS NOT NULL
         ), {events.accept_from("source", trace_context="$9::jsonb")}
         SELECT outbox_id FROM accepted_fanout

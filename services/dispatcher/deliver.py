@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 import uuid
@@ -24,6 +25,7 @@ from services.common.delivery_records import (
     ClaimedDelivery,
     ClaimRequest,
     RecordedAttempt,
+    StalledDelivery,
 )
 from services.common.endpoint_auth import unseal, unseal_certificate
 from services.common.messages import DeliveryMessage, now_ms
@@ -56,6 +58,9 @@ RATE_EARLY_RETURN_MS = 200
 # the wire, so the wait only delays the ack, while one round trip and one commit serve
 # every delivery that finished meanwhile.
 RECORD_GATHER_SECONDS = 0.005
+# A keyed delivery whose key has an earlier event still making its deliveries looks again
+# after this long (that takes a fan-out's time: rare, and short).
+BEHIND_FANOUT_DELAY_MS = 500
 
 # The place the delivery being handled holds among those in flight.
 PLACE: ContextVar[Place] = ContextVar("place")
@@ -110,6 +115,15 @@ class Dispatcher:
         self.records: Batcher[AttemptRecord, RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
+        self.waiting: Batcher[uuid.UUID, list[StalledDelivery]] = Batcher(
+            self.waiting_batch, key=lambda delivery_id: delivery_id
+        )
+
+    async def waiting_batch(self, ended: list[uuid.UUID]) -> list[list[StalledDelivery]]:
+        """The deliveries waiting behind any of `ended`, found in one statement; the first
+        caller publishes them all."""
+        waiting = await deliveries.waiting_behind(self.pool, ended)
+        return [waiting] + [[] for _ in ended[1:]]
 
     async def record_attempts(self, records: list[AttemptRecord]) -> list[RecordedAttempt]:
         """One batch of the records Batcher. While records come together it waits, and the
@@ -259,6 +273,7 @@ class Dispatcher:
             status = "cancelled" if delivery.deleted else "not_attempted"
             await deliveries.finish_without_attempt(self.pool, delivery.id, status)
             log.info("delivery_skipped", status=status)
+            await self.publish_waiting(delivery)
             return None
         try:
             secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
@@ -336,6 +351,8 @@ class Dispatcher:
         self.log_attempt(delivery, result, step)
         if recorded.failure_event is not None and recorded.outbox_id is not None:
             await announce(self.pool, self.broker, recorded.outbox_id, recorded.failure_event)
+        if step.status != "pending":
+            await self.publish_waiting(delivery)
         if not result.succeeded:
             await self.auto_disable.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
@@ -356,8 +373,34 @@ class Dispatcher:
             GAVE_UP.inc()
             await persist(lambda: self.broker.dead_letter(msg))
 
+    async def publish_waiting(self, delivery: ClaimedDelivery) -> None:
+        """A keyed delivery has ended (its end is committed): publish the next of its key,
+        which waits behind it. A crash before this leaves that one to the sweep
+        (deliveries.stranded)."""
+        if delivery.ordering_key is None:
+            return
+        for waiting in await persist(lambda: self.waiting(delivery.id)):
+            msg = DeliveryMessage(
+                waiting.id, waiting.attempt, 0, waiting.request_id, waiting.webhook_id
+            )
+            await persist(functools.partial(self.broker.send_to_dispatch, msg))
+
+    async def wait_in_line(self, msg: DeliveryMessage) -> None:
+        """A keyed delivery with an earlier one of its key ahead: it waits behind that one
+        without a message (the ack), and its end publishes it. If that one has ended
+        meanwhile, the message comes back a moment later to be claimed (not at once: a
+        claim that keeps failing must not spin)."""
+        place = await deliveries.wait_behind(self.pool, msg.delivery_id, msg.attempt)
+        if place.waiting_for is not None:
+            log.info("delivery_waiting", waiting_for=str(place.waiting_for))
+        elif place.behind_fanout:
+            await self.park(replace(msg, due_at_ms=now_ms() + BEHIND_FANOUT_DELAY_MS))
+        elif place.at_head:
+            await self.park(replace(msg, due_at_ms=now_ms()))
+
     async def not_claimed(self, msg: DeliveryMessage) -> None:
-        """Unknown, finished, stale, or leased by another copy in flight."""
+        """Unknown, finished, stale, leased by another copy in flight, or behind an
+        earlier delivery of its ordering key."""
         state = await db.delivery_state(self.pool, msg.delivery_id)
         if state is None:
             log.warning("delivery_unknown")
@@ -372,6 +415,13 @@ class Dispatcher:
             # Look again when the lease ends: if its holder died, the attempt is ours.
             wait_ms = int((state.lease_until - state.now).total_seconds() * 1000) + 1
             await self.park(replace(msg, due_at_ms=now_ms() + wait_ms))
+            return
+        if (
+            state.status == "pending"
+            and state.attempt_count == msg.attempt - 1
+            and state.ordering_key is not None
+        ):
+            await self.wait_in_line(msg)
             return
         log.info("message_stale", status=state.status, attempt_count=state.attempt_count)
 

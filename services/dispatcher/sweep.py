@@ -1,4 +1,6 @@
-"""The stalled sweep: pending deliveries whose message was lost, found and published again."""
+"""The stalled sweep: pending deliveries whose message was lost, and keyed deliveries left
+waiting behind one that ended (a crash between its end and their release), found and
+published again."""
 
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ log = structlog.get_logger(__name__)
 
 
 async def sweep_stalled(pool: asyncpg.Pool, broker: Broker, delivery_timeout_seconds: float) -> int:
-    """Republish deliveries whose message was lost between recording and publishing; how many."""
+    """Republish deliveries whose message was lost between recording and publishing, and
+    those left waiting behind a delivery of their key that ended; how many."""
     if not broker.connected:
         return 0
     overdue = max(60.0, delivery_timeout_seconds * 2)
     stalled = await deliveries.reschedule_stalled(pool, overdue)
-    for delivery in stalled:
+    stranded = await deliveries.stranded(pool)
+    if stranded:
+        log.warning("stranded_deliveries_republished", count=len(stranded))
+    for delivery in [*stalled, *stranded]:
         await broker.send_to_dispatch(
             DeliveryMessage(
                 delivery.id, delivery.attempt, 0, delivery.request_id, delivery.webhook_id
@@ -26,4 +32,4 @@ async def sweep_stalled(pool: asyncpg.Pool, broker: Broker, delivery_timeout_sec
         )
     if stalled:
         log.warning("stalled_deliveries_republished", count=len(stalled))
-    return len(stalled)
+    return len(stalled) + len(stranded)

@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from services.common.api.json_values import JSON_VALUE
 from services.common.api.shapes import (
+    ORDERING_KEY_HELP,
     AcceptedEvent,
     Envelope,
     ErrorEnvelope,
@@ -59,6 +60,8 @@ class Route:
     media: Literal["application/json", "multipart/form-data"] = "application/json"
     # Takes an Idempotency-Key header.
     idempotent: bool = False
+    # Takes an Ordering-Key header.
+    ordered: bool = False
     # Only an admin API key may call it (a user key gets 403), e.g. event type writes.
     admin: bool = False
 
@@ -163,8 +166,9 @@ ROUTES = (
           "uploads", Envelope[Upload], (400, 404, 413, 415, 422, 503),
           "The file is stored and the event recorded before the answer; the webhook is then "
           "delivered asynchronously. With an `Idempotency-Key`, a repeat within 24 h answers "
-          "the first upload again.", body=UploadForm, media="multipart/form-data",
-          idempotent=True),
+          "the first upload again. With an `Ordering-Key`, its delivery waits for the earlier "
+          "ones of that key (see `ordering_key` on POST /event).", body=UploadForm,
+          media="multipart/form-data", idempotent=True, ordered=True),
     Route("get", "/webhook/{webhook_id}/stats", "getWebhookStats",
           "Count a webhook's deliveries by outcome, per hour and in all", "deliveries",
           Envelope[delivery_stats.DeliveryStats], (400, 404, 503),
@@ -233,6 +237,13 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
     "description": "1 to 255 printable ASCII characters.",
+}
+ORDERING_KEY = {
+    "name": "Ordering-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": ORDERING_KEY_HELP,
 }
 META_RESPONSES = {
     "/openapi.json": ("OpenAPI 3.1", "application/json", {"type": "object"}),
@@ -308,6 +319,8 @@ def operation(route: Route, refs: Refs) -> Schema:
         parameters += query_parameters(route.query)
     if route.idempotent:
         parameters.append(IDEMPOTENCY_KEY)
+    if route.ordered:
+        parameters.append(ORDERING_KEY)
     if parameters:
         op["parameters"] = parameters
     if route.body is not None:

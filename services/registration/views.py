@@ -149,6 +149,13 @@ class Delivery(Shape):
     next_retry_at: ApiTime | None
     created_at: ApiTime
     updated_at: ApiTime
+    ordering_key: str | None = Field(
+        description="The event's ordering key (`ordering_key`, `Ordering-Key`); null if none."
+    )
+    waiting_for: uuid.UUID | None = Field(
+        description="While it waits behind an earlier delivery of the same ordering key to "
+        "this webhook: that delivery's id. Null otherwise."
+    )
 
 
 class Attempt(Shape):

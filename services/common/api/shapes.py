@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from services.common.ordering import MAX_ORDERING_KEY_LENGTH
 from services.common.timefmt import api_time
 
 from .json_values import JSON_OBJECT, contains_nul, integral_number
@@ -126,6 +127,13 @@ class UploadForm(BaseModel):
 # --- events (POST /event, served by the upload service) -----------------------------------------
 
 EVENT_TYPE_NAME_PATTERN = "^[^\\x00]{1,100}$"
+ORDERING_KEY_PATTERN = f"^[^\\x00]{{1,{MAX_ORDERING_KEY_LENGTH}}}$"
+ORDERING_KEY_HELP = (
+    "Deliveries of events with the same key go to each webhook one at a time, in the order "
+    "the events were accepted: the next waits until the previous one has succeeded or "
+    "ended (`failed` after its retry schedule, or `cancelled`). Other keys, and events "
+    "without one, are not held up by it. 1 to 200 characters."
+)
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -185,6 +193,17 @@ class EventRequest(BaseModel):
             }
         ),
     ]
+
+    ordering_key: str = Field(  # type: ignore[assignment]
+        None,
+        strict=True,
+        min_length=1,
+        max_length=MAX_ORDERING_KEY_LENGTH,
+        pattern=ORDERING_KEY_PATTERN,
+        description=ORDERING_KEY_HELP,
+        examples=["customer-42"],
+        json_schema_extra=_no_default,
+    )
 
     @model_validator(mode="after")
     def one_type(self) -> EventRequest:

@@ -1,5 +1,6 @@
 // One delivery: the body as sent, every attempt (status code, error, duration, time, the
-// endpoint's answer, all shown as text), live; and `Redeliver`.
+// endpoint's answer, all shown as text), its ordering key and what it waits behind, live;
+// and `Redeliver`.
 
 import { api, ApiError } from "./api.js";
 import { facts, h, jsonText, notice, say, statusBadge, textBlock, time } from "./dom.js";
@@ -27,6 +28,8 @@ export async function deliveryScreen(view, deliveryId) {
       ["Status", statusBadge(current.status)],
       ["Attempts", String(current.attempt_count)],
       ["Next retry", time(current.next_retry_at)],
+      ["Ordering key", current.ordering_key === null ? "none" : h("code", {}, current.ordering_key)],
+      ["Waiting for", waitingFor(current.waiting_for)],
       ["Created", time(current.created_at)],
       ["Updated", time(current.updated_at)],
     ]));
@@ -61,6 +64,12 @@ export async function deliveryScreen(view, deliveryId) {
     h("section", { "aria-labelledby": "attempts-title" }, h("h2", { id: "attempts-title" }, "Attempts"), attempts),
   );
   every(REFRESH_MS, refresh);
+}
+
+// The earlier delivery of the same ordering key this one waits behind, while it does.
+function waitingFor(ahead) {
+  if (ahead === null) return "nothing";
+  return h("a", { href: `#/deliveries/${ahead}` }, h("code", {}, ahead));
 }
 
 function attemptItem(attempt) {

@@ -89,6 +89,8 @@ async def create_fanout_deliveries(
         event.request_id,
         last,
         trace_context,
+        event.ordering_key,
+        event.ordering_seq,
     )
     return [
         (row["id"], DeliveryBatch.from_payload(row["payload"], event.event_type)) for row in rows
@@ -99,7 +101,8 @@ FANOUT_BATCH = f"""
     WITH source AS (
         SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, $5::uuid AS event_id,
                $6::text AS event_type, $7::timestamptz AS event_time, $8::jsonb AS event_data,
-               m.disabled, $9::text AS request_id, m.message
+               m.disabled, $9::text AS request_id, m.message, $12::text AS ordering_key,
+               $13::bigint AS ordering_seq
         FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::jsonb[])
             AS m(delivery_id, webhook_id, disabled, message)
     ), created AS ({deliveries.create_from("source", once_per_event=True)}

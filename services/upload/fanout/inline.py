@@ -139,10 +139,11 @@ CREATE_DELIVERIES = f"""
     ), source AS (
         SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, e.event_id,
                e.event_type, e.event_time, e.event_data, m.disabled, e.request_id,
-               e.trace_context, m.message
+               e.trace_context, m.message, ev.ordering_key, ev.ordering_seq
         FROM unnest($7::uuid[], $8::uuid[], $9::uuid[], $10::bool[], $11::jsonb[])
             AS m(event_id, delivery_id, webhook_id, disabled, message)
         JOIN event e USING (event_id)
+        JOIN events ev ON ev.id = e.event_id
     ), created AS ({deliveries.create_from("source", once_per_event=True)}
         RETURNING id, status
     ), announced AS ({announce_pending("created", "source")}

@@ -81,6 +81,8 @@ class NewUpload:
     matches: bool = True
     # The request's W3C trace context, kept in the outbox for the relay's publish.
     trace_context: dict[str, str] | None = None
+    # The Ordering-Key header: its delivery waits for the earlier ones of that key.
+    ordering_key: str | None = None
 
     @cached_property
     def event(self) -> DeliveryEvent:
@@ -141,19 +143,25 @@ def born_fanned_out(target: str, *, test: bool = False) -> str:
     `target` gives event_id, event_type_id, event_type (the name on the wire; one per
     statement), owner_id (the webhook's user), event_data, request_id, created_at (the
     event's time) and event_time (the same), delivery_id, webhook_id, upload_id (or
-    NULL), disabled, matches, trace_context, and message (its DeliveryEvent's item())."""
+    NULL), disabled, matches, trace_context, message (its DeliveryEvent's item()) and
+    ordering_key (or NULL)."""
     event_source = f"""(
         SELECT event_id, event_type_id, owner_id AS user_id, event_data AS payload,
-               NULL::text AS idempotency_key, request_id, created_at
+               NULL::text AS idempotency_key, request_id, created_at, ordering_key
         FROM {target}) AS event_source"""
     announce = (
         f"SELECT min(event_type), {DeliveryBatch.payload_sql('min(event_type)', 'message')}, "
         f"(array_agg(request_id))[1], (array_agg(trace_context))[1] FROM {target} "
         "WHERE matches AND NOT disabled HAVING count(*) > 0"
     )
+    # The event's place in its key's order is given as it is inserted, above.
+    delivery_source = f"""(
+        SELECT t.*, b.ordering_seq FROM {target} t JOIN born_event b ON b.id = t.event_id
+        WHERE t.matches) AS m"""
     return f"""
     born_event AS ({events.insert_from(event_source, fanned_out=True, test=test)}
-    ), delivery AS ({deliveries.create_from(f"(SELECT * FROM {target} WHERE matches) AS m")}
+        RETURNING id, ordering_seq
+    ), delivery AS ({deliveries.create_from(delivery_source)}
     ), announced AS ({outbox.insert_from(announce)})
     """
 
@@ -165,15 +173,15 @@ def record_uploads_sql(insert_uploads: bool) -> str:
     upload_rows = f"upload AS ({uploads.insert_from('target')}),"
     return f"""
     WITH target AS (
-        SELECT m.*, w.disabled, w.user_id AS owner_id, $17::uuid AS event_type_id,
-               $18::text AS event_type, m.created_at AS event_time
+        SELECT m.*, w.disabled, w.user_id AS owner_id, $18::uuid AS event_type_id,
+               $19::text AS event_type, m.created_at AS event_time
         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
                     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
                     $11::uuid[], $12::jsonb[], $13::uuid[], $14::bool[], $15::jsonb[],
-                    $16::jsonb[])
+                    $16::text[], $17::jsonb[])
             AS m(upload_id, webhook_id, user_id, filename, stored_path, size, sha256,
                  content_type, request_id, created_at, delivery_id, event_data, event_id,
-                 matches, trace_context, message)
+                 matches, trace_context, ordering_key, message)
         JOIN webhook_registrations w ON w.id = m.webhook_id
         WHERE w.deleted_at IS NULL AND (m.user_id IS NULL OR w.user_id = m.user_id)
     ), {upload_rows if insert_uploads else ""}
@@ -290,7 +298,8 @@ RECORD_TEST_EVENT = f"""
                w.user_id AS owner_id, $4::jsonb AS event_data, $5::text AS request_id,
                $6::timestamptz AS created_at, $6::timestamptz AS event_time,
                $7::uuid AS delivery_id, w.id AS webhook_id, NULL::uuid AS upload_id,
-               w.disabled, true AS matches, $8::jsonb AS trace_context, $9::jsonb AS message
+               w.disabled, true AS matches, $8::jsonb AS trace_context, $9::jsonb AS message,
+               NULL::text AS ordering_key
         FROM webhook_registrations w
         WHERE w.id = $10 AND w.deleted_at IS NULL AND NOT w.disabled
     ), {born_fanned_out("target", test=True)}

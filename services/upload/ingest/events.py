@@ -150,6 +150,7 @@ async def publish_event(request: web.Request) -> web.Response:
         request_id=request.headers.get(REQUEST_ID_HEADER),
         created_at=datetime.now(UTC),
         trace_context=current_carrier(),
+        ordering_key=parsed.ordering_key,
     )
     accepted = await accept(app, new)
     if isinstance(accepted, events.IdempotencyConflict):

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from services.common import uploads
+from services.common import ordering, uploads
 from services.common.api.edge import parse_path_id, respond
 from services.common.api.shapes import Upload
 from services.common.auth import current_user
@@ -25,6 +25,7 @@ from services.common.tracing import current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     ApiError,
+    BadRequest,
     NotFound,
     ServiceUnavailable,
     annotate,
@@ -98,6 +99,23 @@ async def record(
     return recorded
 
 
+def parse_ordering_key(request: web.Request) -> str | None:
+    """The optional Ordering-Key header: 1 to 200 characters, sent once (SPEC section 16)."""
+    name = ordering.ORDERING_KEY_HEADER
+    values = request.headers.getall(name, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(f"{name} header must be sent once, got {len(values)}")
+    key = values[0]
+    if 1 <= len(key) <= ordering.MAX_ORDERING_KEY_LENGTH:
+        return key
+    problem = "it is empty" if not key else f"it is {len(key)} characters long"
+    raise BadRequest(
+        f"{name} header must be 1 to {ordering.MAX_ORDERING_KEY_LENGTH} characters; {problem}"
+    )
+
+
 def upload_data(
     upload_id: str, webhook_id: uuid.UUID, stored: StoredFile, content_type: str
 ) -> dict[str, Any]:
@@ -122,6 +140,7 @@ def new_upload(
     stored: StoredFile,
     part: FilePart,
     matcher: EventMatcher,
+    ordering_key: str | None = None,
 ) -> tuple[db.NewUpload, dict[str, Any]]:
     """The upload to record, and the `data` its answer carries."""
     content_type = content_type_of(part.content_type)
@@ -145,6 +164,7 @@ def new_upload(
         # but gets no delivery (docs/events.md).
         matches=matcher(event_data),
         trace_context=current_carrier(),
+        ordering_key=ordering_key,
     )
     return upload, data
 
@@ -153,6 +173,7 @@ async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     webhook_id = parse_path_id(request.match_info["webhook_id"], "webhook_id")
     idempotency_key = parse_idempotency_key(request)
+    ordering_key = parse_ordering_key(request)
     form = open_form(request)
     user_id = current_user(request)
     matcher = await check_webhook(request.app, webhook_id, user_id)
@@ -162,7 +183,9 @@ async def upload_file(request: web.Request) -> web.Response:
     with upload_folder(settings.upload_dir, str(upload_id)) as folder:
         stored = await store_part(part, folder.location, settings.max_upload_bytes)
         await finish_form(form)
-        upload, data = new_upload(request, upload_id, webhook_id, user_id, stored, part, matcher)
+        upload, data = new_upload(
+            request, upload_id, webhook_id, user_id, stored, part, matcher, ordering_key
+        )
         try:
             recorded = await record(request.app, upload, idempotency_key)
         except db.WebhookGone:
