@@ -47,7 +47,9 @@ def create_from(source: str, *, once_per_event: bool = False) -> str:
     add a RETURNING clause. `once_per_event`: a row whose event already has a delivery
     to that webhook is skipped (a fan-out run again after a crash)."""
     conflict = (
-        "ON CONFLICT (event_id, webhook_id) WHERE event_id IS NOT NULL DO NOTHING"
+        # created_at is the event's time, the same for each of its deliveries: the key is
+        # (event, webhook), with the partition key that a partitioned unique index needs.
+        "ON CONFLICT (event_id, webhook_id, created_at) WHERE event_id IS NOT NULL DO NOTHING"
         if once_per_event
         else ""
     )
@@ -132,16 +134,19 @@ async def record_attempts(
                 updated_at = now()
             FROM m
             WHERE d.id = m.delivery_id AND d.attempt_count = m.attempt - 1
-            RETURNING d.id, d.next_retry_at, m.webhook_id, m.attempt, m.status_code,
-                      m.error, m.response_body, m.duration_ms, m.status, d.event_type,
-                      d.request_id
+            RETURNING d.id, d.created_at, d.next_retry_at, m.webhook_id, m.attempt,
+                      m.status_code, m.error, m.response_body, m.duration_ms, m.status,
+                      d.event_type, d.request_id
         ), attempt_rows AS (
-            INSERT INTO delivery_attempts
-                (delivery_id, attempt, status_code, response_body, error, duration_ms)
-            SELECT id, attempt, status_code, response_body, error, duration_ms FROM updated
+            INSERT INTO delivery_attempts (delivery_id, delivery_created_at, attempt,
+                                           status_code, response_body, error, duration_ms)
+            SELECT id, created_at, attempt, status_code, response_body, error, duration_ms
+            FROM updated
         ), error_rows AS (
-            INSERT INTO error_log (delivery_id, error_message, retry_count, next_retry_time)
-            SELECT id, error, attempt, next_retry_at FROM updated WHERE error IS NOT NULL
+            INSERT INTO error_log (delivery_id, delivery_created_at, error_message, retry_count,
+                                   next_retry_time)
+            SELECT id, created_at, error, attempt, next_retry_at FROM updated
+            WHERE error IS NOT NULL
         ), {webhooks.record_health_from("updated")},
         failure_source AS ({system_events.delivery_failed_source("updated", "$10")}
         ), {events.accept_from("failure_source", "failure")}
@@ -306,7 +311,8 @@ async def restart_recoverable(
 
 
 async def prune_batch(pool: asyncpg.Pool, cutoff: datetime, batch_size: int) -> Pruned:
-    """Delete finished deliveries untouched since `cutoff`, with their attempts and errors.
+    """Delete finished deliveries untouched since `cutoff`, with their attempts and errors:
+    what retention cannot drop as whole days (services/common/partitions.py).
 
     A delivery's `updated_at` moves on every attempt, lease and redelivery, so one
     redelivered yesterday keeps its whole history however old it is. Pending ones are
@@ -328,7 +334,7 @@ async def prune_batch(pool: asyncpg.Pool, cutoff: datetime, batch_size: int) -> 
         ]
         if not ids:
             return Pruned()
-        # The foreign keys cascade too; deleting explicitly gives the counts.
+        # No foreign key cascades to a partitioned table's rows: delete the history here.
         attempts = await conn.execute(
             "DELETE FROM delivery_attempts WHERE delivery_id = ANY($1)", ids
         )

@@ -4,6 +4,7 @@ webhooks' writes (services.common.webhooks) and deliveries' (services.common.del
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -219,12 +220,18 @@ async def get_delivery(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Re
     return row
 
 
-async def list_attempts(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> list[asyncpg.Record]:
+async def list_attempts(
+    pool: asyncpg.Pool, delivery_id: uuid.UUID, delivery_created_at: datetime
+) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await pool.fetch(
         """
         SELECT attempt, status_code, error, duration_ms, response_body, created_at
-        FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id
+        FROM delivery_attempts
+        -- The delivery's time finds the one partition that holds its attempts.
+        WHERE delivery_id = $1 AND delivery_created_at = $2
+        ORDER BY attempt, id
         """,
         delivery_id,
+        delivery_created_at,
     )
     return rows
