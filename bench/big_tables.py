@@ -34,7 +34,7 @@ USER_ID = 42
 DELIVERIES_PER_EVENT = 4
 FAILED_EVERY = 25
 REQUESTS_PER_ROUTE = 400
-CLIENTS = 8
+CLIENTS = 4
 INGEST_CLIENTS = 4
 
 SEED_WEBHOOKS = """
@@ -167,7 +167,7 @@ async def seed(pool: asyncpg.Pool, rows: int) -> dict[str, float]:
 
 
 async def latencies(port: int, requests: list[bytes]) -> list[float]:
-    """Each request once, from CLIENTS keep-alive connections; each one's ms. Any answer
+    """Each request once, from CLIENTS keep-alive connections at once; each one's ms. Any answer
     other than 200 ends the bench: a fast error is not a fast answer."""
     taken: list[float] = []
     pending = list(reversed(requests))
@@ -340,6 +340,7 @@ async def big_tables(bench: Bench, rows: int, uploads: int, repeats: int) -> dic
         await pool.close()
     return {
         "rows": rows,
+        "clients": CLIENTS,
         "seed": seeded,
         "routes": routes,
         "e2e_empty_per_s": sorted(run["deliveries_per_s"] for run in empty)[len(empty) // 2],

@@ -154,7 +154,7 @@ def big_tables_rows(r: dict[str, Any], c: float) -> list[Row]:
     b = r["big_tables"]
     rows: list[Row] = [
         (
-            f"big tables: {name} p50 / p99 ms",
+            f"big tables: {name} p50 / p99 ms (c={b['clients']})",
             f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f}",
             "",
             "p99 ≤ 100",
