@@ -81,7 +81,8 @@ SEED_DAY = [
            CASE WHEN failed THEN 'HTTP 500' END, 'bench', e.created_at,
            e.created_at + interval '1 second'
     FROM w, {events} e, generate_series(0, {per_event} - 1) k,
-         LATERAL (SELECT ((e.payload->>'n')::int * {per_event} + k) % {failed_every} = 0
+         -- Spread over the webhooks: each sees one delivery in {failed_every} fail.
+         LATERAL (SELECT ((e.payload->>'n')::int / cardinality(w.ids) + k) % {failed_every} = 0
                   AS failed) f
     """,
     """
