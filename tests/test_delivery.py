@@ -365,6 +365,11 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     await stack.pool.execute(
         "UPDATE deliveries SET lease_until = now() + interval '1 minute' WHERE id = $1", held
     )
+    # Made ten days ago (a redeliver of an old one): found beyond the recent days, which a
+    # claim looks in first.
+    await stack.pool.execute(
+        "UPDATE deliveries SET created_at = now() - interval '10 days' WHERE id = $1", ready
+    )
     claimed = await deliveries.claim_many(
         stack.pool,
         [

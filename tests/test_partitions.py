@@ -23,14 +23,18 @@ PARTITIONING = "0017.partition-by-day"
 UPLOAD_TYPE_ID = "21f8e1f7-4142-42f9-ac30-74961702b2eb"
 
 
-def migrate_before_partitioning(url: str) -> None:
+def around_partitioning(url: str, *, rollback: bool = False) -> None:
+    """Apply every migration before 0017 (or roll 0017 back)."""
     backend = get_backend(_yoyo_url(url))
     try:
         with backend.lock():
             migrations = read_migrations(str(MIGRATIONS_DIR))
-            backend.apply_migrations(
-                backend.to_apply(migrations).filter(lambda m: m.id < PARTITIONING)
-            )
+            if rollback:
+                chosen = backend.to_rollback(migrations).filter(lambda m: m.id == PARTITIONING)
+                backend.rollback_migrations(chosen)
+            else:
+                chosen = backend.to_apply(migrations).filter(lambda m: m.id < PARTITIONING)
+                backend.apply_migrations(chosen)
     finally:
         backend.connection.close()
 
@@ -39,7 +43,7 @@ def migrate_before_partitioning(url: str) -> None:
 def old_database() -> Iterator[str]:
     name = unique_name("webhooks_partitioning")
     url = create_database(name, migrate=False)
-    migrate_before_partitioning(url)
+    around_partitioning(url)
     yield url
     drop_database(name)
 
@@ -136,3 +140,42 @@ async def test_an_existing_database_is_converted_and_its_rows_read_through_the_a
         days = await partitions.partition_days(stack.pool, attached=True)
         for offset in range(partitions.DAYS_AHEAD + 1):
             assert days[today + timedelta(days=offset)] == set(partitions.PARTITIONED)
+
+
+def test_the_rollback_keeps_every_row_in_plain_tables(old_database: str) -> None:
+    made = seed_old_schema(old_database)
+    assert apply_migrations(old_database) >= 1
+    with psycopg.connect(old_database) as conn:
+        # A link to an event that retention removed: the restored foreign key must hold.
+        conn.execute("DELETE FROM events WHERE id = %s", (made["events"][2],))
+        conn.commit()
+    around_partitioning(old_database, rollback=True)
+    with psycopg.connect(old_database) as conn:
+        kinds = conn.execute(
+            "SELECT relkind, count(*) FROM pg_class WHERE relname IN"
+            " ('events', 'deliveries', 'delivery_attempts', 'error_log') GROUP BY relkind"
+        ).fetchall()
+        assert kinds == [("r", 4)]
+        leftovers = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname ~ '_(p[0-9]{8}|default)$'"
+        ).fetchone()
+        assert leftovers == (0,)
+        rows = conn.execute(
+            "SELECT id::text, event_id::text FROM deliveries ORDER BY created_at DESC"
+        ).fetchall()
+        assert [row[0] for row in rows] == made["deliveries"]
+        assert [row[1] for row in rows] == [*made["events"][:2], None]
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM delivery_attempts), (SELECT count(*) FROM error_log),"
+            " (SELECT count(*) FROM events)"
+        ).fetchone()
+        assert counts == (3, 3, 2)
+        keys = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid IN"
+            " ('deliveries'::regclass, 'delivery_attempts'::regclass, 'error_log'::regclass)"
+            " ORDER BY conname"
+        ).fetchall()
+        assert ("deliveries_event_id_fkey",) in keys
+        assert ("delivery_attempts_delivery_id_fkey",) in keys
+    # And forward again.
+    assert apply_migrations(old_database) == 1

@@ -67,6 +67,13 @@ def create_from(source: str, *, once_per_event: bool = False) -> str:
 # --- claim and attempt (the dispatcher) ---------------------------------------------------------
 
 
+# Most claims are of deliveries made in the last day or two (a first attempt, a retry
+# minutes later): looked for there first, in those days' partitions alone, and by id in
+# every day's only when not found (bench: big-tables, where 30 days of partitions made
+# every claim probe 40 primary keys).
+RECENT = "AND d.created_at >= now() - interval '2 days'"
+
+
 async def claim_many(
     pool: asyncpg.Pool | HeldConnection, requests: list[ClaimRequest], lease_seconds: float
 ) -> list[ClaimedDelivery | None]:
@@ -76,19 +83,32 @@ async def claim_many(
     Only lease_until changes (no index covers it), so the update can stay heap-only.
     The delivery ids must be distinct: one statement updates a row at most once.
     """
+    claimed = await claim(pool, requests, lease_seconds, RECENT)
+    rest = [request for request in requests if request.delivery_id not in claimed]
+    if rest:
+        claimed.update(await claim(pool, rest, lease_seconds, ""))
+    return [claimed.get(request.delivery_id) for request in requests]
+
+
+async def claim(
+    pool: asyncpg.Pool | HeldConnection,
+    requests: list[ClaimRequest],
+    lease_seconds: float,
+    within: str,
+) -> dict[uuid.UUID, ClaimedDelivery]:
+    """claim_many's statement, for the deliveries `within` (SQL on `d`) allows."""
     rows = await pool.fetch(
-        """
+        f"""
         UPDATE deliveries d
         SET lease_until = now() + make_interval(secs => coalesce(w.timeout_seconds, $3) + $4)
         FROM unnest($1::uuid[], $2::int[]) AS m(id, attempt),
              webhook_registrations w
              JOIN webhook_configurations c ON c.webhook_id = w.id
-        WHERE d.id = m.id AND w.id = d.webhook_id
+        WHERE d.id = m.id AND w.id = d.webhook_id {within}
           AND d.status = 'pending' AND d.attempt_count = m.attempt - 1
           AND (d.lease_until IS NULL OR d.lease_until < now())
         RETURNING d.id, d.created_at, m.attempt, d.webhook_id, d.event_type, d.event_time,
-                  d.event_data,
-                  d.request_id, w.url, w.secret, w.previous_secret,
+                  d.event_data, d.request_id, w.url, w.secret, w.previous_secret,
                   (w.previous_secret_expires_at > now()) AS previous_valid,
                   w.disabled, w.deleted_at IS NOT NULL AS deleted, w.failing_since,
                   d.schedule_offset, c.custom_headers, c.custom_payload, w.user_id,
@@ -100,8 +120,7 @@ async def claim_many(
         lease_seconds,
         LEASE_MARGIN_SECONDS,
     )
-    claimed = {row["id"]: claimed_delivery(row) for row in rows}
-    return [claimed.get(request.delivery_id) for request in requests]
+    return {row["id"]: claimed_delivery(row) for row in rows}
 
 
 async def release_lease(pool: asyncpg.Pool, delivery_id: uuid.UUID, created_at: datetime) -> None:
