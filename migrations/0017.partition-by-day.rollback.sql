@@ -21,6 +21,23 @@ INSERT INTO error_log SELECT * FROM error_log_partitioned;
 ALTER TABLE delivery_attempts DROP COLUMN delivery_created_at;
 ALTER TABLE error_log DROP COLUMN delivery_created_at;
 
+-- Other migrations' indexes on the partitioned tables (0016's) come back on the plain ones.
+CREATE TEMPORARY TABLE carried_indexes ON COMMIT DROP AS
+SELECT regexp_replace(pg_get_indexdef(x.indexrelid),
+                      ' ON (ONLY )?(public\.)?(events|deliveries|delivery_attempts|error_log)_partitioned ',
+                      ' ON \2\3 ') AS definition
+FROM pg_index x
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid
+WHERE t.relname IN ('events_partitioned', 'deliveries_partitioned',
+                    'delivery_attempts_partitioned', 'error_log_partitioned')
+  AND NOT x.indisprimary
+  AND i.relname NOT IN ('events_idempotency_idx', 'events_unfanned_idx', 'events_created_idx',
+                        'events_user_created_idx', 'deliveries_webhook_idx',
+                        'deliveries_pending_idx', 'deliveries_upload_idx',
+                        'deliveries_finished_idx', 'deliveries_event_webhook_idx',
+                        'delivery_attempts_delivery_idx', 'error_log_delivery_idx');
+
 ALTER SEQUENCE delivery_attempts_id_seq OWNED BY delivery_attempts.id;
 ALTER SEQUENCE error_log_id_seq OWNED BY error_log.id;
 -- CASCADE: the day partitions go with their parents.
@@ -77,3 +94,12 @@ ALTER TABLE error_log ADD CONSTRAINT error_log_pkey PRIMARY KEY (id);
 ALTER TABLE error_log ADD CONSTRAINT error_log_delivery_id_fkey
     FOREIGN KEY (delivery_id) REFERENCES deliveries (id) ON DELETE CASCADE;
 CREATE INDEX error_log_delivery_idx ON error_log (delivery_id);
+
+DO $$
+DECLARE
+    definition text;
+BEGIN
+    FOR definition IN SELECT c.definition FROM carried_indexes c LOOP
+        EXECUTE definition;
+    END LOOP;
+END $$;

@@ -89,6 +89,25 @@ INSERT INTO error_log
     SELECT e.*, d.created_at
     FROM error_log_unpartitioned e JOIN deliveries_unpartitioned d ON d.id = e.delivery_id;
 
+-- Indexes that other migrations added to the old tables (0016's, and any later one's
+-- applied before this) are made again on the new ones, under their names; those below are
+-- this migration's own.
+CREATE TEMPORARY TABLE carried_indexes ON COMMIT DROP AS
+SELECT regexp_replace(pg_get_indexdef(x.indexrelid),
+                      ' ON (public\.)?(events|deliveries|delivery_attempts|error_log)_unpartitioned ',
+                      ' ON \1\2 ') AS definition
+FROM pg_index x
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid
+WHERE t.relname IN ('events_unpartitioned', 'deliveries_unpartitioned',
+                    'delivery_attempts_unpartitioned', 'error_log_unpartitioned')
+  AND NOT x.indisprimary
+  AND i.relname NOT IN ('events_idempotency_idx', 'events_unfanned_idx', 'events_created_idx',
+                        'events_user_created_idx', 'deliveries_webhook_idx',
+                        'deliveries_pending_idx', 'deliveries_upload_idx',
+                        'deliveries_finished_idx', 'deliveries_event_webhook_idx',
+                        'delivery_attempts_delivery_idx', 'error_log_delivery_idx');
+
 -- The bigserial sequences go with the new tables rather than with the old ones dropped here.
 ALTER SEQUENCE delivery_attempts_id_seq OWNED BY delivery_attempts.id;
 ALTER SEQUENCE error_log_id_seq OWNED BY error_log.id;
@@ -129,3 +148,12 @@ ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_pkey
 CREATE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, attempt);
 ALTER TABLE error_log ADD CONSTRAINT error_log_pkey PRIMARY KEY (id, delivery_created_at);
 CREATE INDEX error_log_delivery_idx ON error_log (delivery_id);
+
+DO $$
+DECLARE
+    definition text;
+BEGIN
+    FOR definition IN SELECT c.definition FROM carried_indexes c LOOP
+        EXECUTE definition;
+    END LOOP;
+END $$;
