@@ -193,6 +193,49 @@ def ordered_rows(r: dict[str, Any], c: float) -> list[Row]:
     ]
 
 
+def big_tables_rows(r: dict[str, Any], c: float) -> list[Row]:
+    b = r["big_tables"]
+    rows: list[Row] = [
+        (
+            f"big tables: {name} p50 / p99 ms (c={b['clients']})",
+            f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f}",
+            "",
+            "p99 ≤ 100",
+        )
+        for name, m in b["routes"].items()
+    ]
+    empty, loaded = b["e2e_empty_per_s"], b["e2e_loaded_per_s"]
+    retention = b["retention"]
+    return [
+        *rows,
+        rate_row("big tables: deliveries /s end to end, empty database", empty, c, ""),
+        (
+            f"big tables: deliveries /s end to end, {b['rows']:,} deliveries there",
+            f"{loaded:,.0f}",
+            f"{loaded / empty:.1%} of empty" if empty else "",
+            "≥ 85 % of empty",
+        ),
+        (
+            "big tables: one day's retention, s (deliveries removed)",
+            f"{retention['retention_s']:.2f} ({retention['deliveries_removed']:,.0f})",
+            "",
+            "",
+        ),
+        (
+            "big tables: upload max ms before / during retention",
+            f"{retention['ingest_max_ms_before']:.0f} / {retention['ingest_max_ms_during']:.0f}",
+            "",
+            "",
+        ),
+        (
+            "big tables: longest lock wait during retention, ms",
+            f"{retention['longest_lock_wait_ms']:.0f}",
+            "",
+            "≤ 100",
+        ),
+    ]
+
+
 SECTIONS = {
     "end_to_end": end_to_end_rows,
     "events": events_rows,
@@ -201,6 +244,7 @@ SECTIONS = {
     "backlog": backlog_rows,
     "floor": floor_rows,
     "ordered": ordered_rows,
+    "big_tables": big_tables_rows,
 }
 
 

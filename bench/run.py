@@ -23,6 +23,7 @@ from typing import Any
 import uvloop
 
 from bench import events, floor
+from bench.big_tables import big_tables
 from bench.config import describe
 from bench.cpu import (
     cpu_ms_per,
@@ -69,6 +70,7 @@ SCENARIOS = (
     "big-file",
     "floor",
     "ordered",
+    "big-tables",
 )
 
 
@@ -169,6 +171,10 @@ async def scenario_runs(bench: Bench, args: argparse.Namespace, results: dict[st
         # Last, and once: it leaves a hundred thousand deliveries behind.
         print(f"backlog of {args.backlog_events} events ...", flush=True)
         results["backlog"] = await events.backlog(bench, args.backlog_events)
+    if "big-tables" in wanted:
+        # Last: it leaves millions of rows behind.
+        print(f"big tables: {args.big_rows:,} deliveries ...", flush=True)
+        results["big_tables"] = await big_tables(bench, args.big_rows, args.uploads, args.repeats)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -221,6 +227,12 @@ def main() -> None:
         "--big-file-mib", type=int, default=100, help="above 100, MAX_UPLOAD_BYTES is raised"
     )
     parser.add_argument("--backlog-events", type=int, default=100_000)
+    parser.add_argument(
+        "--big-rows",
+        type=int,
+        default=int(os.environ.get("BIG_TABLES_ROWS", "10000000")),
+        help="deliveries big-tables seeds (default 10,000,000, or BIG_TABLES_ROWS)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--only",

@@ -365,6 +365,11 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     await stack.pool.execute(
         "UPDATE deliveries SET lease_until = now() + interval '1 minute' WHERE id = $1", held
     )
+    # Made ten days ago (a redeliver of an old one): found beyond the recent days, which a
+    # claim looks in first.
+    await stack.pool.execute(
+        "UPDATE deliveries SET created_at = now() - interval '10 days' WHERE id = $1", ready
+    )
     claimed = await deliveries.claim_many(
         stack.pool,
         [
@@ -379,6 +384,13 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert claimed[0].url == "http://127.0.0.1:9/unused"
     assert claimed[1:] == [None, None, None]
 
+    created_at = {
+        row["id"]: row["created_at"]
+        for row in await stack.pool.fetch(
+            "SELECT id, created_at FROM deliveries WHERE id = ANY($1::uuid[])", ids
+        )
+    }
+
     def record(delivery_id: uuid.UUID, error: str | None) -> delivery_records.AttemptRecord:
         return delivery_records.AttemptRecord(
             delivery_id=delivery_id,
@@ -390,6 +402,8 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
             error=error,
             response_body="body",
             duration_ms=3,
+            # An unknown delivery has none: any time finds nothing.
+            delivery_created_at=created_at.get(delivery_id, created_at[ready]),
         )
 
     failing_since = "SELECT failing_since FROM webhook_registrations WHERE id = $1"

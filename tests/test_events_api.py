@@ -360,6 +360,21 @@ async def test_idempotency_key_replays_the_first_answer(stack: Stack, receiver: 
     assert len(receiver.received) == 1
 
 
+async def test_concurrent_requests_with_one_key_make_one_event(stack: Stack) -> None:
+    """events is partitioned by day, so no unique index holds the key: the claim's lock does."""
+    created = await create_type(stack)
+    body = {"event_type": created["name"], "user_id": 1, "payload": {"n": 1}}
+    key = f"key-{uuid.uuid4()}"
+    answers = await asyncio.gather(*(publish(stack, body, key) for _ in range(10)))
+    assert [status for status, _, _ in answers] == [202] * 10, answers
+    assert len({answer["data"]["event_id"] for _, answer, _ in answers}) == 1
+    assert sum("Idempotent-Replayed" not in headers for _, _, headers in answers) == 1
+    stored = await stack.pool.fetchval(
+        "SELECT count(*) FROM events WHERE user_id = 1 AND idempotency_key = $1", key
+    )
+    assert stored == 1
+
+
 # --- a webhook's filter and delivery settings ---------------------------------------------------
 
 GOOD_FILTERS = [

@@ -32,16 +32,18 @@ async def test_kill_9_mid_fan_out_to_1000_webhooks(
             await publish(pool, None, event)  # the relay publishes its fan-out message
             async with pool.acquire() as blocker:
                 # Hold the second batch: the fan-out's insert of this (event, webhook)
-                # waits for our transaction, after the first batch of 500 committed.
+                # waits for our transaction, after the first batch of 500 committed. (At the
+                # event's time, as the fan-out makes it: the unique key includes it.)
                 transaction = blocker.transaction()
                 await transaction.start()
                 await blocker.execute(
                     "INSERT INTO deliveries (id, webhook_id, event_id, event_type, event_time,"
-                    " event_data) VALUES ($1, $2, $3, $4, now(), '{}')",
+                    " event_data, created_at) VALUES ($1, $2, $3, $4, $5, '{}', $5)",
                     uuid.uuid4(),
                     ids[700],
                     event.id,
                     name,
+                    event.created_at,
                 )
                 deadline = time.monotonic() + 60
                 count = "SELECT count(*) FROM deliveries WHERE event_id = $1"

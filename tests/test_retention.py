@@ -9,12 +9,14 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from harness.processes import REPO, service_env
 from harness.stack import Stack, StackOptions
+from services.common import partitions
 from services.common.retention import prune
 
 OLD_DAYS = 40
@@ -49,34 +51,36 @@ async def make_upload(
     data = await stack.upload(webhook_id, b"content", "file.txt")
     upload_id = uuid.UUID(data["upload_id"])
     delivery_id = (await stack.delivery_for_upload(data["upload_id"]))["id"]
-    for attempt in range(1, attempts + 1):
-        await stack.pool.execute(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, status_code, duration_ms,"
-            " created_at) VALUES ($1, $2, 500, 3, now() - make_interval(days => $3))",
-            delivery_id,
-            attempt,
-            age_days,
-        )
-        await stack.pool.execute(
-            "INSERT INTO error_log (delivery_id, error_message, retry_count, created_at)"
-            " VALUES ($1, 'HTTP 500', $2, now() - make_interval(days => $3))",
-            delivery_id,
-            attempt,
-            age_days,
-        )
     await stack.pool.execute(
         "UPDATE uploads SET created_at = now() - make_interval(days => $2) WHERE id = $1",
         upload_id,
         age_days,
     )
-    await stack.pool.execute(
+    # The delivery moves to its day's partition (or the default one), and its attempts
+    # and errors are made in that day, as the dispatcher makes them.
+    delivery_created_at = await stack.pool.fetchval(
         "UPDATE deliveries SET status = $2, created_at = now() - make_interval(days => $3),"
-        " updated_at = now() - make_interval(days => $4) WHERE id = $1",
+        " updated_at = now() - make_interval(days => $4) WHERE id = $1 RETURNING created_at",
         delivery_id,
         status,
         age_days,
         age_days if active_days_ago is None else active_days_ago,
     )
+    for attempt in range(1, attempts + 1):
+        await stack.pool.execute(
+            "INSERT INTO delivery_attempts (delivery_id, delivery_created_at, attempt,"
+            " status_code, duration_ms, created_at) VALUES ($1, $2, $3, 500, 3, $2)",
+            delivery_id,
+            delivery_created_at,
+            attempt,
+        )
+        await stack.pool.execute(
+            "INSERT INTO error_log (delivery_id, delivery_created_at, error_message,"
+            " retry_count, created_at) VALUES ($1, $2, 'HTTP 500', $3, $2)",
+            delivery_id,
+            delivery_created_at,
+            attempt,
+        )
     return Made(upload_id, delivery_id)
 
 
@@ -302,3 +306,54 @@ async def test_two_prunes_at_once_share_the_work(stack: Stack, tmp_path: Path) -
         *(prune(stack.pool, stack.upload_dir, retention_days=30, batch_size=1) for _ in range(2))
     )
     await assert_pruned(stack, scene)
+
+
+async def partition_exists(stack: Stack, table: str, day: date) -> bool:
+    found: bool = await stack.pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1)",
+        partitions.partition_name(table, day),
+    )
+    return found
+
+
+async def test_whole_old_days_are_dropped_and_a_day_with_work_is_kept(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A day of partitions past the cutoff with nothing to keep goes whole; a day holding
+    a pending delivery stays, and only its finished rows are deleted (in batches)."""
+    today: date = await stack.pool.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    # Days no other test writes (they use OLD_DAYS), whole and past the cutoff.
+    gone_day, kept_day = today - timedelta(days=50), today - timedelta(days=55)
+    for day in (gone_day, kept_day):
+        await partitions.create_day(stack.pool, day)
+    now: datetime = await stack.pool.fetchval("SELECT now()")
+
+    def age_at_noon(day: date) -> float:
+        return (now - partitions.day_start(day) - timedelta(hours=12)).total_seconds() / DAY
+
+    webhook = (await stack.register("http://127.0.0.1:9/unused"))["id"]
+    gone = await make_upload(
+        stack, webhook, status="succeeded", age_days=age_at_noon(gone_day), attempts=2
+    )
+    kept_age = age_at_noon(kept_day)
+    pending = await make_upload(stack, webhook, status="pending", age_days=kept_age, attempts=1)
+    finished = await make_upload(stack, webhook, status="failed", age_days=kept_age, attempts=1)
+    in_day = "SELECT count(*) FROM {} WHERE id = $1"
+    assert (
+        await stack.pool.fetchval(
+            in_day.format(partitions.partition_name("deliveries", gone_day)), gone.delivery_id
+        )
+        == 1
+    )
+
+    result = await prune(stack.pool, stack.upload_dir, retention_days=30)
+
+    assert result.days_dropped >= 1
+    for table in partitions.PARTITIONED:
+        assert not await partition_exists(stack, table, gone_day)
+        assert await partition_exists(stack, table, kept_day)
+    assert await is_gone(stack, gone)
+    assert await exists(stack, "deliveries", "id", pending.delivery_id)
+    assert await exists(stack, "delivery_attempts", "delivery_id", pending.delivery_id)
+    assert await is_gone(stack, finished)
+    assert result.delivery_attempts >= 3

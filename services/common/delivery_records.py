@@ -26,6 +26,8 @@ class ClaimRequest:
 @dataclass(frozen=True)
 class ClaimedDelivery:
     id: uuid.UUID
+    # Its partition key: the statements after the claim name its one day partition.
+    created_at: datetime
     webhook_id: uuid.UUID
     attempt: int
     event_type: str
@@ -89,6 +91,8 @@ class AttemptRecord:
     error: str | None
     response_body: str | None
     duration_ms: int
+    # The delivery's created_at (ClaimedDelivery.created_at), which finds its one partition.
+    delivery_created_at: datetime
 
 
 @dataclass(frozen=True)

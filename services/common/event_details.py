@@ -38,7 +38,8 @@ async def get_event(pool: asyncpg.Pool, event_id: uuid.UUID) -> StoredEvent | No
                           ORDER BY d.created_at, d.id)
                    FROM deliveries d
                    JOIN webhook_registrations w ON w.id = d.webhook_id AND w.deleted_at IS NULL
-                   WHERE d.event_id = e.id
+                   -- An event's deliveries are created at its time: one day partition.
+                   WHERE d.event_id = e.id AND d.created_at = e.created_at
                ), '[]'::jsonb) AS deliveries
         FROM events e JOIN event_types t ON t.id = e.event_type_id
         WHERE e.id = $1
@@ -87,7 +88,8 @@ async def list_events(pool: asyncpg.Pool, query: EventQuery) -> list[asyncpg.Rec
             LIMIT $7
         ) e
         JOIN event_types t ON t.id = e.event_type_id
-        LEFT JOIN deliveries d ON d.event_id = e.id
+        -- An event's deliveries are created at its time: one day partition each.
+        LEFT JOIN deliveries d ON d.event_id = e.id AND d.created_at = e.created_at
         GROUP BY e.id, t.event_name, e.user_id, e.created_at, e.test
         ORDER BY e.created_at DESC, e.id DESC
         """,

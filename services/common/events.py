@@ -44,21 +44,28 @@ def insert_from(source: str, *, fanned_out: bool = False, test: bool = False) ->
     """
 
 
+# A source row `s` whose Idempotency-Key no event holds. An expired key was released
+# (KEYED_EVENTS.release) by the claim that runs this, under the key's lock.
+UNHELD = """
+    (s.idempotency_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM events h
+        WHERE h.user_id = s.user_id AND h.idempotency_key = s.idempotency_key))
+"""
+
+
 def accept_from(source: str, name: str = "accepted", trace_context: str = "NULL::jsonb") -> str:
     """CTEs for a statement's WITH list: `name` inserts an event per row of `source`
-    (SOURCE_COLUMNS; a row whose Idempotency-Key is live is skipped) returning `id` and
-    `payload`; `{name}_fanout` inserts each one's fan-out message into the outbox,
-    returning `outbox_id` and `event_id`. `trace_context` (SQL, jsonb) is the W3C context
-    the relay publishes those messages in."""
+    (SOURCE_COLUMNS; a row whose Idempotency-Key is held is skipped: claim the key first,
+    see `accept`) returning `id` and `payload`; `{name}_fanout` inserts each one's fan-out
+    message into the outbox, returning `outbox_id` and `event_id`. `trace_context` (SQL,
+    jsonb) is the W3C context the relay publishes those messages in."""
     fanout_select = (
         f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('id')}, request_id, {trace_context}"
         f" FROM {name}"
     )
     return f"""
         {name} AS (
-            {insert_from(source)}
-            ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
-            DO NOTHING
+            {insert_from(f"(SELECT * FROM {source} s WHERE {UNHELD}) AS {name}_unheld")}
             RETURNING id, payload, request_id
         ), {name}_outbox AS ({outbox.insert_from(fanout_select)}
         ), {name}_fanout AS (
@@ -314,7 +321,8 @@ async def prune_batch(pool: asyncpg.Pool, cutoff: datetime, batch_size: int) -> 
     no_pending = """
         fanned_out_at IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM deliveries d
-                        WHERE d.event_id = e.id AND d.status = 'pending')
+                        WHERE d.event_id = e.id AND d.created_at = e.created_at
+                          AND d.status = 'pending')
     """
     async with pool.acquire() as conn, conn.transaction():
         ids = [

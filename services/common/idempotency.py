@@ -53,9 +53,8 @@ def parse_idempotency_key(request: web.Request) -> str | None:
 
 @dataclass(frozen=True)
 class KeyedTable:
-    """SQL of a table whose rows hold keys, unique per owner (a partial unique index on
-    (owner, idempotency_key)), given by the table's writer. Both statements take $1 the
-    owner, $2 the key and $3 IDEMPOTENCY_WINDOW_SECONDS."""
+    """SQL of a table whose rows hold keys, one live holder per owner and key. Both
+    statements take $1 the owner, $2 the key and $3 IDEMPOTENCY_WINDOW_SECONDS."""
 
     table: str
     # The column of the key's owner.
@@ -87,17 +86,18 @@ async def claim_key(
     key: str,
     insert: Callable[[], Awaitable[T | None]],
 ) -> T | Held:
-    """Claim `key` for `owner` with `insert` (a row holding the key, skipped by ON CONFLICT
-    DO NOTHING when the key is held): its result if it inserted, else the holder. Run it
-    in the caller's transaction.
+    """Claim `key` for `owner` with `insert` (a row holding the key, skipped when the key
+    is held): its result if it inserted, else the holder. Run it in the caller's
+    transaction.
 
-    The unique index settles races: of concurrent requests with one key, one INSERT wins,
-    and the others' ON CONFLICT waits for the winner's transaction and then reads its
-    committed row. An index cannot know that a key is past its window, so an expired key
-    is released first by clearing it on its old holder (row-locked, so two requests
-    cannot both release and both insert); the old row keeps everything else.
+    Concurrent claims of one key take turns on an advisory lock held to the end of the
+    transaction, so the second sees the first's committed row. (uploads also has a unique
+    index on the key; events is partitioned by day, and no index keeps a key unique across
+    partitions.) An expired key is released first by clearing it on its old holder; the
+    old row keeps everything else.
     Raises IdempotencyContention if the key kept changing hands.
     """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{owner}:{key}")
     for _ in range(IDEMPOTENCY_ROUNDS):
         await conn.execute(table.release, owner, key, IDEMPOTENCY_WINDOW_SECONDS)
         inserted = await insert()

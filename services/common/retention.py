@@ -1,9 +1,11 @@
-"""Prune stored files, events and delivery history older than RETENTION_DAYS, in small batches.
+"""Prune stored files, events and delivery history older than RETENTION_DAYS: whole days of
+partitions where it can, else in small batches.
 
 `python -m services.common.retention` (or `make prune`) runs it once; schedule it
-with cron, a systemd timer or a Kubernetes CronJob. Each batch is one short
-transaction that skips rows someone else holds (SKIP LOCKED), so uploads and
-deliveries running meanwhile never wait on it for more than a moment.
+with cron, a systemd timer or a Kubernetes CronJob. A day is detached with lock waits of
+a few milliseconds (services/common/partitions.py); each batch is one short transaction
+that skips rows someone else holds (SKIP LOCKED), so uploads and deliveries running
+meanwhile never wait on it for more than a moment.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import shutil
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
-from . import deliveries, events, uploads
+from . import deliveries, events, partitions, uploads
 from .db import DATABASE_ERRORS, create_pool
 from .settings import DEFAULT_DATABASE_URL, ConfigError, Env, redact_url
 
@@ -65,6 +67,8 @@ class PruneResult:
     error_log: int = 0
     events: int = 0
     folder_errors: int = 0
+    # Whole days whose partitions were dropped (their rows are counted above too).
+    days_dropped: int = 0
 
     def summary(self, retention_days: int) -> str:
         counts = " ".join(f"{name}={value}" for name, value in vars(self).items())
@@ -142,14 +146,26 @@ async def prune(
     pool: asyncpg.Pool, upload_dir: Path, retention_days: int, batch_size: int = BATCH_SIZE
 ) -> PruneResult:
     """Remove finished deliveries, uploads, upload folders and events older than
-    `retention_days` (an event only once none of its deliveries is pending)."""
+    `retention_days` (an event only once none of its deliveries is pending): whole days of
+    partitions where it can, else in batches."""
     result = PruneResult()
     if retention_days <= 0:
         return result
     cutoff: datetime = await pool.fetchval(
         "SELECT now() - make_interval(days => $1)", retention_days
     )
-    while await prune_deliveries_batch(pool, cutoff, batch_size, result) == batch_size:
+    # Delivery history and events go by whole UTC days, once the whole day is older than
+    # retention_days (a row stays up to a day longer): the day's partitions are dropped,
+    # no row-by-row delete, no bloat. Batches delete what that leaves: days holding a row
+    # to keep, and the default partitions.
+    history_cutoff = partitions.day_start(cutoff.astimezone(UTC).date())
+    dropped = await partitions.drop_days_before(pool, history_cutoff)
+    result.days_dropped = len(dropped.days)
+    result.deliveries += dropped.rows.get("deliveries", 0)
+    result.delivery_attempts += dropped.rows.get("delivery_attempts", 0)
+    result.error_log += dropped.rows.get("error_log", 0)
+    result.events += dropped.rows.get("events", 0)
+    while await prune_deliveries_batch(pool, history_cutoff, batch_size, result) == batch_size:
         pass
     while True:
         examined, deleted = await uploads.prune_batch(pool, cutoff, batch_size)
@@ -161,7 +177,7 @@ async def prune(
             break
     await prune_orphan_folders(pool, upload_dir, cutoff, batch_size, result)
     while True:
-        examined, pruned = await events.prune_batch(pool, cutoff, batch_size)
+        examined, pruned = await events.prune_batch(pool, history_cutoff, batch_size)
         result.events += pruned
         if examined < batch_size or not pruned:
             break
@@ -171,6 +187,8 @@ async def prune(
 async def run(settings: RetentionSettings) -> PruneResult:
     pool = await create_pool(settings.database_url, max_size=1)
     try:
+        # The days ahead too, in case no upload service has run to make them.
+        await partitions.create_ahead(pool)
         return await prune(pool, settings.upload_dir, settings.retention_days)
     finally:
         await pool.close()

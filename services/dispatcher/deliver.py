@@ -205,7 +205,7 @@ class Dispatcher:
         if delivery is None:
             return
         if msg.webhook_id is None and await self.held_back(msg, delivery.webhook_id):
-            await deliveries.release_lease(self.pool, delivery.id)
+            await deliveries.release_lease(self.pool, delivery.id, delivery.created_at)
             return
         await self.deliver_in_slot(msg, delivery, limit)
 
@@ -253,7 +253,7 @@ class Dispatcher:
         if granted:
             await self.conclude(msg, delivery, result)
             return
-        await deliveries.release_lease(self.pool, delivery.id)
+        await deliveries.release_lease(self.pool, delivery.id, delivery.created_at)
         await self.defer(msg, webhook_id)
 
     async def defer(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> None:
@@ -271,7 +271,9 @@ class Dispatcher:
             return None
         if delivery.deleted or delivery.disabled:
             status = "cancelled" if delivery.deleted else "not_attempted"
-            await deliveries.finish_without_attempt(self.pool, delivery.id, status)
+            await deliveries.finish_without_attempt(
+                self.pool, delivery.id, delivery.created_at, status
+            )
             log.info("delivery_skipped", status=status)
             await self.publish_waiting(delivery)
             return None
@@ -285,7 +287,7 @@ class Dispatcher:
         except SecretUnavailable:
             # SECRETS_KEY lacks the key these were encrypted with: an operator's fix, so
             # hand the attempt back (the message is requeued) rather than send it unsigned.
-            await deliveries.release_lease(self.pool, delivery.id)
+            await deliveries.release_lease(self.pool, delivery.id, delivery.created_at)
             raise
         if auth is not None:
             delivery = replace(delivery, auth=auth)
@@ -346,6 +348,7 @@ class Dispatcher:
             error=result.error,
             response_body=result.response_body,
             duration_ms=result.duration_ms,
+            delivery_created_at=delivery.created_at,
         )
         recorded = await persist(lambda: self.records(record))
         self.log_attempt(delivery, result, step)

@@ -59,7 +59,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     delivery_id = delivery_id_of(request)
     pool = request.app[DB_POOL]
     row = await visible_delivery(request, delivery_id)
-    attempts = await db.list_attempts(pool, delivery_id)
+    attempts = await db.list_attempts(pool, delivery_id, row["created_at"])
     delivery = DeliveryWithAttempts.model_validate(
         {**row, "attempts": [Attempt.model_validate(dict(a)) for a in attempts]}
     )

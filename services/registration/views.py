@@ -142,7 +142,8 @@ class Delivery(Shape):
     webhook_id: uuid.UUID
     upload_id: uuid.UUID | None = Field(description="The upload's id; null for other events.")
     event_id: uuid.UUID | None = Field(
-        description="The event's id (GET /event/{event_id}); null once the event was pruned."
+        description="The event's id (GET /event/{event_id}, which answers 404 once retention "
+        "removed the event); null for a delivery recorded before events existed."
     )
     status: DeliveryStatus
     attempt_count: Annotated[int, Field(ge=0)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.common import partitions
 from services.common.auth import install_api_guard
 from services.common.batch import Batcher
 from services.common.broker import broker_check, broker_ctx
@@ -48,6 +49,8 @@ def create_app(settings: UploadSettings) -> web.Application:
     app.cleanup_ctx.append(announcer_ctx)
     app.cleanup_ctx.append(relay_ctx)
     app.cleanup_ctx.append(fanout_ctx)
+    # The ingest side makes the days it writes into (events, deliveries) before they come.
+    app.cleanup_ctx.append(partitions.maintenance_ctx)
     app[READINESS_CHECKS].extend([database_check(app), broker_check(app)])
     app.router.add_post("/upload_file/webhook_id/{webhook_id}", handlers.upload_file)
     app.router.add_post("/event", events.publish_event)
