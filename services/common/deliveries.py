@@ -10,6 +10,8 @@ import asyncpg
 from . import events, ordering, system_events, webhooks
 from .db import HeldConnection, columns
 from .delivery_records import (
+    DELIVERY_COLUMNS,
+    RECOVERABLE_STATUSES,
     AttemptRecord,
     ClaimedDelivery,
     ClaimRequest,
@@ -25,28 +27,16 @@ from .delivery_records import (
 # Held while an attempt is under way; another copy of the message waits it out.
 LEASE_MARGIN_SECONDS = 10.0
 SWEEP_LOCK_KEY = 0x5EB400C  # advisory lock: one sweeper at a time across replicas
-RECOVERABLE_STATUSES = ["failed", "not_attempted"]
-# What the API shows of a delivery.
-DELIVERY_COLUMNS = """
-    d.id, d.webhook_id, d.upload_id, d.event_id, d.status, d.attempt_count, d.next_retry_at,
-    d.created_at, d.updated_at, d.ordering_key, d.waiting_for
-"""
 
 # --- create -------------------------------------------------------------------------------------
-
-# The columns a producer's source rows give `create_from`: one delivery per row.
-SOURCE_COLUMNS = (
-    "delivery_id, webhook_id, upload_id, event_id, event_type, event_time, event_data, "
-    "disabled, request_id, ordering_key, ordering_seq"
-)
 
 
 def create_from(source: str, *, once_per_event: bool = False) -> str:
     """SQL that creates a delivery for each row of `source` (a CTE or table with
-    SOURCE_COLUMNS), due at once; to a disabled webhook it is recorded as not_attempted
-    and never sent. A producer puts it in its own statement, as a CTE or alone, and may
-    add a RETURNING clause. `once_per_event`: a row whose event already has a delivery
-    to that webhook is skipped (a fan-out run again after a crash)."""
+    delivery_records.SOURCE_COLUMNS), due at once; to a disabled webhook it is recorded
+    as not_attempted and never sent. A producer puts it in its own statement, as a CTE or
+    alone, and may add a RETURNING clause. `once_per_event`: a row whose event already has
+    a delivery to that webhook is skipped (a fan-out run again after a crash)."""
     conflict = (
         # created_at is the event's time, the same for each of its deliveries: the key is
         # (event, webhook), with the partition key that a partitioned unique index needs.
@@ -236,19 +226,7 @@ async def reschedule_stalled(
     return [StalledDelivery(**dict(row)) for row in rows]
 
 
-# --- ordered delivery: waiting behind an earlier delivery of the same key (SPEC section 16) ---
-#
-# A delivery that cannot be claimed because an earlier one of its webhook and key is
-# pending records that one in waiting_for, and its message is acked: it waits without a
-# message. Whoever ends a keyed delivery then publishes the deliveries waiting for it
-# (waiting_behind). Each side writes first and reads after its write is committed, so at
-# least one of them sees the other. waiting_for stays set until the delivery is claimed,
-# so one whose message was lost (a crash between an end and its publish) is still seen
-# waiting behind a delivery that has ended: the sweep publishes it (stranded). A second
-# message for one delivery is harmless: only one claim takes it.
-
-# A delivery still waiting this long after the one ahead ended lost its message.
-STRANDED_AFTER_SECONDS = 5.0
+# --- ordered delivery: waiting behind an earlier delivery of the same key (ordering.py) ---
 
 
 async def wait_behind(pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int) -> PlaceInLine:
@@ -289,47 +267,9 @@ async def wait_behind(pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int) 
         return PlaceInLine(at_head=not behind_fanout, behind_fanout=behind_fanout)
     # Read after our write is committed: if the one ahead has ended meanwhile, the
     # publish that followed its end may not have seen us, so we go on ourselves.
-    still_pending = await pool.fetchval(
-        "SELECT status = 'pending' FROM deliveries WHERE id = $1", ahead
-    )
-    if still_pending:
+    if await ordering.still_pending(pool, ahead):
         return PlaceInLine(waiting_for=ahead)
     return PlaceInLine(at_head=True)
-
-
-async def waiting_behind(
-    pool: asyncpg.Pool | HeldConnection, ended: list[uuid.UUID]
-) -> list[StalledDelivery]:
-    """The deliveries waiting behind those of `ended` (keyed deliveries whose end is
-    committed): publish each one's next attempt."""
-    rows = await pool.fetch(
-        """
-        SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
-        WHERE waiting_for = ANY($1::uuid[]) AND status = 'pending'
-        """,
-        ended,
-    )
-    return [StalledDelivery(**dict(row)) for row in rows]
-
-
-async def stranded(pool: asyncpg.Pool, limit: int = 500) -> list[StalledDelivery]:
-    """Deliveries still waiting STRANDED_AFTER_SECONDS after the one ahead ended (or was
-    pruned): their message was lost between that end and its publish. Publish each."""
-    rows = await pool.fetch(
-        """
-        SELECT w.id, w.attempt_count + 1 AS attempt, w.request_id, w.webhook_id
-        FROM deliveries w
-        LEFT JOIN deliveries p ON p.id = w.waiting_for
-        WHERE w.waiting_for IS NOT NULL AND w.status = 'pending'
-          AND (w.lease_until IS NULL OR w.lease_until < now())
-          AND (p.id IS NULL OR (p.status <> 'pending'
-                                AND p.updated_at < now() - make_interval(secs => $1)))
-        LIMIT $2
-        """,
-        STRANDED_AFTER_SECONDS,
-        limit,
-    )
-    return [StalledDelivery(**dict(row)) for row in rows]
 
 
 # --- cancel, restart (the management API) -------------------------------------------------------
@@ -369,24 +309,6 @@ async def restart(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> asyncpg.Record 
         delivery_id,
     )
     return row
-
-
-async def count_recoverable(
-    pool: asyncpg.Pool, webhook_id: uuid.UUID, since: datetime
-) -> tuple[int, datetime]:
-    """How many deliveries a recover from `since` restarts, and the time that bounds it."""
-    row = await pool.fetchrow(
-        """
-        SELECT count(*) AS n, now() AS until FROM deliveries
-        WHERE webhook_id = $1 AND status = ANY($2::text[]) AND created_at >= $3
-          AND created_at <= now()
-        """,
-        webhook_id,
-        RECOVERABLE_STATUSES,
-        since,
-    )
-    assert row is not None
-    return int(row["n"]), row["until"]
 
 
 async def restart_recoverable(

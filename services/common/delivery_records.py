@@ -14,6 +14,20 @@ import asyncpg
 from . import system_events
 from .messages import FanoutMessage
 
+# The columns a producer's source rows give `create_from`: one delivery per row.
+SOURCE_COLUMNS = (
+    "delivery_id, webhook_id, upload_id, event_id, event_type, event_time, event_data, "
+    "disabled, request_id, ordering_key, ordering_seq"
+)
+# What a recover restarts.
+RECOVERABLE_STATUSES = ["failed", "not_attempted"]
+# What the API shows of a delivery.
+DELIVERY_COLUMNS = """
+    d.id, d.webhook_id, d.upload_id, d.event_id, d.status, d.attempt_count, d.next_retry_at,
+    d.created_at, d.updated_at, d.ordering_key, d.waiting_for
+"""
+
+
 # --- claim and attempt (the dispatcher) ---------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 import asyncpg
 from aiohttp import web
 
-from .web import BadRequest
+from .web import BadRequest, header_once
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Tells a client that this answer is the first request's, as Stripe does.
@@ -31,12 +31,9 @@ class IdempotencyContention(Exception):
 
 def parse_idempotency_key(request: web.Request) -> str | None:
     """The optional Idempotency-Key: 1 to 255 printable ASCII characters, sent once."""
-    values = request.headers.getall(IDEMPOTENCY_HEADER, [])
-    if not values:
+    key = header_once(request, IDEMPOTENCY_HEADER)
+    if key is None:
         return None
-    if len(values) > 1:
-        raise BadRequest(f"{IDEMPOTENCY_HEADER} header must be sent once, got {len(values)}")
-    key = values[0]
     if not key:
         problem = "it is empty"
     elif len(key) > MAX_IDEMPOTENCY_KEY_CHARS:

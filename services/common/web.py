@@ -79,6 +79,14 @@ def annotate(request: web.Request, **fields: Any) -> None:
     annotate_span(fields)
 
 
+def header_once(request: web.Request, name: str) -> str | None:
+    """An optional header's value; None if absent, 400 if it was sent more than once."""
+    values = request.headers.getall(name, [])
+    if len(values) > 1:
+        raise BadRequest(f"{name} header must be sent once, got {len(values)}")
+    return values[0] if values else None
+
+
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 

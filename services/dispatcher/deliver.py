@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import ssl
 import time
 import uuid
@@ -15,7 +14,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.common import deliveries, endpoint_rates
+from services.common import deliveries
 from services.common.batch import Batcher
 from services.common.broker import Broker
 from services.common.consuming import Outcome
@@ -25,7 +24,6 @@ from services.common.delivery_records import (
     ClaimedDelivery,
     ClaimRequest,
     RecordedAttempt,
-    StalledDelivery,
 )
 from services.common.endpoint_auth import unseal, unseal_certificate
 from services.common.messages import DeliveryMessage, now_ms
@@ -36,8 +34,10 @@ from . import db
 from .auto_disable import AutoDisable
 from .endpoint_auth import Authorizer
 from .endpoints import EndpointGate, EndpointLimits
-from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RATE_LIMITED, RETRYING, SUCCEEDED
+from .lines import Lines
+from .metrics import END_TO_END, ENDPOINT_BUSY, GAVE_UP, RETRYING, SUCCEEDED
 from .oauth2 import TokenCache, TokenUnavailable
+from .pacing import Pacer
 from .persist import OUTAGE_ERRORS, announce, persist
 from .places import Place, Places
 from .request import ARRIVED, send_request
@@ -51,17 +51,10 @@ log = structlog.get_logger(__name__)
 DUE_TOLERANCE_MS = 50
 DB_ERROR_BACKOFF_SECONDS = 2.0
 ENDPOINT_BUSY_DELAY_MS = 1000
-# A start reserved under a rate limit this near is waited for in place, a later one parked.
-RATE_WAIT_IN_PLACE_SECONDS = 0.25
-RATE_EARLY_RETURN_MS = 200
 # Attempt records gather this long before their statement runs. The request is already on
 # the wire, so the wait only delays the ack, while one round trip and one commit serve
 # every delivery that finished meanwhile.
 RECORD_GATHER_SECONDS = 0.005
-# A keyed delivery whose key has an earlier event still making its deliveries looks again
-# after this long (that takes a fan-out's time: rare, and short).
-BEHIND_FANOUT_DELAY_MS = 500
-
 # The place the delivery being handled holds among those in flight.
 PLACE: ContextVar[Place] = ContextVar("place")
 
@@ -87,8 +80,7 @@ class Dispatcher:
             settings.per_endpoint_concurrency,
             lambda ids: db.limits_of(pool, ids, "max_concurrency"),
         )
-        # Each webhook's rate_limit_per_second; 0: none.
-        self.rates = EndpointLimits(0, lambda ids: db.limits_of(pool, ids, "rate_limit_per_second"))
+        self.pacer = Pacer(pool, self.park)
         self.secret_box = SecretBox(settings.secrets_keys)
         self.tls = TlsContexts()
         self.authorizer = Authorizer(
@@ -115,15 +107,7 @@ class Dispatcher:
         self.records: Batcher[AttemptRecord, RecordedAttempt] = Batcher(
             self.record_attempts, key=lambda record: record.delivery_id
         )
-        self.waiting: Batcher[uuid.UUID, list[StalledDelivery]] = Batcher(
-            self.waiting_batch, key=lambda delivery_id: delivery_id
-        )
-
-    async def waiting_batch(self, ended: list[uuid.UUID]) -> list[list[StalledDelivery]]:
-        """The deliveries waiting behind any of `ended`, found in one statement; the first
-        caller publishes them all."""
-        waiting = await deliveries.waiting_behind(self.pool, ended)
-        return [waiting] + [[] for _ in ended[1:]]
+        self.lines = Lines(pool, broker, self.park)
 
     async def record_attempts(self, records: list[AttemptRecord]) -> list[RecordedAttempt]:
         """One batch of the records Batcher. While records come together it waits, and the
@@ -199,39 +183,15 @@ class Dispatcher:
             if self.endpoints.crowded(msg.webhook_id, limit):
                 await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
                 return
-            if await self.held_back(msg, msg.webhook_id):
+            if await self.pacer.held_back(msg, msg.webhook_id):
                 return
         delivery = await self.claim(msg)
         if delivery is None:
             return
-        if msg.webhook_id is None and await self.held_back(msg, delivery.webhook_id):
+        if msg.webhook_id is None and await self.pacer.held_back(msg, delivery.webhook_id):
             await deliveries.release_lease(self.pool, delivery.id, delivery.created_at)
             return
         await self.deliver_in_slot(msg, delivery, limit)
-
-    async def held_back(self, msg: DeliveryMessage, webhook_id: uuid.UUID) -> bool:
-        """Under the webhook's rate_limit_per_second, reserve this attempt's start
-        (endpoint_rates.py) and wait for it: here if it is near, else parked until then
-        (True), not failed and not counted as an attempt. One endpoint's wait holds at
-        most RATE_WAIT_IN_PLACE_SECONDS worth of its requests in the prefetch window."""
-        if msg.rate_slot_ms:  # back from the park, a little early, with its start reserved
-            await asyncio.sleep(max(msg.rate_slot_ms - now_ms(), 0) / 1000)
-            return False
-        per_second = await self.rates.of(webhook_id)
-        if not per_second:
-            return False
-        wait = await endpoint_rates.reserve_start(self.pool, webhook_id, per_second)
-        if wait <= RATE_WAIT_IN_PLACE_SECONDS:
-            if wait > 0:
-                await asyncio.sleep(wait)
-            return False
-        RATE_LIMITED.inc()
-        # Back a moment before its start, to wait for it here: the delay queues bring a
-        # message back some milliseconds late, and by various amounts.
-        start = now_ms() + int(wait * 1000)
-        due = start - RATE_EARLY_RETURN_MS
-        await self.park(replace(msg, due_at_ms=due, webhook_id=webhook_id, rate_slot_ms=start))
-        return True
 
     async def deliver_in_slot(
         self, msg: DeliveryMessage, delivery: ClaimedDelivery, limit: int | None
@@ -275,7 +235,7 @@ class Dispatcher:
                 self.pool, delivery.id, delivery.created_at, status
             )
             log.info("delivery_skipped", status=status)
-            await self.publish_waiting(delivery)
+            await self.lines.publish_next(delivery)
             return None
         try:
             secrets = [self.secret_box.decrypt(secret) for secret in delivery.secrets]
@@ -355,7 +315,7 @@ class Dispatcher:
         if recorded.failure_event is not None and recorded.outbox_id is not None:
             await announce(self.pool, self.broker, recorded.outbox_id, recorded.failure_event)
         if step.status != "pending":
-            await self.publish_waiting(delivery)
+            await self.lines.publish_next(delivery)
         if not result.succeeded:
             await self.auto_disable.disable_if_failing_too_long(delivery, result)
         if step.status == "succeeded":
@@ -375,31 +335,6 @@ class Dispatcher:
         else:
             GAVE_UP.inc()
             await persist(lambda: self.broker.dead_letter(msg))
-
-    async def publish_waiting(self, delivery: ClaimedDelivery) -> None:
-        """A keyed delivery has ended (its end is committed): publish the next of its key,
-        which waits behind it. A crash before this leaves that one to the sweep
-        (deliveries.stranded)."""
-        if delivery.ordering_key is None:
-            return
-        for waiting in await persist(lambda: self.waiting(delivery.id)):
-            msg = DeliveryMessage(
-                waiting.id, waiting.attempt, 0, waiting.request_id, waiting.webhook_id
-            )
-            await persist(functools.partial(self.broker.send_to_dispatch, msg))
-
-    async def wait_in_line(self, msg: DeliveryMessage) -> None:
-        """A keyed delivery with an earlier one of its key ahead: it waits behind that one
-        without a message (the ack), and its end publishes it. If that one has ended
-        meanwhile, the message comes back a moment later to be claimed (not at once: a
-        claim that keeps failing must not spin)."""
-        place = await deliveries.wait_behind(self.pool, msg.delivery_id, msg.attempt)
-        if place.waiting_for is not None:
-            log.info("delivery_waiting", waiting_for=str(place.waiting_for))
-        elif place.behind_fanout:
-            await self.park(replace(msg, due_at_ms=now_ms() + BEHIND_FANOUT_DELAY_MS))
-        elif place.at_head:
-            await self.park(replace(msg, due_at_ms=now_ms()))
 
     async def not_claimed(self, msg: DeliveryMessage) -> None:
         """Unknown, finished, stale, leased by another copy in flight, or behind an
@@ -424,7 +359,7 @@ class Dispatcher:
             and state.attempt_count == msg.attempt - 1
             and state.ordering_key is not None
         ):
-            await self.wait_in_line(msg)
+            await self.lines.wait(msg)
             return
         log.info("message_stale", status=state.status, attempt_count=state.attempt_count)
 

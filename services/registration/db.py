@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.common import deliveries, webhooks
-from services.common.deliveries import DELIVERY_COLUMNS
+from services.common.delivery_records import DELIVERY_COLUMNS, RECOVERABLE_STATUSES
 from services.common.webhooks import WebhookUpdate
 
 from .pagination import Cursor
@@ -244,3 +244,21 @@ async def list_attempts(
         delivery_created_at,
     )
     return rows
+
+
+async def count_recoverable(
+    pool: asyncpg.Pool, webhook_id: uuid.UUID, since: datetime
+) -> tuple[int, datetime]:
+    """How many deliveries a recover from `since` restarts, and the time that bounds it."""
+    row = await pool.fetchrow(
+        """
+        SELECT count(*) AS n, now() AS until FROM deliveries
+        WHERE webhook_id = $1 AND status = ANY($2::text[]) AND created_at >= $3
+          AND created_at <= now()
+        """,
+        webhook_id,
+        RECOVERABLE_STATUSES,
+        since,
+    )
+    assert row is not None
+    return int(row["n"]), row["until"]

@@ -104,7 +104,7 @@ async def recover_webhook(request: web.Request) -> web.Response:
     if webhook["disabled"]:
         raise refuse_disabled(webhook_id)
     await require_broker(request)
-    count, until = await delivery_state.count_recoverable(pool, webhook_id, since)
+    count, until = await db.count_recoverable(pool, webhook_id, since)
     if count:
         request.app[RECOVERIES].start(webhook_id, since, until, current_request_id())
     log.info("recover_started", webhook_id=str(webhook_id), since=since.isoformat(), count=count)

@@ -30,6 +30,7 @@ from services.common.web import (
     ServiceUnavailable,
     annotate,
     envelope,
+    header_once,
 )
 
 from ..fanout.filters import EventMatcher
@@ -102,13 +103,8 @@ async def record(
 def parse_ordering_key(request: web.Request) -> str | None:
     """The optional Ordering-Key header: 1 to 200 characters, sent once (SPEC section 16)."""
     name = ordering.ORDERING_KEY_HEADER
-    values = request.headers.getall(name, [])
-    if not values:
-        return None
-    if len(values) > 1:
-        raise BadRequest(f"{name} header must be sent once, got {len(values)}")
-    key = values[0]
-    if 1 <= len(key) <= ordering.MAX_ORDERING_KEY_LENGTH:
+    key = header_once(request, name)
+    if key is None or 1 <= len(key) <= ordering.MAX_ORDERING_KEY_LENGTH:
         return key
     problem = "it is empty" if not key else f"it is {len(key)} characters long"
     raise BadRequest(
