@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from . import events, ordering, system_events, webhooks
+from . import events, ordering, system_events, waiting, webhooks
 from .db import HeldConnection, columns
 from .delivery_records import (
     DELIVERY_COLUMNS,
@@ -267,7 +267,7 @@ async def wait_behind(pool: asyncpg.Pool, delivery_id: uuid.UUID, attempt: int) 
         return PlaceInLine(at_head=not behind_fanout, behind_fanout=behind_fanout)
     # Read after our write is committed: if the one ahead has ended meanwhile, the
     # publish that followed its end may not have seen us, so we go on ourselves.
-    if await ordering.still_pending(pool, ahead):
+    if await waiting.still_pending(pool, ahead):
         return PlaceInLine(waiting_for=ahead)
     return PlaceInLine(at_head=True)
 

@@ -10,27 +10,18 @@ still being fanned out. Why this is enough: docs/deliveries.md.
 A delivery that cannot be claimed because an earlier one of its webhook and key is
 pending records that one in waiting_for (deliveries.wait_behind), and its message is
 acked: it waits without a message. Whoever ends a keyed delivery then publishes the
-deliveries waiting for it (waiting_behind). Each side writes first and reads after its
+deliveries waiting for it (waiting.waiting_behind). Each side writes first and reads after its
 write is committed, so at least one of them sees the other. waiting_for stays set until
 the delivery is claimed, so one whose message was lost (a crash between an end and its
 publish) is still seen waiting behind a delivery that has ended: the sweep publishes it
-(stranded). A second message for one delivery is harmless: only one claim takes it.
+(waiting.stranded). A second message for one delivery is harmless: only one claim takes it.
 """
 
 from __future__ import annotations
 
-import uuid
-
-import asyncpg
-
-from .db import HeldConnection
-from .delivery_records import StalledDelivery
-
 # 1 to 200 characters, as SPEC section 16 says.
 MAX_ORDERING_KEY_LENGTH = 200
 ORDERING_KEY_HEADER = "Ordering-Key"
-# A delivery still waiting this long after the one ahead ended lost its message.
-STRANDED_AFTER_SECONDS = 5.0
 
 # SQL (in an INSERT … SELECT over rows with user_id and ordering_key): the row's number in
 # its key's order, or NULL without a key. The function (migration 0016) upserts the key's
@@ -70,45 +61,3 @@ def at_head(delivery: str, user_id: str) -> str:
          OR (NOT EXISTS (SELECT 1 FROM {earlier_pending(delivery)})
              AND NOT {earlier_unfanned(delivery, user_id)}))
     """
-
-
-async def waiting_behind(
-    pool: asyncpg.Pool | HeldConnection, ended: list[uuid.UUID]
-) -> list[StalledDelivery]:
-    """The deliveries waiting behind those of `ended` (keyed deliveries whose end is
-    committed): publish each one's next attempt."""
-    rows = await pool.fetch(
-        """
-        SELECT id, attempt_count + 1 AS attempt, request_id, webhook_id FROM deliveries
-        WHERE waiting_for = ANY($1::uuid[]) AND status = 'pending'
-        """,
-        ended,
-    )
-    return [StalledDelivery(**dict(row)) for row in rows]
-
-
-async def stranded(pool: asyncpg.Pool, limit: int = 500) -> list[StalledDelivery]:
-    """Deliveries still waiting STRANDED_AFTER_SECONDS after the one ahead ended (or was
-    pruned): their message was lost between that end and its publish. Publish each."""
-    rows = await pool.fetch(
-        """
-        SELECT w.id, w.attempt_count + 1 AS attempt, w.request_id, w.webhook_id
-        FROM deliveries w
-        LEFT JOIN deliveries p ON p.id = w.waiting_for
-        WHERE w.waiting_for IS NOT NULL AND w.status = 'pending'
-          AND (w.lease_until IS NULL OR w.lease_until < now())
-          AND (p.id IS NULL OR (p.status <> 'pending'
-                                AND p.updated_at < now() - make_interval(secs => $1)))
-        LIMIT $2
-        """,
-        STRANDED_AFTER_SECONDS,
-        limit,
-    )
-    return [StalledDelivery(**dict(row)) for row in rows]
-
-
-async def still_pending(pool: asyncpg.Pool, delivery_id: uuid.UUID) -> bool:
-    """Whether the delivery ahead has not ended (read after the waiter's write committed)."""
-    return bool(
-        await pool.fetchval("SELECT status = 'pending' FROM deliveries WHERE id = $1", delivery_id)
-    )

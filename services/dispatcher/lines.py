@@ -12,7 +12,7 @@ from dataclasses import replace
 import asyncpg
 import structlog
 
-from services.common import deliveries, ordering
+from services.common import deliveries, waiting
 from services.common.batch import Batcher
 from services.common.broker import Broker
 from services.common.delivery_records import ClaimedDelivery, StalledDelivery
@@ -44,18 +44,18 @@ class Lines:
     async def waiting_batch(self, ended: list[uuid.UUID]) -> list[list[StalledDelivery]]:
         """The deliveries waiting behind any of `ended`, found in one statement; the first
         caller publishes them all."""
-        waiting = await ordering.waiting_behind(self.pool, ended)
-        return [waiting] + [[] for _ in ended[1:]]
+        found = await waiting.waiting_behind(self.pool, ended)
+        return [found] + [[] for _ in ended[1:]]
 
     async def publish_next(self, delivery: ClaimedDelivery) -> None:
         """A keyed delivery has ended (its end is committed): publish the next of its key,
         which waits behind it. A crash before this leaves that one to the sweep
-        (ordering.stranded)."""
+        (common/waiting.stranded)."""
         if delivery.ordering_key is None:
             return
-        for waiting in await persist(lambda: self.waiting(delivery.id)):
+        for behind in await persist(lambda: self.waiting(delivery.id)):
             msg = DeliveryMessage(
-                waiting.id, waiting.attempt, 0, waiting.request_id, waiting.webhook_id
+                behind.id, behind.attempt, 0, behind.request_id, behind.webhook_id
             )
             await persist(functools.partial(self.broker.send_to_dispatch, msg))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncpg
 import structlog
 
-from services.common import deliveries, ordering
+from services.common import deliveries, waiting
 from services.common.broker import Broker
 from services.common.messages import DeliveryMessage
 
@@ -21,7 +21,7 @@ async def sweep_stalled(pool: asyncpg.Pool, broker: Broker, delivery_timeout_sec
         return 0
     overdue = max(60.0, delivery_timeout_seconds * 2)
     stalled = await deliveries.reschedule_stalled(pool, overdue)
-    stranded = await ordering.stranded(pool)
+    stranded = await waiting.stranded(pool)
     if stranded:
         log.warning("stranded_deliveries_republished", count=len(stranded))
     for delivery in [*stalled, *stranded]:
