@@ -192,13 +192,23 @@ async def test_events_are_listed_newest_first_with_their_deliveries_counted(
     await publish(stack, {"event_type": chosen["name"], "user_id": fresh_user_id(), "payload": {}})
     await receiver.wait_for(4)
     await settled(stack, published)
-    # An hour apart, so that since and until are exact.
+    # An hour apart, so that since and until are exact. An event's deliveries carry its
+    # time (their partition key, docs/partitions.md), and their attempts the deliveries'.
     for hour, event_id in enumerate(published):
-        await stack.pool.execute(
-            "UPDATE events SET created_at = $2 WHERE id = $1",
-            uuid.UUID(event_id),
-            datetime(2026, 1, 1, 10 + hour, tzinfo=UTC),
-        )
+        moved = datetime(2026, 1, 1, 10 + hour, tzinfo=UTC)
+        async with stack.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE delivery_attempts a SET delivery_created_at = $2 FROM deliveries d"
+                " WHERE d.event_id = $1 AND a.delivery_id = d.id",
+                uuid.UUID(event_id),
+                moved,
+            )
+            for table, key in (("deliveries", "event_id"), ("events", "id")):
+                await conn.execute(
+                    f"UPDATE {table} SET created_at = $2 WHERE {key} = $1",
+                    uuid.UUID(event_id),
+                    moved,
+                )
 
     answer = await listed_events(stack, f"user_id={user}")
     assert [event["id"] for event in answer["data"]] == published[::-1]
