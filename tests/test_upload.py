@@ -34,6 +34,18 @@ async def table_counts(stack: Stack) -> tuple[int, int, int]:
     return row["uploads"], row["deliveries"], row["outbox"]
 
 
+async def settled_counts(stack: Stack) -> tuple[int, int, int]:
+    """table_counts once the relay has published what earlier requests left in the outbox
+    (their rows go when the broker confirms: a count taken before that would drop under a
+    request that added nothing)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    counts = await table_counts(stack)
+    while counts[2] and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        counts = await table_counts(stack)
+    return counts
+
+
 async def post_form(
     stack: Stack, webhook_id: str, form: aiohttp.FormData | bytes, **kwargs: object
 ) -> tuple[int, dict[str, object]]:
@@ -134,7 +146,7 @@ async def test_bad_uploads_are_refused_and_leave_nothing(
 ) -> None:
     webhook = await stack.register("http://127.0.0.1:9/unused")
     target = webhook_id or webhook["id"]
-    before = await table_counts(stack)
+    before = await settled_counts(stack)
     kwargs: dict[str, object] = {}
     form: aiohttp.FormData | bytes
     if build == "form":
@@ -171,7 +183,7 @@ async def test_a_webhook_deleted_after_an_upload_takes_no_more(
     first = await stack.upload(webhook["id"])
     async with stack.http.delete(f"{stack.gateway_url}/webhook/{webhook['id']}") as resp:
         assert resp.status == 200, await resp.text()
-    before = await table_counts(stack)
+    before = await settled_counts(stack)
     files_before = files_under(stack.upload_dir)
     form = aiohttp.FormData()
     form.add_field("file", b"late", filename="late.txt")
@@ -187,7 +199,7 @@ async def test_a_webhook_deleted_after_an_upload_takes_no_more(
 @pytest.mark.parametrize("stack_options", [SMALL_LIMIT])
 async def test_over_the_limit_is_413_and_removed(stack: Stack) -> None:
     webhook = await stack.register("http://127.0.0.1:9/unused")
-    before = await table_counts(stack)
+    before = await settled_counts(stack)
     at_limit = await stack.upload(webhook["id"], b"a" * 1000)
     assert at_limit["size"] == 1000
     form = aiohttp.FormData()
@@ -213,7 +225,7 @@ async def test_far_over_the_limit_is_413_from_the_gateway(stack: Stack) -> None:
 
 async def test_client_disconnect_leaves_no_file_and_no_record(stack: Stack) -> None:
     webhook = await stack.register("http://127.0.0.1:9/unused")
-    before = await table_counts(stack)
+    before = await settled_counts(stack)
     host, port = stack.gateway_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     boundary = "cut"
