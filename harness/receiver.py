@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,19 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+
+async def serve_on_loopback(
+    app: web.Application,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    shutdown_timeout: float = 0.5,
+) -> tuple[web.AppRunner, int]:
+    """A test server of the suite's: `app` on 127.0.0.1 at a free port; (runner, port)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
+    return runner, int(runner.addresses[0][1])
 
 
 @dataclass(frozen=True)
@@ -72,11 +86,7 @@ class Receiver:
     async def start(self) -> Receiver:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:

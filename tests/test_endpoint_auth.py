@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from harness.receiver import Receiver, Reply
+from harness.receiver import Receiver, Reply, serve_on_loopback
 from harness.stack import UPLOAD_EVENT_TYPE_ID, Stack, StackOptions
 from services.common.secrets import ENCRYPTED_PREFIX, SecretBox
 from tests.test_security import (
@@ -211,10 +211,7 @@ class TokenServer:
         app = web.Application()
         app.router.add_post("/oauth2/token", self.token)
         app.on_response_prepare.append(self.closing)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
@@ -391,10 +388,7 @@ class TlsReceiver(Receiver):
     async def start(self) -> TlsReceiver:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.context).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app, ssl_context=self.context)
         return self
 
 

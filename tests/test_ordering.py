@@ -22,6 +22,7 @@ from playwright.async_api import async_playwright, expect
 from harness.events import create_event_type, fresh_user_id, insert_webhooks, new_secret
 from harness.infra import create_database, drop_database, unique_name
 from harness.procstack import ProcessStack, process_stack
+from harness.receiver import serve_on_loopback
 from harness.stack import Stack, StackOptions
 from services.common import system_events
 from services.upload.fanout.worker import INLINE_WEBHOOKS
@@ -89,10 +90,7 @@ class OrderedReceiver:
     async def start(self) -> OrderedReceiver:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
@@ -416,6 +414,16 @@ async def test_an_ordering_key_of_200_characters_is_kept_on_the_delivery(stack: 
     assert delivery["ordering_key"] == "k" * 200
 
 
+async def upload(
+    stack: Stack, webhook_id: str, content: bytes, headers: Any
+) -> tuple[int, dict[str, Any]]:
+    """A one-file upload to the webhook with these headers; (status, answer)."""
+    form = aiohttp.FormData()
+    form.add_field("file", content, filename="f.txt", content_type="text/plain")
+    path = f"/upload_file/webhook_id/{webhook_id}"
+    return await call(stack.http, stack.gateway_url, "POST", path, data=form, headers=headers)
+
+
 @pytest.mark.parametrize(
     ("headers", "problem"),
     [
@@ -427,16 +435,7 @@ async def test_a_bad_ordering_key_header_on_an_upload_is_400_naming_it(
     stack: Stack, headers: list[tuple[str, str]], problem: str
 ) -> None:
     webhook = await stack.register("http://127.0.0.1:9/hook")
-    form = aiohttp.FormData()
-    form.add_field("file", b"x", filename="f.txt", content_type="text/plain")
-    status, answer = await call(
-        stack.http,
-        stack.gateway_url,
-        "POST",
-        f"/upload_file/webhook_id/{webhook['id']}",
-        data=form,
-        headers=headers,
-    )
+    status, answer = await upload(stack, webhook["id"], b"x", headers)
     assert status == 400, answer
     assert answer["message"].startswith("Ordering-Key header must") and problem in answer["message"]
 
@@ -447,15 +446,8 @@ async def test_uploads_with_one_ordering_key_go_one_at_a_time_in_order(stack: St
         webhook = await stack.register(receiver.url)
         uploads = []
         for n in range(5):
-            form = aiohttp.FormData()
-            form.add_field("file", str(n).encode(), filename=f"{n}.txt", content_type="text/plain")
-            status, answer = await call(
-                stack.http,
-                stack.gateway_url,
-                "POST",
-                f"/upload_file/webhook_id/{webhook['id']}",
-                data=form,
-                headers={"Ordering-Key": "batch-7"},
+            status, answer = await upload(
+                stack, webhook["id"], str(n).encode(), {"Ordering-Key": "batch-7"}
             )
             assert status == 200, answer
             uploads.append(answer["data"]["upload_id"])

@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from harness.procstack import ProcessStack, process_stack
-from harness.receiver import Receiver, Reply
+from harness.receiver import Receiver, Reply, serve_on_loopback
 from harness.stack import StackOptions, running_stack
 from services.common import tracing
 from services.common.settings import CommonSettings, ConfigError, Env
@@ -92,11 +92,7 @@ class Collector:
     async def start(self) -> Collector:
         app = web.Application()
         app.router.add_post("/v1/traces", self._export)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app, shutdown_timeout=60.0)
         return self
 
     async def stop(self) -> None:
