@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.ab /path/to/A /path/to/B --only end-to-end,events --rounds 5
 
+Other arguments (`--uploads 4000`, `--set NAME=VALUE`) go to each bench.run as they are.
+
 Each checkout needs its own `.venv` (`make venv` there). Round i runs A then B, round i+1
 B then A, so a machine that drifts (another job, a warming disk) weighs on both alike;
 each run is `python -m bench.run --only SCENARIO --repeats 1` in that checkout. Absolute
@@ -19,6 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The product's own processes: what a delivery costs, without the load client and receivers.
+PRODUCT_COMPONENTS = ("upload", "dispatcher", "registration", "postgresql", "rabbitmq", "nginx")
+PRODUCT = "<product>"
 WRITTEN = re.compile(r"^written to (\S+)$", re.MULTILINE)
 # What each scenario is judged by: (label, path in the results JSON).
 FIGURES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
@@ -28,12 +33,15 @@ FIGURES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("uploads: CPU ms/delivery, upload", ("cpu_ms_per_delivery", "upload")),
         ("uploads: CPU ms/delivery, dispatcher", ("cpu_ms_per_delivery", "dispatcher")),
         ("uploads: CPU ms/delivery, postgresql", ("cpu_ms_per_delivery", "postgresql")),
+        ("uploads: CPU ms/delivery, product", ("cpu_ms_per_delivery", PRODUCT)),
     ],
     "events": [
         ("events: deliveries/s", ("events", "deliveries_per_s")),
         ("events: p99 ms", ("events", "latency_p99_ms")),
         ("events: CPU ms/delivery, upload", ("events_cpu_ms_per_delivery", "upload")),
         ("events: CPU ms/delivery, dispatcher", ("events_cpu_ms_per_delivery", "dispatcher")),
+        ("events: CPU ms/delivery, postgresql", ("events_cpu_ms_per_delivery", "postgresql")),
+        ("events: CPU ms/delivery, product", ("events_cpu_ms_per_delivery", PRODUCT)),
     ],
     "fan-out": [
         ("fan-out of 1,000: request ms", ("fan_out", "request_ms")),
@@ -64,6 +72,11 @@ def run_once(checkout: Path, scenario: str, extra: list[str]) -> dict[str, Any]:
 
 def figure(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
     value: Any = results
+    if path[-1] == PRODUCT:
+        parts = results.get(path[0])
+        if not isinstance(parts, dict):
+            return None
+        return float(sum(parts.get(name, 0.0) for name in PRODUCT_COMPONENTS))
     for key in path:
         if not isinstance(value, dict) or key not in value:
             return None
@@ -77,8 +90,8 @@ def main() -> None:
     parser.add_argument("b", type=Path)
     parser.add_argument("--only", default="end-to-end,events")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("extra", nargs="*", help="more bench.run arguments, after --")
-    args = parser.parse_args()
+    # Anything else goes to each bench.run as it is (`--uploads 4000`, say).
+    args, extra = parser.parse_known_args()
     scenarios = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in scenarios if name not in FIGURES]
     if unknown:
@@ -90,7 +103,7 @@ def main() -> None:
             order.reverse()
         for scenario in scenarios:
             for side, checkout in order:
-                results = run_once(checkout.resolve(), scenario, args.extra)
+                results = run_once(checkout.resolve(), scenario, extra)
                 for label, path in FIGURES[scenario]:
                     value = figure(results, path)
                     if value is not None:

@@ -44,6 +44,7 @@ def configuration(env: Mapping[str, str]) -> dict[str, str]:
         "SECRETS_KEY": "set" if dispatcher.secrets_keys else "unset",
         "LOG_LEVEL": upload.log_level,
         "LOG_FORMAT": upload.log_format,
+        "LOG_SUCCESS_SAMPLE": f"{dispatcher.log_success_sample:g}",
     }
 
 

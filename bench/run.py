@@ -55,7 +55,16 @@ def overrides(args: argparse.Namespace) -> dict[str, str]:
     big_file_bytes = args.big_file_mib * 1024**2
     if big_file_bytes > UploadSettings.max_upload_bytes:
         changed["MAX_UPLOAD_BYTES"] = str(big_file_bytes)
+    changed.update(args.settings)
     return changed
+
+
+def setting(text: str) -> tuple[str, str]:
+    """`--set LOG_SUCCESS_SAMPLE=0.01`: a service setting, as NAME=VALUE."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.isupper():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 SCENARIOS = (
@@ -234,6 +243,15 @@ def main() -> None:
         help="deliveries big-tables seeds (default 10,000,000, or BIG_TABLES_ROWS)",
     )
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the services other than its default (repeatable); the report says so",
+    )
     parser.add_argument(
         "--only",
         type=scenario_list,

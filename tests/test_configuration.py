@@ -26,6 +26,7 @@ SERVICE_VARIABLES = (
     "MAX_JSON_BYTES",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "LOG_SUCCESS_SAMPLE",
     "BIND_HOST",
     "SHUTDOWN_GRACE_SECONDS",
     "AUTH_MODE",
@@ -54,6 +55,7 @@ def start_service(service: str, variable: str, value: str) -> subprocess.Complet
     ("service", "variable", "value"),
     [
         ("dispatcher", "RETRY_SCHEDULE", "1,abc"),
+        ("dispatcher", "LOG_SUCCESS_SAMPLE", "1.5"),
         ("registration", "REGISTRATION_PORT", "notanumber"),
         ("upload", "DATABASE_URL", "mysql://x"),
         ("dispatcher", "DEAD_LETTER_MAX_LENGTH", "0"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -434,6 +435,42 @@ async def test_batched_claims_and_records_treat_each_delivery_alone(stack: Stack
     assert [a["error"] for a in await attempts_of(stack, ready)] == ["HTTP 500"]
     assert [e["error_message"] for e in await error_log_of(stack, stale)] == ["HTTP 500"]
     assert await error_log_of(stack, held) == []
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(with_dispatcher=False)])
+async def test_a_claim_that_names_the_day_looks_there_and_a_wrong_day_costs_no_delivery(
+    stack: Stack,
+) -> None:
+    """A message's created_at (DeliveryMessage.created_at) names the delivery's partition;
+    one naming another time, or none, is still claimed, by its id as before."""
+    webhook = await stack.register("http://127.0.0.1:9/unused")
+    ids = [
+        (await stack.delivery_for_upload((await stack.upload(webhook["id"]))["upload_id"]))["id"]
+        for _ in range(3)
+    ]
+    rows = await stack.pool.fetch(
+        "SELECT id, created_at FROM deliveries WHERE id = ANY($1::uuid[])", ids
+    )
+    created_at = {row["id"]: row["created_at"] for row in rows}
+    right, wrong, undated = ids
+    claimed = await deliveries.claim_many(
+        stack.pool,
+        [
+            delivery_records.ClaimRequest(right, 1, created_at[right]),
+            delivery_records.ClaimRequest(wrong, 1, created_at[wrong] - timedelta(days=3)),
+            delivery_records.ClaimRequest(undated, 1),
+        ],
+        lease_seconds=5.0,
+    )
+    assert [c.id if c else None for c in claimed] == [right, wrong, undated]
+    assert [c.created_at if c else None for c in claimed] == [created_at[i] for i in ids]
+    # Each is leased now: a second claim of any, by its day or not, takes none.
+    again = await deliveries.claim_many(
+        stack.pool,
+        [delivery_records.ClaimRequest(i, 1, created_at[i]) for i in ids],
+        lease_seconds=5.0,
+    )
+    assert again == [None, None, None]
 
 
 # Shapes our publishers do not write, which the queues and the outbox of an upgraded install

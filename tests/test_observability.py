@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.procstack import process_stack
-from harness.receiver import Receiver
+from harness.receiver import Receiver, Reply
 from tests.test_deployment_static import dashboard_metric_names
 
 UPLOAD_FAMILIES = {
@@ -124,3 +124,62 @@ async def test_one_upload_followed_by_request_id_with_metrics(
     }
     ours = {name for name in dashboard_metric_names() if name.startswith("webhook_")}
     assert ours <= exported, ours - exported
+
+
+def counted(families: dict[str, list[tuple[str, dict[str, str], float]]], outcome: str) -> float:
+    return sum(
+        value
+        for name, labels, value in families.get("webhook_deliveries", [])
+        if name == "webhook_deliveries_total" and labels == {"outcome": outcome}
+    )
+
+
+async def test_a_failed_attempt_is_always_logged_and_counted_while_successes_are_sampled(
+    database_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    """With LOG_SUCCESS_SAMPLE=0 no success writes a line, yet the failed attempt before it
+    does, whole, and the counters tell both (issue 30: logs that cost little still tell
+    what happened to each delivery)."""
+    request_id = f"failed-{uuid.uuid4().hex}"
+    receiver = await Receiver([Reply(500, body="down for maintenance"), Reply(200)]).start()
+    try:
+        async with process_stack(
+            database_url, amqp_url, tmp_path, RETRY_SCHEDULE="0.2", LOG_SUCCESS_SAMPLE="0"
+        ) as stack:
+            webhook = await stack.register(receiver.url)
+            status, body = await stack.upload(webhook["id"], headers={"X-Request-ID": request_id})
+            assert status == 200, body
+            first, second = await receiver.wait_for(2, timeout=30)
+            delivery_id = first.headers["webhook-id"]
+            assert second.headers["webhook-id"] == delivery_id
+            metrics = await scrape(stack.http, stack.url("dispatcher"))
+            for _ in range(50):  # the success is recorded (and counted) after its answer
+                if counted(metrics, "success") >= 1:
+                    break
+                await asyncio.sleep(0.1)
+                metrics = await scrape(stack.http, stack.url("dispatcher"))
+            lines = [
+                line
+                for line in stack.log_lines("dispatcher")
+                if line.get("event") == "delivery_attempt"
+                and line.get("delivery_id") == delivery_id
+            ]
+    finally:
+        await receiver.stop()
+
+    (failed,) = lines  # the success is not written: its share is 0
+    assert failed["request_id"] == request_id
+    assert failed["webhook_id"] == webhook["id"]
+    assert failed["attempt"] == 1 and failed["status_code"] == 500
+    assert failed["error"] == "HTTP 500" and failed["outcome"] == "pending"
+    assert 0 < failed["next_retry_in_s"] <= 1 and failed["level"] == "info"
+    assert "sampled" not in failed
+    assert counted(metrics, "retry") == 1
+    assert counted(metrics, "success") == 1
+    assert counted(metrics, "failed") == 0
+    attempts = [
+        value
+        for name, _, value in metrics["webhook_delivery_attempt_duration_seconds"]
+        if name == "webhook_delivery_attempt_duration_seconds_count"
+    ]
+    assert attempts == [2.0]

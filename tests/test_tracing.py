@@ -383,10 +383,11 @@ async def test_one_trace_from_an_event_through_its_fan_out_to_each_attempt(
         collector.spans,
         [traced.marker, traced.query_marker, webhook["secret"], "whsec_", *signatures],
     )
-    fanned_out = [
-        line for line in stack.log_lines("upload") if line.get("event") == "event_fanned_out"
-    ]
+    # Fanned out in the request: its one line says so, in the request's trace.
+    fanned_out = [line for line in stack.log_lines("upload") if line.get("fanned_out_inline")]
+    assert [line["event"] for line in fanned_out] == ["http_request"]
     assert [line.get("trace_id") for line in fanned_out] == [server.trace_id]
+    assert fanned_out[0]["deliveries"] == 1
     dispatched = [line for line in stack.log_lines("dispatcher") if line.get("trace_id")]
     assert any(line["trace_id"] == server.trace_id for line in dispatched)
 

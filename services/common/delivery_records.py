@@ -35,6 +35,8 @@ DELIVERY_COLUMNS = """
 class ClaimRequest:
     delivery_id: uuid.UUID
     attempt: int
+    # Its partition key when the message says it (DeliveryMessage.created_at).
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

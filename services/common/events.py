@@ -287,11 +287,15 @@ async def to_fan_out(pool: asyncpg.Pool, event_id: uuid.UUID) -> EventToFanOut |
     return None if row is None else EventToFanOut(**dict(row))
 
 
-def mark_fanned_out(event_id: str, last: str) -> str:
-    """SQL (for a WITH list) setting `fanned_out_at` when `last` (a boolean expression)."""
+def mark_fanned_out(event_ids: str, created_ats: str, last: str = "true") -> str:
+    """SQL (for a WITH list) setting `fanned_out_at` of the events `event_ids` (an array)
+    when `last` (a boolean expression). `created_ats`, an array of their times, names
+    their days: each is found by the primary key of its day's partition, however many
+    events that day holds (ids are unique, so no other pairing of the two can match)."""
     return f"""
         UPDATE events SET fanned_out_at = now()
-        WHERE id = {event_id} AND {last} AND fanned_out_at IS NULL
+        WHERE id = ANY ({event_ids}) AND created_at = ANY ({created_ats}) AND {last}
+          AND fanned_out_at IS NULL
     """
 
 

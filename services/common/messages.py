@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aio_pika
@@ -107,6 +108,8 @@ class DeliveryEvent:
     # The W3C context of the request that recorded it: its delivery continues that trace
     # when it travels in a batch published in another request's (DeliveryBatch).
     trace_context: Mapping[str, str] | None = field(default=None, compare=False)
+    # The delivery's created_at (its partition key): the claim looks in that day alone.
+    created_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def upload_completed(
@@ -116,8 +119,17 @@ class DeliveryEvent:
         webhook_id: uuid.UUID,
         request_id: str | None,
         trace_context: Mapping[str, str] | None = None,
+        created_at: datetime | None = None,
     ) -> DeliveryEvent:
-        return cls(UPLOAD_COMPLETED, delivery_id, webhook_id, upload_id, request_id, trace_context)
+        return cls(
+            UPLOAD_COMPLETED,
+            delivery_id,
+            webhook_id,
+            upload_id,
+            request_id,
+            trace_context,
+            created_at,
+        )
 
     def payload(self) -> dict[str, str]:
         """Its body as a message of its own: what an outbox row of one delivery holds."""
@@ -139,6 +151,8 @@ class DeliveryEvent:
             body["request_id"] = self.request_id
         if self.trace_context:
             body["trace"] = dict(self.trace_context)
+        if self.created_at is not None:
+            body["created_at"] = self.created_at.isoformat()
         return body
 
     @classmethod
@@ -234,6 +248,7 @@ class DeliveryBatch:
                     upload_id=uuid.UUID(str(item["upload_id"])) if item.get("upload_id") else None,
                     request_id=str(item["request_id"]) if item.get("request_id") else None,
                     trace_context=carrier_of(item),
+                    created_at=time_of(item),
                 )
                 for item in payload["deliveries"]
             )
@@ -293,6 +308,9 @@ class DeliveryMessage:
     # Attempt 1 of a delivery in a batch: its request's trace (DeliveryEvent.trace_context).
     # Not sent on: a retry is published in the attempt's span, so in that trace already.
     trace_context: Mapping[str, str] | None = field(default=None, compare=False)
+    # The delivery's created_at, its partition key (DeliveryEvent.created_at); a message
+    # without it (published before it was added) is claimed by its id alone.
+    created_at: datetime | None = field(default=None, compare=False)
 
     def encode(self) -> aio_pika.Message:
         body: dict[str, object] = {"delivery_id": str(self.delivery_id), "attempt": self.attempt}
@@ -300,6 +318,8 @@ class DeliveryMessage:
             body["webhook_id"] = str(self.webhook_id)
         if self.rate_slot_ms:
             body["rate_slot_ms"] = self.rate_slot_ms
+        if self.created_at is not None:
+            body["created_at"] = self.created_at.isoformat()
         return encode(body, self.due_at_ms, self.request_id, f"{self.delivery_id}:{self.attempt}")
 
     @classmethod
@@ -332,6 +352,7 @@ class DeliveryMessage:
                     else None,
                     rate_slot_ms=int(item.get("rate_slot_ms", 0)),
                     trace_context=carrier_of(item),
+                    created_at=time_of(item),
                 )
                 for item in items
             ]
@@ -361,6 +382,18 @@ def carrier_of(item: Mapping[str, Any]) -> dict[str, str] | None:
     if not isinstance(carrier, dict):
         return None
     return {str(key): str(value) for key, value in carrier.items()}
+
+
+def time_of(item: Mapping[str, Any]) -> datetime | None:
+    """A message entry's `created_at` (ISO 8601 with its offset), if it has one; raises
+    ValueError for one that is not such a time."""
+    text = item.get("created_at")
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(str(text))
+    if moment.tzinfo is None:
+        raise ValueError(f"created_at {text!r} has no UTC offset")
+    return moment
 
 
 def now_ms() -> int:

@@ -89,6 +89,15 @@ class Env:
             raise ConfigError(f"{name} must be a finite number, 0 or more, got {value:g}")
         return value
 
+    def share(self, name: str, default: float) -> float:
+        """A finite number from 0 to 1: a share of something."""
+        value = self._finite(name)
+        if value is None:
+            return default
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{name} must be a number from 0 to 1, got {value:g}")
+        return value
+
     def fernet_keys(self, name: str) -> tuple[str, ...]:
         """Comma-separated Fernet keys (first encrypts, all decrypt); never echoed in errors."""
         raw = self._environ.get(name, "")

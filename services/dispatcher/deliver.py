@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import ssl
 import time
 import uuid
@@ -225,7 +226,7 @@ class Dispatcher:
 
     async def claim(self, msg: DeliveryMessage) -> ClaimedDelivery | None:
         """The lease of this attempt, with the secrets decrypted; None if nothing is to send."""
-        delivery = await self.claims(ClaimRequest(msg.delivery_id, msg.attempt))
+        delivery = await self.claims(ClaimRequest(msg.delivery_id, msg.attempt, msg.created_at))
         if delivery is None:
             await self.not_claimed(msg)
             return None
@@ -329,7 +330,12 @@ class Dispatcher:
             due = now_ms() + int(step.retry_in_seconds * 1000)
             await self.park(
                 DeliveryMessage(
-                    delivery.id, msg.attempt + 1, due, delivery.request_id, delivery.webhook_id
+                    delivery.id,
+                    msg.attempt + 1,
+                    due,
+                    delivery.request_id,
+                    delivery.webhook_id,
+                    created_at=delivery.created_at,
                 )
             )
         else:
@@ -368,6 +374,14 @@ class Dispatcher:
         await persist(lambda: self.broker.park(msg))
 
     def log_attempt(self, delivery: ClaimedDelivery, result: AttemptResult, step: NextStep) -> None:
+        """Every attempt that did not succeed; of those that did, LOG_SUCCESS_SAMPLE's share
+        (a sampled line says so: `sampled` is that share)."""
+        sample = self.settings.log_success_sample
+        sampled = {}
+        if step.status == "succeeded" and sample < 1:
+            if random.random() >= sample:
+                return
+            sampled = {"sampled": sample}
         log.info(
             "delivery_attempt",
             webhook_id=str(delivery.webhook_id),
@@ -378,4 +392,5 @@ class Dispatcher:
             next_retry_in_s=None
             if step.retry_in_seconds is None
             else round(step.retry_in_seconds, 3),
+            **sampled,
         )

@@ -30,6 +30,9 @@ class DispatcherSettings(CommonSettings):
     secrets_keys: tuple[str, ...] = field(default=(), repr=False)
     # An HTTP forward proxy every delivery goes through (CONNECT for https); "" for none.
     delivery_proxy_url: str = field(default="", repr=False)
+    # The share of successful attempts that write a `delivery_attempt` line (0.01: one in
+    # a hundred, at random). Every other outcome is always written, and metrics count all.
+    log_success_sample: float = 1.0
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> DispatcherSettings:
@@ -59,6 +62,7 @@ class DispatcherSettings(CommonSettings):
                 "DEAD_LETTER_MAX_AGE_SECONDS", cls.dead_letter_max_age_seconds, 0, 365 * 86400
             ),
             secrets_keys=env.fernet_keys("SECRETS_KEY"),
+            log_success_sample=env.share("LOG_SUCCESS_SAMPLE", cls.log_success_sample),
             delivery_proxy_url=env.url("DELIVERY_PROXY_URL", "", ("http",))
             if env.environ.get("DELIVERY_PROXY_URL", "").strip()
             else "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -241,3 +242,29 @@ def test_a_reserved_rate_slot_goes_round_the_delay_ladder_with_the_message() -> 
     plain = DeliveryMessage(DELIVERY, 2, 1234, "req", WEBHOOK)
     assert b"rate_slot_ms" not in plain.encode().body
     assert DeliveryMessage.decode(received(plain.encode())).rate_slot_ms == 0
+
+
+def test_a_delivery_s_created_at_travels_in_its_batch_and_its_retries_to_the_claim() -> None:
+    """The day of a delivery's partition (its created_at), exact to the microsecond."""
+    made = datetime(2026, 12, 6, 16, 20, 49, 106123, tzinfo=UTC)
+    event = DeliveryEvent("order.paid", DELIVERY, WEBHOOK, None, "req-t", None, made)
+    batch = DeliveryBatch("order.paid", (event,))
+    again = DeliveryBatch.from_payload(batch.payload(), "order.paid")
+    assert again.events[0].created_at == made
+    (first,) = DeliveryMessage.decode_all(received(again.outgoing().message))  # type: ignore[arg-type]
+    assert first.created_at == made and first.attempt == 1
+    retry = DeliveryMessage(DELIVERY, 2, 0, "req-t", WEBHOOK, created_at=made)
+    decoded = DeliveryMessage.decode(received(retry.to_delay().message))  # type: ignore[arg-type]
+    assert decoded.created_at == made and decoded.attempt == 2
+    # Without one (a message published before it was added), it is None.
+    plain = DeliveryMessage.decode(received(DeliveryMessage(DELIVERY).to_dispatch().message))  # type: ignore[arg-type]
+    assert plain.created_at is None
+
+
+@pytest.mark.parametrize("created_at", ["yesterday", "2026-12-06T16:20:49", 12])
+def test_a_delivery_message_with_a_created_at_that_is_not_a_utc_time_is_refused(
+    created_at: object,
+) -> None:
+    body = orjson.dumps({"delivery_id": str(DELIVERY), "created_at": created_at})
+    with pytest.raises(MalformedMessage):
+        DeliveryMessage.decode(Incoming(body))  # type: ignore[arg-type]

@@ -115,6 +115,6 @@ FANOUT_BATCH = f"""
         f"SELECT $6, {DeliveryBatch.payload_sql('$6::text', 'message')}, $9, $11::jsonb"
         " FROM pending GROUP BY chunk"
     )
-}), done AS ({events.mark_fanned_out("$5", "$10::bool")})
+}), done AS ({events.mark_fanned_out("ARRAY[$5::uuid]", "ARRAY[$7::timestamptz]", "$10::bool")})
     SELECT id, payload FROM announced
 """

@@ -83,7 +83,9 @@ async def create_deliveries(
     rows = await pool.fetch(
         CREATE_DELIVERIES,
         *field_arrays(
-            fanned_out, "id", "event_type", "created_at", "payload", "request_id", "trace_context"
+            fanned_out,
+            *("id", "event_type", "created_at", "payload", "request_id", "trace_context"),
+            "ordering_key",
         ),
         [event_id for event_id, _ in batch],
         [delivery.delivery_id for _, delivery in batch],
@@ -134,19 +136,25 @@ def announced_by_event(
 CREATE_DELIVERIES = f"""
     WITH event AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[],
-                             $5::text[], $6::jsonb[])
-            AS e(event_id, event_type, event_time, event_data, request_id, trace_context)
+                             $5::text[], $6::jsonb[], $7::text[])
+            AS e(event_id, event_type, event_time, event_data, request_id, trace_context,
+                 ordering_key)
     ), source AS (
         SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, e.event_id,
                e.event_type, e.event_time, e.event_data, m.disabled, e.request_id,
-               e.trace_context, m.message, ev.ordering_key, ev.ordering_seq
-        FROM unnest($7::uuid[], $8::uuid[], $9::uuid[], $10::bool[], $11::jsonb[])
+               e.trace_context, m.message, e.ordering_key,
+               -- The number its acceptance gave a keyed event, by the whole primary key
+               -- (its day's partition alone); none to look up for the rest.
+               CASE WHEN e.ordering_key IS NULL THEN NULL::bigint ELSE (
+                   SELECT ev.ordering_seq FROM events ev
+                   WHERE ev.id = e.event_id AND ev.created_at = e.event_time) END
+                   AS ordering_seq
+        FROM unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::bool[], $12::jsonb[])
             AS m(event_id, delivery_id, webhook_id, disabled, message)
         JOIN event e USING (event_id)
-        JOIN events ev ON ev.id = e.event_id
     ), created AS ({deliveries.create_from("source", once_per_event=True)}
         RETURNING id, status
     ), announced AS ({announce_pending("created", "source")}
-    ), done AS ({events.mark_fanned_out("ANY (SELECT event_id FROM event)", "true")})
+    ), done AS ({events.mark_fanned_out("$1::uuid[]", "$3::timestamptz[]")})
     SELECT id, payload FROM announced
 """

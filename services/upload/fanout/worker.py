@@ -123,21 +123,21 @@ class FanoutWorker:
                 return created
             after = webhooks[-1].id
 
-    async def fan_out_inline(self, event: events.NewEvent) -> bool:
+    async def fan_out_inline(self, event: events.NewEvent) -> int | None:
         """The whole fan-out of an event with at most INLINE_WEBHOOKS webhooks, in the
         request that accepted it, together with those of the events accepted beside it
-        (see fan_out_small). False (nothing done) if it has more: the worker fans it
-        out, so the request's work stays bounded however many webhooks there are."""
+        (see fan_out_small): the deliveries its messages announce. None (nothing done) if
+        it has more: the worker fans it out, so the request's work stays bounded however
+        many webhooks there are."""
         announced = await self.small_fanouts(event)
         if announced is None:
-            return False
+            return None
         # The events accepted together share their messages: each is published once, in
         # the context of the first request to ask (each delivery keeps its own trace).
         self.announcer.publish_all(self.broker, self.cleanup, announced, self.publish_timeout)
         created = announced_deliveries(announced)
         annotate_span({"deliveries": created})
-        log.info("event_fanned_out", deliveries=created, inline=True)
-        return True
+        return created
 
     async def fan_out_small(self, batch: list[events.NewEvent]) -> list[inline.Announced | None]:
         """The fan-outs of events accepted together, as the worker's last batch: one
@@ -182,8 +182,15 @@ class FanoutWorker:
         # An event fanned out by its request may be announced beside other requests'
         # events: its delivery keeps its request's trace (the worker's are in its own).
         trace = event.trace_context if isinstance(event, events.NewEvent) else None
+        # Its created_at is the event's (deliveries.create_from).
         message = DeliveryEvent(
-            event.event_type, delivery_id, webhook.id, None, event.request_id, trace
+            event.event_type,
+            delivery_id,
+            webhook.id,
+            None,
+            event.request_id,
+            trace,
+            event.created_at,
         )
         return db.FanoutDelivery(delivery_id, webhook.id, webhook.disabled, message.item())
 

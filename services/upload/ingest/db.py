@@ -88,7 +88,12 @@ class NewUpload:
     def event(self) -> DeliveryEvent:
         """The message that asks the dispatcher for the delivery's first attempt."""
         return DeliveryEvent.upload_completed(
-            self.delivery_id, self.upload_id, self.webhook_id, self.request_id, self.trace_context
+            self.delivery_id,
+            self.upload_id,
+            self.webhook_id,
+            self.request_id,
+            self.trace_context,
+            self.created_at,  # the event's time, its delivery's created_at
         )
 
     def recorded(self, outbox_id: int | None, announcement: DeliveryBatch | None) -> RecordedUpload:
@@ -288,6 +293,7 @@ class NewTestEvent:
             None,
             self.request_id,
             self.trace_context,
+            self.created_at,
         )
 
 

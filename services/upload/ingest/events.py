@@ -115,20 +115,23 @@ async def accept(
 
 
 async def fan_out(
-    app: web.Application, accepted: events.AcceptedEvent, new: events.NewEvent
+    request: web.Request, accepted: events.AcceptedEvent, new: events.NewEvent
 ) -> None:
     """Fan a just-accepted event out here if it has few webhooks, else ask the worker.
 
     Either way the event is durable already, with its fan-out message in the outbox: if
     this fails part-way, the relay publishes that message and the worker completes the
-    fan-out (each delivery is made once, see docs/events.md)."""
+    fan-out (each delivery is made once, see docs/events.md). Done here, the request's
+    line says so (`fanned_out_inline`, `deliveries`): no line of its own."""
+    app = request.app
     assert accepted.outbox_id is not None
     try:
-        done = await app[FANOUT].fan_out_inline(new)
+        created = await app[FANOUT].fan_out_inline(new)
     except OUTAGE_ERRORS as exc:
         log.warning("inline_fanout_deferred", event_id=str(new.id), error=repr(exc))
-        done = False
-    if done:
+        created = None
+    if created is not None:
+        annotate(request, fanned_out_inline=True, deliveries=created)
         app[OUTBOX_CLEANUP].add(accepted.outbox_id)  # its fan-out message is not needed
     else:
         publish_now(app, accepted.outbox_id, accepted.fanout)
@@ -157,7 +160,7 @@ async def publish_event(request: web.Request) -> web.Response:
         raise UnprocessableContent(accepted.message)
     annotate(request, event_id=str(accepted.id), event_type=accepted.event_type)
     if accepted.outbox_id is not None:
-        await fan_out(app, accepted, new)
+        await fan_out(request, accepted, new)
     answer = AcceptedEvent(
         event_id=accepted.id,
         event_type=accepted.event_type,
