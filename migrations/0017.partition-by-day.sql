@@ -40,7 +40,8 @@ CREATE TABLE error_log_default PARTITION OF error_log DEFAULT;
 
 -- One partition a day, named <table>_pYYYYMMDD, as services/common/partitions.py makes
 -- them: from the oldest row's day (at most 60 days back; older rows go to the default
--- partition) to a week ahead. deliveries keeps the room its claims need (0010).
+-- partition) to two days ahead (partitions.DAYS_AHEAD). deliveries keeps the room its
+-- claims need (0010).
 CREATE FUNCTION pg_temp.day_partitions(parent text, first_day date, last_day date, storage text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -64,7 +65,7 @@ SELECT greatest(
            ),
            now() - interval '60 days'
        ) AT TIME ZONE 'UTC' AS first_moment,
-       (now() + interval '7 days') AT TIME ZONE 'UTC' AS last_moment;
+       (now() + interval '2 days') AT TIME ZONE 'UTC' AS last_moment;
 
 DO $$ BEGIN
     PERFORM pg_temp.day_partitions(t.parent, d.first_moment::date, d.last_moment::date, t.storage)
