@@ -95,6 +95,9 @@ def http_session_ctx(
         )
         session = aiohttp.ClientSession(
             connector=connector,
+            # Each request has its own deadline (asyncio.timeout: the webhook's timeout, or
+            # the token request's): aiohttp's five-minute default would only add timers.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             proxy=proxy_url or None,
