@@ -64,14 +64,25 @@ def create_from(source: str, *, once_per_event: bool = False) -> str:
 # every day's only when not found (bench: big-tables, where 30 days of partitions made
 # every claim probe 40 primary keys).
 RECENT = "AND d.created_at >= now() - interval '2 days'"
-# The rows of a batch, named again as arrays beside the join on unnest: so the planner
-# reads them by primary key, however out of date its statistics. (Joined alone, a
-# table it thinks small was read whole for each batch: the pending deliveries through
-# their index, dead entries and all, or today's partition row by row.)
-BY_PRIMARY_KEY = "d.id = ANY ({ids}) AND d.created_at = ANY ({times})"
+
+
+# The rows of a batch, named again beside the join on unnest: their ids (an array) and the
+# range of their created_at, so the planner reads them by primary key in the partitions
+# of those days alone, however out of date its statistics. (Joined alone, a table it
+# thinks small was read whole for each batch: the pending deliveries through their
+# index, dead entries and all, or today's partition row by row. An array of times
+# instead of their range would make the index try every id with every time.)
+def by_primary_key(ids: str, first: str, last: str) -> str:
+    return f"d.id = ANY ({ids}) AND d.created_at BETWEEN {first} AND {last}"
+
+
+def time_range(times: list[datetime]) -> tuple[datetime, datetime]:
+    return min(times), max(times)
+
+
 # A message that names its delivery's created_at: the whole primary key, one partition.
-WITHIN_ITS_DAY = "AND d.created_at = m.created_at AND " + BY_PRIMARY_KEY.format(
-    ids="$1::uuid[]", times="$5::timestamptz[]"
+WITHIN_ITS_DAY = "AND d.created_at = m.created_at AND " + by_primary_key(
+    "$1::uuid[]", "$6::timestamptz", "$7::timestamptz"
 )
 
 
@@ -89,7 +100,8 @@ async def claim_many(
     claimed: dict[uuid.UUID, ClaimedDelivery] = {}
     dated = [request for request in requests if request.created_at is not None]
     if dated:
-        claimed.update(await claim(pool, dated, lease_seconds, WITHIN_ITS_DAY))
+        days = time_range([request.created_at for request in dated if request.created_at])
+        claimed.update(await claim(pool, dated, lease_seconds, WITHIN_ITS_DAY, *days))
     # Those not taken by their day (not due, done, held, or dated wrongly) are looked
     # for by id as before, so a message's created_at can only make a claim cheaper.
     rest = [request for request in requests if request.delivery_id not in claimed]
@@ -106,8 +118,10 @@ async def claim(
     requests: list[ClaimRequest],
     lease_seconds: float,
     within: str,
+    *within_args: object,
 ) -> dict[uuid.UUID, ClaimedDelivery]:
-    """claim_many's statement, for the deliveries `within` (SQL on `d`) allows."""
+    """claim_many's statement, for the deliveries `within` (SQL on `d`, with parameters
+    from $6: `within_args`) allows."""
     rows = await pool.fetch(
         f"""
         UPDATE deliveries d
@@ -133,6 +147,7 @@ async def claim(
         lease_seconds,
         LEASE_MARGIN_SECONDS,
         [request.created_at for request in requests],
+        *within_args,
     )
     return {row["id"]: claimed_delivery(row) for row in rows}
 
@@ -173,7 +188,7 @@ async def record_attempts(
             FROM m
             -- With its partition key: one day's index, not every day's (bench: big-tables).
             WHERE d.id = m.delivery_id AND d.created_at = m.delivery_created_at
-              AND {BY_PRIMARY_KEY.format(ids="$1::uuid[]", times="$10::timestamptz[]")}
+              AND {by_primary_key("$1::uuid[]", "$12::timestamptz", "$13::timestamptz")}
               AND d.attempt_count = m.attempt - 1
             RETURNING d.id, d.created_at, d.next_retry_at, m.webhook_id, m.attempt,
                       m.status_code, m.error, m.response_body, m.duration_ms, m.status,
@@ -198,6 +213,7 @@ async def record_attempts(
         """,
         *columns(records),  # in AttemptRecord's field order
         list(system_events.OPERATIONAL_EVENT_TYPES),
+        *time_range([record.delivery_created_at for record in records]),
     )
     recorded = {row["id"]: row for row in rows}
     return [recorded_attempt(recorded.get(record.delivery_id)) for record in records]

@@ -289,13 +289,15 @@ async def to_fan_out(pool: asyncpg.Pool, event_id: uuid.UUID) -> EventToFanOut |
 
 def mark_fanned_out(event_ids: str, created_ats: str, last: str = "true") -> str:
     """SQL (for a WITH list) setting `fanned_out_at` of the events `event_ids` (an array)
-    when `last` (a boolean expression). `created_ats`, an array of their times, names
-    their days: each is found by the primary key of its day's partition, however many
-    events that day holds (ids are unique, so no other pairing of the two can match)."""
+    when `last` (a boolean expression). The range of `created_ats`, an array of their
+    times, names their days: each is found by the primary key of its day's partition,
+    however many events that day holds."""
     return f"""
         UPDATE events SET fanned_out_at = now()
-        WHERE id = ANY ({event_ids}) AND created_at = ANY ({created_ats}) AND {last}
-          AND fanned_out_at IS NULL
+        WHERE id = ANY ({event_ids})
+          AND created_at BETWEEN (SELECT min(t) FROM unnest({created_ats}) AS t)
+                             AND (SELECT max(t) FROM unnest({created_ats}) AS t)
+          AND {last} AND fanned_out_at IS NULL
     """
 
 
