@@ -48,6 +48,22 @@ FIGURES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("fan-out of 1,000: 202 to last delivery s", ("fan_out", "delivered_after_202_s")),
         ("fan-out, 10 types each: 202 to last s", ("fan_out_10_types", "delivered_after_202_s")),
     ],
+    "open-at-once": [
+        ("5,000 to 1 s receivers: most open", ("open_at_once", "max_open")),
+        ("5,000 to 1 s receivers: drained in s", ("open_at_once", "drain_s")),
+        (
+            "5,000 to 1 s receivers: dispatcher peak RSS MiB",
+            ("open_at_once", "dispatcher_peak_rss_mib"),
+        ),
+    ],
+    "isolation": [
+        ("isolation: healthy p99 ms", ("isolation", "healthy_p99_ms")),
+    ],
+    "backlog": [
+        ("backlog: drained /s", ("backlog", "drain_per_s")),
+        ("backlog: dispatcher peak RSS MiB", ("backlog", "dispatcher_peak_rss_mib")),
+        ("backlog: events accepted /s during the drain", ("backlog", "drain_events_per_s")),
+    ],
 }
 
 
