@@ -80,9 +80,10 @@ def time_range(times: list[datetime]) -> tuple[datetime, datetime]:
     return min(times), max(times)
 
 
-# A message that names its delivery's created_at: the whole primary key, one partition.
-WITHIN_ITS_DAY = "AND d.created_at = m.created_at AND " + by_primary_key(
-    "$1::uuid[]", "$6::timestamptz", "$7::timestamptz"
+# A message that names its delivery's created_at: the whole primary key, one partition
+# (the ids as an array are in every claim: `claim`).
+WITHIN_ITS_DAY = (
+    "AND d.created_at = m.created_at AND d.created_at BETWEEN $6::timestamptz AND $7::timestamptz"
 )
 
 

@@ -10,7 +10,7 @@ def api_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    # strftime's result, at a third of its cost (every answer names a time or several).
+    # strftime's result, at half its cost (every answer names a time or several).
     return value.isoformat(" ", "seconds")[:19]
 
 
