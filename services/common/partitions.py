@@ -1,5 +1,5 @@
 """Day partitions of events, deliveries, delivery_attempts and error_log (docs/partitions.md):
-made a week ahead, and dropped whole by retention once every row of the day may go.
+made two days ahead, and dropped whole by retention once every row of the day may go.
 
 A day is [00:00, 24:00) UTC; its partition of table T is T_pYYYYMMDD (migration 0017 made
 the first ones). Attempts and error-log rows are partitioned by their delivery's
