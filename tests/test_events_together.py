@@ -1,5 +1,5 @@
-"""Events that arrive together: accepted in one statement and their small fan-outs made in
-one, each event keeping its own outcome, webhooks, filters and trace (docs/events.md)."""
+"""Events that arrive together: accepted with their small fan-outs in one statement, each
+event keeping its own outcome, webhooks, filters and trace (docs/events.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from harness.events import (
 from harness.stack import Stack
 from services.common import event_details, events
 from services.common.broker import Broker
+from services.upload.fanout.inline import AcceptedHere
 from services.upload.fanout.worker import INLINE_WEBHOOKS, FanoutWorker
 from services.upload.ingest.events import accept_together
 from services.upload.relay.outbox_cleanup import OutboxCleanup
@@ -75,16 +76,20 @@ async def test_events_accepted_together_are_each_fanned_out_as_if_alone(
         traced(new_event(first_type, first_name, lonely_user, {"amount": 1})),
     ]
 
-    accepted = await accept_together(stack.pool, batch)
-    assert all(isinstance(one, events.AcceptedEvent) for one in accepted), accepted
-    fanouts = {
-        one.outbox_id: event.trace_context
-        for one, event in zip(accepted, batch, strict=True)
-        if isinstance(one, events.AcceptedEvent) and one.outbox_id is not None
-    }
-    assert await outbox_traces(stack, list(fanouts)) == fanouts
     worker = FanoutWorker(stack.pool, broker, OutboxCleanup(stack.pool), 5.0)
-    announced = await worker.fan_out_small(batch)
+    outcomes = await accept_together(worker, batch)
+    assert all(isinstance(one, AcceptedHere) for one in outcomes), outcomes
+    accepted = [one for one in outcomes if isinstance(one, AcceptedHere)]
+    # Only the event with more webhooks than INLINE_WEBHOOKS has a fan-out message (in its
+    # own trace), for the worker; the others were born fanned out, by the same statement.
+    fanouts = {
+        one.event.outbox_id: event.trace_context
+        for one, event in zip(accepted, batch, strict=True)
+        if one.event.outbox_id is not None
+    }
+    assert list(fanouts.values()) == [batch[3].trace_context]
+    assert await outbox_traces(stack, list(fanouts)) == fanouts
+    announced = [one.announced for one in accepted]
 
     expected = [
         {plain: "pending", matching: "pending", disabled: "not_attempted"},
@@ -98,7 +103,7 @@ async def test_events_accepted_together_are_each_fanned_out_as_if_alone(
         stored = await event_details.get_event(stack.pool, event.id)
         assert stored is not None
         if wanted is None:
-            assert made is None
+            assert made is None and stored.fanned_out_at is None
             continue
         assert made is not None and stored.fanned_out_at is not None
         by_webhook = {uuid.UUID(d["webhook_id"]): d["status"] for d in stored.deliveries}
@@ -115,17 +120,20 @@ async def test_events_accepted_together_are_each_fanned_out_as_if_alone(
     assert {e.delivery_id for m in announced if m for _, b in m for e in b.events} == announced_ids
 
 
-async def test_a_row_the_database_refuses_fails_only_its_own_event(stack: Stack) -> None:
+async def test_a_row_the_database_refuses_fails_only_its_own_event(
+    stack: Stack, broker: Broker
+) -> None:
     type_id, name = await create_event_type(stack.pool)
     user = fresh_user_id()
     good = [new_event(type_id, name, user, {"n": n}) for n in range(3)]
     refused = new_event(type_id, name, 0, {"n": 9})  # user_id must be positive
+    worker = FanoutWorker(stack.pool, broker, OutboxCleanup(stack.pool), 5.0)
 
-    outcomes = await accept_together(stack.pool, [good[0], refused, good[1], good[2]])
+    outcomes = await accept_together(worker, [good[0], refused, good[1], good[2]])
 
     assert isinstance(outcomes[1], Exception)
     accepted = [outcomes[0], *outcomes[2:]]
-    assert [one.id for one in accepted if isinstance(one, events.AcceptedEvent)] == [
+    assert [one.event.id for one in accepted if isinstance(one, AcceptedHere)] == [
         event.id for event in good
     ]
     stored = await stack.pool.fetch("SELECT id FROM events WHERE user_id = $1", user)
@@ -191,8 +199,10 @@ async def test_the_request_and_the_worker_fanning_out_at_once_make_each_delivery
     user = fresh_user_id()
     hooks = await insert_webhooks(stack.pool, 3, user, type_id, DEAD_URL, new_secret())
     event = new_event(type_id, name, user, {"n": 1})
-    (accepted,) = await accept_together(stack.pool, [event])
-    assert isinstance(accepted, events.AcceptedEvent)
+    # Accepted alone, as with an Idempotency-Key: fanned out after, by the request.
+    async with stack.pool.acquire() as conn:
+        accepted = await events.accept(conn, event)
+    assert isinstance(accepted, events.AcceptedEvent) and accepted.outbox_id is not None
     worker = FanoutWorker(stack.pool, broker, OutboxCleanup(stack.pool), 5.0)
 
     # As when the relay publishes the fan-out message while the request fans out.

@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 
 from . import ordering, outbox
-from .db import field_arrays
 from .idempotency import Held, KeyedTable, claim_key
 from .messages import FANOUT_QUEUE, FanoutMessage, fanout_payload_sql
 
@@ -25,14 +24,17 @@ SOURCE_COLUMNS = (
 )
 
 
-def insert_from(source: str, *, fanned_out: bool = False, test: bool = False) -> str:
+def insert_from(source: str, *, fanned_out: bool | str = False, test: bool = False) -> str:
     """SQL inserting an event per row of `source` (SOURCE_COLUMNS). `fanned_out`: its
-    deliveries are made by the same statement (an upload's one), so none is left to make.
-    `test`: sent to one webhook because someone asked (POST /webhook/{webhook_id}/test).
-    An event with an ordering key takes its place in that key's order
-    (ordering.NEXT_SEQ); rows are taken in a fixed order, so that statements numbering
-    several keys lock them in the same order."""
-    fanned_out_at = "created_at" if fanned_out else "NULL::timestamptz"
+    deliveries are made by the same statement (an upload's one), so none is left to make;
+    or SQL, a boolean over the row saying so of each. `test`: sent to one webhook because
+    someone asked (POST /webhook/{webhook_id}/test). An event with an ordering key takes
+    its place in that key's order (ordering.NEXT_SEQ); rows are taken in a fixed order, so
+    that statements numbering several keys lock them in the same order."""
+    if isinstance(fanned_out, str):
+        fanned_out_at = f"CASE WHEN {fanned_out} THEN created_at END"
+    else:
+        fanned_out_at = "created_at" if fanned_out else "NULL::timestamptz"
     return f"""
         INSERT INTO events (id, event_type_id, user_id, payload, idempotency_key,
                             request_id, fanned_out_at, created_at, test, ordering_key,
@@ -136,25 +138,16 @@ ACCEPT = f"""
     SELECT outbox_id FROM accepted_fanout
 """
 
-# Events without an Idempotency-Key that arrived together: all their rows and fan-out
-# messages in one statement (one commit). With no key there is nothing to skip, so each
-# fan-out message comes from its source row, which carries that event's trace context.
-FANOUT_OF_EACH_SOURCE_ROW = (
-    f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('event_id')}, request_id, trace_context"
-    " FROM source"
-)
-ACCEPT_MANY = f"""
-    WITH source AS (
-        SELECT m.*, NULL::text AS idempotency_key
-        FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::text[],
-                    $6::timestamptz[], $7::jsonb[], $8::text[])
-            AS m(event_id, event_type_id, user_id, payload, request_id, created_at,
-                 trace_context, ordering_key)
-    ), accepted AS ({insert_from("source")}
-    ), fanout AS ({outbox.insert_from(FANOUT_OF_EACH_SOURCE_ROW)}
+
+def fanouts_of(source: str, where: str) -> str:
+    """SQL (for outbox.insert_from): the fan-out message of each row of `source` (an event
+    accepted by the same statement, with event_id, request_id and trace_context) where
+    `where` holds, in that row's trace."""
+    return (
+        f"SELECT '{FANOUT_QUEUE}', {fanout_payload_sql('event_id')}, request_id, trace_context"
+        f" FROM {source} WHERE {where}"
     )
-    SELECT id AS outbox_id, (payload->>'event_id')::uuid AS event_id FROM fanout
-"""
+
 
 # Of this user's events (the owner of the key, $1).
 KEYED_EVENTS = KeyedTable(
@@ -204,33 +197,7 @@ async def accept(conn: asyncpg.Connection, event: NewEvent) -> AcceptedEvent | I
     return accepted(event, claimed)
 
 
-async def accept_many(
-    conn: asyncpg.Pool | asyncpg.Connection, batch: list[NewEvent]
-) -> list[AcceptedEvent]:
-    """Record events without an Idempotency-Key, each with its fan-out message, in one
-    statement: one round trip and one commit for every event that arrived together.
-    If one row is refused (its data), the statement records none of them."""
-    if any(event.idempotency_key is not None for event in batch):
-        raise ValueError("accept_many takes events without an Idempotency-Key; see accept")
-    rows = await conn.fetch(
-        ACCEPT_MANY,
-        *field_arrays(
-            batch,
-            "id",
-            "event_type_id",
-            "user_id",
-            "payload",
-            "request_id",
-            "created_at",
-            "trace_context",
-            "ordering_key",
-        ),
-    )
-    outbox_ids = {row["event_id"]: row["outbox_id"] for row in rows}
-    return [accepted(event, outbox_ids[event.id]) for event in batch]
-
-
-def accepted(event: NewEvent, outbox_id: int) -> AcceptedEvent:
+def accepted(event: NewEvent, outbox_id: int | None) -> AcceptedEvent:
     return AcceptedEvent(
         event.id,
         event.event_type,

@@ -15,7 +15,7 @@ from services.common.web import READINESS_CHECKS, base_app
 
 from .fanout.worker import fanout_ctx
 from .ingest import db, event_types, events, handlers, webhook_tests
-from .keys import ACCEPTOR, ANNOUNCER, EVENT_TYPES, KNOWN_WEBHOOKS, RECORDER, SETTINGS
+from .keys import ACCEPTOR, ANNOUNCER, EVENT_TYPES, FANOUT, KNOWN_WEBHOOKS, RECORDER, SETTINGS
 from .relay.outbox_cleanup import outbox_cleanup_ctx
 from .relay.outbox_relay import relay_ctx
 from .relay.publishing import Announcer, announcer_ctx
@@ -39,7 +39,7 @@ def create_app(settings: UploadSettings) -> web.Application:
         max_batch=MAX_DELIVERIES_PER_MESSAGE,
     )
     app[ACCEPTOR] = Batcher(
-        lambda batch: events.accept_together(app[DB_POOL], batch), key=lambda event: event.id
+        lambda batch: events.accept_together(app[FANOUT], batch), key=lambda event: event.id
     )
     install_api_guard(app, settings, SERVICE)
     app.cleanup_ctx.append(db_pool_ctx(settings.database_url, max_size=20))

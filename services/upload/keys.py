@@ -13,9 +13,10 @@ from services.common.cache import TtlCache
 from .settings import UploadSettings
 
 if TYPE_CHECKING:
-    from services.common.events import AcceptedEvent, NewEvent
+    from services.common.events import NewEvent
 
     from .fanout.filters import EventMatcher
+    from .fanout.inline import AcceptedHere
     from .fanout.worker import FanoutWorker
     from .ingest.db import NewUpload, RecordedUpload
     from .ingest.event_types import EventTypeForEvents
@@ -29,9 +30,9 @@ KNOWN_WEBHOOKS: web.AppKey[TtlCache[tuple[uuid.UUID, int | None], EventMatcher]]
 )
 # Records the uploads that arrive together in one statement; None: the webhook is gone.
 RECORDER: web.AppKey[Batcher[NewUpload, RecordedUpload | None]] = web.AppKey("recorder")
-# Accepts the events without an Idempotency-Key that arrive together in one statement; an
-# Exception: that event's own error (the others were accepted).
-ACCEPTOR: web.AppKey[Batcher[NewEvent, AcceptedEvent | Exception]] = web.AppKey("acceptor")
+# Accepts the events without an Idempotency-Key that arrive together, with their small
+# fan-outs, in one statement; an Exception: that event's own error (the others were accepted).
+ACCEPTOR: web.AppKey[Batcher[NewEvent, AcceptedHere | Exception]] = web.AppKey("acceptor")
 OUTBOX_CLEANUP: web.AppKey[OutboxCleanup] = web.AppKey("outbox_cleanup")
 # Publishes each outbox row once, however many requests recorded it.
 ANNOUNCER: web.AppKey[Announcer] = web.AppKey("announcer")

@@ -1,7 +1,9 @@
 """SQL of the fan-outs that POST /event makes itself, for every event accepted together.
 
-One query for their subscribers and one statement for all their deliveries (db.py holds
-the worker's, one event at a time; docs/events.md)."""
+One query for their subscribers, then one statement for all of them: events without an
+Idempotency-Key are accepted by the statement that makes their deliveries
+(accept_and_fan_out); an event with one, accepted alone, has its deliveries made after
+(create_deliveries). db.py holds the worker's, one event at a time; docs/events.md."""
 
 from __future__ import annotations
 
@@ -133,6 +135,25 @@ def announced_by_event(
     return announced
 
 
+def delivery_rows(first: int) -> str:
+    """SQL: the batch's deliveries, from five arrays from parameter `first` on, as rows
+    `m` of (event_id, delivery_id, webhook_id, disabled, message)."""
+    arrays = ", ".join(
+        f"${first + n}::{kind}[]"
+        for n, kind in enumerate(("uuid", "uuid", "uuid", "bool", "jsonb"))
+    )
+    return f"unnest({arrays}) AS m(event_id, delivery_id, webhook_id, disabled, message)"
+
+
+def made_and_announced(source: str, *, once_per_event: bool) -> str:
+    """CTEs (for a WITH list): `created`, a delivery per row of `source`
+    (delivery_records.SOURCE_COLUMNS), and `announced`, the outbox rows announcing those
+    made pending (announce_pending)."""
+    return f"""created AS ({deliveries.create_from(source, once_per_event=once_per_event)}
+        RETURNING id, status
+    ), announced AS ({announce_pending("created", source)})"""
+
+
 CREATE_DELIVERIES = f"""
     WITH event AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[],
@@ -149,12 +170,84 @@ CREATE_DELIVERIES = f"""
                    SELECT ev.ordering_seq FROM events ev
                    WHERE ev.id = e.event_id AND ev.created_at = e.event_time) END
                    AS ordering_seq
-        FROM unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::bool[], $12::jsonb[])
-            AS m(event_id, delivery_id, webhook_id, disabled, message)
+        FROM {delivery_rows(8)}
         JOIN event e USING (event_id)
-    ), created AS ({deliveries.create_from("source", once_per_event=True)}
-        RETURNING id, status
-    ), announced AS ({announce_pending("created", "source")}
-    ), done AS ({events.mark_fanned_out("$1::uuid[]", "$3::timestamptz[]")})
+    ), {made_and_announced("source", once_per_event=True)}, done AS ({
+    events.mark_fanned_out("$1::uuid[]", "$3::timestamptz[]")
+})
     SELECT id, payload FROM announced
+"""
+
+
+# --- accepted and fanned out at once (POST /event without an Idempotency-Key) -------------
+
+# A small fan-out, or None: more webhooks than the request fans out (the worker's).
+Plan = list[db.FanoutDelivery] | None
+
+
+@dataclass(frozen=True)
+class AcceptedHere:
+    """An event accepted by accept_and_fan_out. `announced`: the outbox rows announcing
+    its deliveries, made by the same statement (it was born fanned out); None if it has
+    a fan-out message in the outbox instead (`event.outbox_id`), for the worker."""
+
+    event: events.AcceptedEvent
+    announced: Announced | None
+
+
+async def accept_and_fan_out(
+    pool: asyncpg.Pool, batch: Sequence[tuple[events.NewEvent, Plan]]
+) -> list[AcceptedHere]:
+    """One statement and one commit for events without an Idempotency-Key that arrived
+    together: each event, and either its deliveries (those its plan names) with the
+    outbox rows announcing them, the event born fanned out, or (no plan) the outbox row
+    of its fan-out message. If one row is refused (its data), none is recorded."""
+    accepted = [event for event, _ in batch]
+    made = [(event.id, delivery) for event, plan in batch for delivery in plan or ()]
+    rows = await pool.fetch(
+        ACCEPT_AND_FAN_OUT,
+        *field_arrays(
+            accepted,
+            *("id", "event_type_id", "user_id", "payload", "request_id", "created_at"),
+            *("trace_context", "ordering_key", "event_type"),
+        ),
+        [plan is not None for _, plan in batch],
+        [event_id for event_id, _ in made],
+        [delivery.delivery_id for _, delivery in made],
+        [delivery.webhook_id for _, delivery in made],
+        [delivery.disabled for _, delivery in made],
+        [delivery.message for _, delivery in made],
+    )
+    fanouts = {
+        uuid.UUID(row["payload"]["event_id"]): row["id"] for row in rows if not row["announcing"]
+    }
+    born = [event for event, plan in batch if plan is not None]
+    announced = announced_by_event([row for row in rows if row["announcing"]], born, made)
+    return [
+        AcceptedHere(events.accepted(event, fanouts.get(event.id)), announced.get(event.id))
+        for event in accepted
+    ]
+
+
+ACCEPT_AND_FAN_OUT = f"""
+    WITH event AS (
+        SELECT e.*, NULL::text AS idempotency_key
+        FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::text[],
+                    $6::timestamptz[], $7::jsonb[], $8::text[], $9::text[], $10::bool[])
+            AS e(event_id, event_type_id, user_id, payload, request_id, created_at,
+                 trace_context, ordering_key, event_type, born_fanned_out)
+    ), accepted AS ({events.insert_from("event", fanned_out="born_fanned_out")}
+        RETURNING id, ordering_seq
+    ), fanout AS ({outbox.insert_from(events.fanouts_of("event", "NOT born_fanned_out"))}
+    ), source AS (
+        -- A keyed event's deliveries take the number its acceptance just gave it.
+        SELECT m.delivery_id, m.webhook_id, NULL::uuid AS upload_id, e.event_id,
+               e.event_type, e.created_at AS event_time, e.payload AS event_data,
+               m.disabled, e.request_id, e.trace_context, m.message, e.ordering_key,
+               a.ordering_seq
+        FROM {delivery_rows(11)}
+        JOIN event e USING (event_id) JOIN accepted a ON a.id = m.event_id
+    ), {made_and_announced("source", once_per_event=False)}
+    SELECT id, payload, true AS announcing FROM announced
+    UNION ALL SELECT id, payload, false FROM fanout
 """

@@ -123,21 +123,25 @@ class FanoutWorker:
                 return created
             after = webhooks[-1].id
 
-    async def fan_out_inline(self, event: events.NewEvent) -> int | None:
-        """The whole fan-out of an event with at most INLINE_WEBHOOKS webhooks, in the
-        request that accepted it, together with those of the events accepted beside it
-        (see fan_out_small): the deliveries its messages announce. None (nothing done) if
-        it has more: the worker fans it out, so the request's work stays bounded however
-        many webhooks there are."""
-        announced = await self.small_fanouts(event)
-        if announced is None:
-            return None
-        # The events accepted together share their messages: each is published once, in
-        # the context of the first request to ask (each delivery keeps its own trace).
-        self.announcer.publish_all(self.broker, self.cleanup, announced, self.publish_timeout)
-        created = announced_deliveries(announced)
-        annotate_span({"deliveries": created})
-        return created
+    async def fan_out_inline(self, event: events.NewEvent) -> inline.Announced | None:
+        """The whole fan-out of an event accepted alone (it had an Idempotency-Key) with at
+        most INLINE_WEBHOOKS webhooks, in its request, together with those of the events
+        accepted beside it (see fan_out_small): the outbox rows announcing its deliveries,
+        for the request to publish. None (nothing done) if it has more: the worker fans it
+        out, so the request's work stays bounded however many webhooks there are."""
+        return await self.small_fanouts(event)
+
+    async def accept_small(self, batch: list[events.NewEvent]) -> list[inline.AcceptedHere]:
+        """Events without an Idempotency-Key that arrived together, accepted with their
+        fan-outs in one statement: one query for the subscribers of all first, then each
+        event born fanned out (at most INLINE_WEBHOOKS webhooks), or else accepted with
+        its fan-out message for the worker."""
+        subscribed = await inline.subscribers(self.pool, batch, INLINE_WEBHOOKS + 1)
+        plans = [
+            (event, self.small_fanout(event, subscribed[inline.subscription(event)]))
+            for event in batch
+        ]
+        return await inline.accept_and_fan_out(self.pool, plans)
 
     async def fan_out_small(self, batch: list[events.NewEvent]) -> list[inline.Announced | None]:
         """The fan-outs of events accepted together, as the worker's last batch: one

@@ -18,6 +18,7 @@ from services.common import events
 from services.common.api.edge import respond, validated
 from services.common.api.shapes import AcceptedEvent, EventRequest
 from services.common.auth import Forbidden, parse_acting
+from services.common.broker import BROKER
 from services.common.db import DB_POOL
 from services.common.event_schemas import PayloadInvalid, payload_validator
 from services.common.idempotency import (
@@ -26,7 +27,7 @@ from services.common.idempotency import (
     parse_idempotency_key,
 )
 from services.common.system_events import SYSTEM_EVENT_TYPES
-from services.common.tracing import current_carrier
+from services.common.tracing import annotate_span, current_carrier
 from services.common.web import (
     REQUEST_ID_HEADER,
     Conflict,
@@ -35,8 +36,10 @@ from services.common.web import (
     read_json_object,
 )
 
-from ..fanout.worker import OUTAGE_ERRORS
-from ..keys import ACCEPTOR, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..fanout import inline
+from ..fanout.inline import AcceptedHere
+from ..fanout.worker import OUTAGE_ERRORS, FanoutWorker, announced_deliveries
+from ..keys import ACCEPTOR, ANNOUNCER, FANOUT, OUTBOX_CLEANUP, SETTINGS
 from ..relay.publishing import publish_now
 from .event_types import EventTypeForEvents, event_type_of
 from .handlers import UnprocessableContent
@@ -74,24 +77,22 @@ def parse_event(request: web.Request, body: dict[str, Any]) -> EventRequest:
 
 
 async def accept_together(
-    pool: asyncpg.Pool, batch: list[events.NewEvent]
-) -> list[events.AcceptedEvent | Exception]:
-    """Events without an Idempotency-Key that arrived together, accepted in one statement
-    (the ACCEPTOR's batch). If a row is refused for its data, each is tried alone, so
-    only that event's request fails, with its own error."""
+    worker: FanoutWorker, batch: list[events.NewEvent]
+) -> list[AcceptedHere | Exception]:
+    """Events without an Idempotency-Key that arrived together, accepted with their small
+    fan-outs in one statement (the ACCEPTOR's batch). If a row is refused for its data,
+    each is tried alone, so only that event's request fails, with its own error."""
     try:
-        return [*await events.accept_many(pool, batch)]
+        return [*await worker.accept_small(batch)]
     except ROW_ERRORS:
         if len(batch) == 1:
             raise
-    return [await accept_alone(pool, event) for event in batch]
+    return [await accept_alone(worker, event) for event in batch]
 
 
-async def accept_alone(
-    pool: asyncpg.Pool, event: events.NewEvent
-) -> events.AcceptedEvent | Exception:
+async def accept_alone(worker: FanoutWorker, event: events.NewEvent) -> AcceptedHere | Exception:
     try:
-        (accepted,) = await events.accept_many(pool, [event])
+        (accepted,) = await worker.accept_small([event])
     except Exception as exc:  # raised in the event's own request
         return exc
     return accepted
@@ -99,9 +100,10 @@ async def accept_alone(
 
 async def accept(
     app: web.Application, new: events.NewEvent
-) -> events.AcceptedEvent | events.IdempotencyConflict:
+) -> AcceptedHere | events.IdempotencyConflict:
     """Durable when this returns. Without an Idempotency-Key, together with the events
-    arriving at the same moment; with one, alone (it may replay or conflict)."""
+    arriving at the same moment, fanned out by the same statement when it has few
+    webhooks; with one, alone (it may replay or conflict), and fanned out after."""
     if new.idempotency_key is None:
         accepted = await app[ACCEPTOR](new)
         if isinstance(accepted, Exception):
@@ -109,32 +111,49 @@ async def accept(
         return accepted
     try:
         async with app[DB_POOL].acquire() as conn:
-            return await events.accept(conn, new)
+            keyed = await events.accept(conn, new)
     except IdempotencyContention as exc:
         raise ServiceUnavailable(str(exc), retry_after=1) from None
+    if isinstance(keyed, events.IdempotencyConflict):
+        return keyed
+    if keyed.outbox_id is None:  # replayed: accepted (and fanned out) by an earlier request
+        return AcceptedHere(keyed, None)
+    return AcceptedHere(keyed, await fan_out_after(app, new))
 
 
-async def fan_out(
-    request: web.Request, accepted: events.AcceptedEvent, new: events.NewEvent
-) -> None:
-    """Fan a just-accepted event out here if it has few webhooks, else ask the worker.
+async def fan_out_after(app: web.Application, new: events.NewEvent) -> inline.Announced | None:
+    """Fan an event accepted alone out here if it has few webhooks: the outbox rows
+    announcing its deliveries; None if the worker is to (many webhooks, or an outage).
 
     Either way the event is durable already, with its fan-out message in the outbox: if
     this fails part-way, the relay publishes that message and the worker completes the
-    fan-out (each delivery is made once, see docs/events.md). Done here, the request's
-    line says so (`fanned_out_inline`, `deliveries`): no line of its own."""
-    app = request.app
-    assert accepted.outbox_id is not None
+    fan-out (each delivery is made once, see docs/events.md)."""
     try:
-        created = await app[FANOUT].fan_out_inline(new)
+        return await app[FANOUT].fan_out_inline(new)
     except OUTAGE_ERRORS as exc:
         log.warning("inline_fanout_deferred", event_id=str(new.id), error=repr(exc))
-        created = None
-    if created is not None:
+        return None
+
+
+def announce(request: web.Request, accepted: AcceptedHere) -> None:
+    """Publish what the event's acceptance left to publish, in the background: the
+    messages announcing its deliveries if it was fanned out here (the request's line
+    says so: `fanned_out_inline`, `deliveries`), else its fan-out message. A message not
+    published now is in the outbox, for the relay."""
+    app = request.app
+    event = accepted.event
+    if accepted.announced is not None:
+        created = announced_deliveries(accepted.announced)
         annotate(request, fanned_out_inline=True, deliveries=created)
-        app[OUTBOX_CLEANUP].add(accepted.outbox_id)  # its fan-out message is not needed
-    else:
-        publish_now(app, accepted.outbox_id, accepted.fanout)
+        annotate_span({"deliveries": created})
+        # The events accepted together share their messages: each is published once, in
+        # the context of the first request to ask (each delivery keeps its own trace).
+        timeout = app[SETTINGS].publish_timeout_seconds
+        app[ANNOUNCER].publish_all(app[BROKER], app[OUTBOX_CLEANUP], accepted.announced, timeout)
+        if event.outbox_id is not None:
+            app[OUTBOX_CLEANUP].add(event.outbox_id)  # its fan-out message is not needed
+    elif event.outbox_id is not None:
+        publish_now(app, event.outbox_id, event.fanout)
 
 
 async def publish_event(request: web.Request) -> web.Response:
@@ -155,12 +174,12 @@ async def publish_event(request: web.Request) -> web.Response:
         trace_context=current_carrier(),
         ordering_key=parsed.ordering_key,
     )
-    accepted = await accept(app, new)
-    if isinstance(accepted, events.IdempotencyConflict):
-        raise UnprocessableContent(accepted.message)
+    outcome = await accept(app, new)
+    if isinstance(outcome, events.IdempotencyConflict):
+        raise UnprocessableContent(outcome.message)
+    accepted = outcome.event
     annotate(request, event_id=str(accepted.id), event_type=accepted.event_type)
-    if accepted.outbox_id is not None:
-        await fan_out(request, accepted, new)
+    announce(request, outcome)
     answer = AcceptedEvent(
         event_id=accepted.id,
         event_type=accepted.event_type,
