@@ -40,7 +40,8 @@ async def test_one_upload_followed_by_request_id_with_metrics(
     database_url: str, amqp_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     request_id = f"trace-{uuid.uuid4().hex}"
-    async with process_stack(database_url, amqp_url, tmp_path) as stack:
+    # Every success writes its line (the default writes one in a hundred).
+    async with process_stack(database_url, amqp_url, tmp_path, LOG_SUCCESS_SAMPLE="1") as stack:
         webhook = await stack.register(
             receiver.url, custom_headers={"Authorization": "Bearer very-secret-token"}
         )

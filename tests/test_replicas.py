@@ -121,7 +121,7 @@ async def test_two_replicas_of_each_share_the_load_and_kill_9_loses_nothing(
     steady, stormy = Uploads(), Uploads()
     try:
         async with process_stack(
-            database_url, amqp_url, tmp_path, replicas=2, **KILLED_LEASE
+            database_url, amqp_url, tmp_path, replicas=2, LOG_SUCCESS_SAMPLE="1", **KILLED_LEASE
         ) as stack:
             webhook = await stack.register(receiver.url)
             for _ in range(10):
@@ -211,6 +211,7 @@ async def test_relay_and_sweeper_in_both_replicas_at_once_publish_each_message_o
             replicas=2,
             OUTBOX_RELAY_INTERVAL_SECONDS="0.1",
             SWEEP_INTERVAL_SECONDS="0.2",
+            LOG_SUCCESS_SAMPLE="1",  # each attempt's line is counted
             **SLOW_MACHINE,
         ) as stack:
             webhook = await stack.register(receiver.url)
