@@ -160,7 +160,7 @@ async def scenario_runs(bench: Bench, args: argparse.Namespace, results: dict[st
         )
     if "isolation" in wanted:
         print("isolation ...", flush=True)
-        # Each run floods a new dead endpoint; the earlier ones are still retrying.
+        # Each run floods a new dead endpoint, deleted once measured (see isolation).
         results["isolation"] = median_of([await isolation(bench, 300, 200) for _ in repeats])
     if "api" in wanted:
         print("API ...", flush=True)

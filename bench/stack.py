@@ -213,6 +213,12 @@ class Bench:
         assert self.http is not None
         return str((await register_webhook(self.http, self.gateway_url, url))["id"])
 
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Its pending deliveries are cancelled as they come up (no more attempts)."""
+        assert self.http is not None
+        async with self.http.delete(f"{self.gateway_url}/webhook/{webhook_id}") as resp:
+            assert resp.status in (200, 204), await resp.text()
+
     @property
     def gateway_port(self) -> int:
         assert self.gateway is not None
