@@ -37,6 +37,8 @@ class Soak:
     refused: collections.Counter[int] = field(default_factory=collections.Counter)
     recoveries: list[tuple[str, float]] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)  # when each kill -9 was sent
+    # Each fault's name, start and end (time.monotonic()), to place a duplicate among them.
+    windows: list[tuple[str, float, float]] = field(default_factory=list)
     uploading: bool = True
 
     def delivered(self, receiver: Receiver) -> collections.Counter[str]:
@@ -85,6 +87,7 @@ async def faults(stack: ProcessStack, soak: Soak, receiver: Receiver) -> None:
     while soak.uploading:
         name = ("kill -9 dispatcher", "broker 8 s", "database 5 s", "SIGTERM dispatcher")[cycle % 4]
         await asyncio.sleep(2.0)
+        began = time.monotonic()
         if name == "kill -9 dispatcher":
             soak.kills.append(time.monotonic())
             await stack.kill9("dispatcher")
@@ -101,6 +104,7 @@ async def faults(stack: ProcessStack, soak: Soak, receiver: Receiver) -> None:
             await stack.terminate("dispatcher")
             await stack.start("dispatcher", wait=False)
         ended = time.monotonic()
+        soak.windows.append((name, began, ended))
         soak.recoveries.append((name, await recovered(soak, receiver, ended, 120.0)))
         print(f"  {name}: recovered in {soak.recoveries[-1][1]:.1f} s", flush=True)
         cycle += 1
@@ -117,13 +121,17 @@ async def run(total: int, rate: float) -> dict[str, object]:
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="webhooks-soak-") as workdir:
-            async with process_stack(database_url, amqp_url_for(vhost), Path(workdir)) as stack:
+            # Every attempt's line, so that a duplicate's two sends can be told apart.
+            async with process_stack(
+                database_url, amqp_url_for(vhost), Path(workdir), LOG_SUCCESS_SAMPLE="1"
+            ) as stack:
                 webhook = await stack.register(receiver.url)
                 await asyncio.gather(
                     upload_until(stack, webhook["id"], soak, total, rate),
                     faults(stack, soak, receiver),
                 )
                 final = await recovered(soak, receiver, time.monotonic(), 180.0)
+                explain_duplicates(soak, receiver, stack, started)
     finally:
         await receiver.stop()
         admin.delete(vhost)
@@ -164,6 +172,31 @@ def in_flight_at_a_kill(soak: Soak, receiver: Receiver, delivered: collections.C
         for upload, at in first.items()
         if any(at <= kill <= at + IN_FLIGHT_SECONDS for kill in soak.kills)
     )
+
+
+def explain_duplicates(soak: Soak, receiver: Receiver, stack: ProcessStack, started: float) -> None:
+    """For each duplicate not in flight at a kill -9: when each copy arrived, the faults
+    around it and the dispatcher's lines of that delivery (times from the soak's start)."""
+    delivered = soak.delivered(receiver)
+    copies: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
+    for received in receiver.received:
+        upload = received.json()["data"]["upload_id"]
+        if delivered[upload] > 1:
+            copies[upload].append((received.at, received.headers.get("webhook-id", "")))
+    lines = stack.log_lines("dispatcher")
+    for upload, arrivals in copies.items():
+        first = min(at for at, _ in arrivals)
+        if any(first <= kill <= first + IN_FLIGHT_SECONDS for kill in soak.kills):
+            continue
+        delivery_id = arrivals[0][1]
+        print(f"  duplicate {delivery_id} (upload {upload}) arrived at", end="")
+        print(", ".join(f" {at - started:.2f} s" for at, _ in sorted(arrivals)))
+        for name, began, ended in soak.windows:
+            if began - 15 <= first <= ended + 15:
+                print(f"    {name}: {began - started:.2f}-{ended - started:.2f} s")
+        for line in lines:
+            if line.get("delivery_id") == delivery_id:
+                print(f"    dispatcher: {json.dumps(line)}")
 
 
 def main() -> None:
