@@ -32,9 +32,9 @@ from services.common.messages import (
 from services.common.periodic import Periodic
 from services.common.tracing import annotate_span, current_carrier
 
-from ..keys import ANNOUNCER, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..keys import FANOUT, OUTBOX_CLEANUP, SETTINGS
 from ..relay.outbox_cleanup import OutboxCleanup
-from ..relay.publishing import Announcer, publish_recorded
+from ..relay.publishing import publish_recorded
 from . import db, inline
 from .filters import FilterCache
 
@@ -66,14 +66,11 @@ class FanoutWorker:
         broker: Broker,
         cleanup: OutboxCleanup,
         publish_timeout: float,
-        announcer: Announcer | None = None,
     ) -> None:
         self.pool = pool
         self.broker = broker
         self.cleanup = cleanup
         self.publish_timeout = publish_timeout
-        # Shared with the uploads' requests: a message several requests wait for goes once.
-        self.announcer = announcer or Announcer()
         self.filters = FilterCache()
         self.small_fanouts = Batcher(self.fan_out_small, key=lambda event: event.id)
 
@@ -218,7 +215,6 @@ async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BROKER],
         app[OUTBOX_CLEANUP],
         settings.publish_timeout_seconds,
-        app[ANNOUNCER],
     )
     app[FANOUT] = worker
     consumer = Consumer(app[BROKER], FANOUT_QUEUE, PREFETCH, FanoutMessage.decode, worker.handle)

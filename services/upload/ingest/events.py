@@ -18,7 +18,6 @@ from services.common import events
 from services.common.api.edge import respond, validated
 from services.common.api.shapes import AcceptedEvent, EventRequest
 from services.common.auth import Forbidden, parse_acting
-from services.common.broker import BROKER
 from services.common.db import DB_POOL
 from services.common.event_schemas import PayloadInvalid, payload_validator
 from services.common.idempotency import (
@@ -39,7 +38,7 @@ from services.common.web import (
 from ..fanout import inline
 from ..fanout.inline import AcceptedHere
 from ..fanout.worker import OUTAGE_ERRORS, FanoutWorker, announced_deliveries
-from ..keys import ACCEPTOR, ANNOUNCER, FANOUT, OUTBOX_CLEANUP, SETTINGS
+from ..keys import ACCEPTOR, FANOUT, OUTBOX_CLEANUP, SETTINGS
 from ..relay.publishing import publish_now
 from .event_types import EventTypeForEvents, event_type_of
 from .handlers import UnprocessableContent
@@ -148,8 +147,8 @@ def announce(request: web.Request, accepted: AcceptedHere) -> None:
         annotate_span({"deliveries": created})
         # The events accepted together share their messages: each is published once, in
         # the context of the first request to ask (each delivery keeps its own trace).
-        timeout = app[SETTINGS].publish_timeout_seconds
-        app[ANNOUNCER].publish_all(app[BROKER], app[OUTBOX_CLEANUP], accepted.announced, timeout)
+        for outbox_id, message in accepted.announced:
+            publish_now(app, outbox_id, message)
         if event.outbox_id is not None:
             app[OUTBOX_CLEANUP].add(event.outbox_id)  # its fan-out message is not needed
     elif event.outbox_id is not None:
