@@ -141,6 +141,12 @@ class Gateway:
             self.process.kill()
             _, err = self.process.communicate()
             raise AssertionError(f"nginx did not start: {err.decode()}") from None
+        # Whatever listens must be nginx, not another listener that took the port first.
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{self.port}/") as r:
+            server = r.headers.get("Server", "")
+        if server != "nginx":
+            await self.stop()
+            raise AssertionError(f"port {self.port} is answered by {server!r}, not nginx")
 
     async def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -250,8 +256,11 @@ async def running_stack(
     }
     upload_dir = workdir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
-    # Chosen before registration starts: its portal links lead to the gateway.
-    gateway_port = free_port()
+    # Chosen before registration starts: its portal links lead to the gateway. Held bound
+    # until nginx starts, so no service below is given the same port by the kernel.
+    gateway_socket = socket.socket()
+    gateway_socket.bind(("127.0.0.1", 0))
+    gateway_port = int(gateway_socket.getsockname()[1])
     registration = create_registration(
         RegistrationSettings(
             **common,
@@ -307,6 +316,7 @@ async def running_stack(
                 "GATEWAY_RATE_BURST": str(options.gateway_rate_burst),
             },
         )
+        gateway_socket.close()
         await gateway.start()
         stack = Stack(
             gateway_url=f"http://127.0.0.1:{gateway.port}",
@@ -322,6 +332,7 @@ async def running_stack(
         await wait_ready(stack, options.with_dispatcher)
         yield stack
     finally:
+        gateway_socket.close()
         if gateway is not None:
             await gateway.stop()
         for runner in reversed(runners):
