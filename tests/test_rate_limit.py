@@ -83,10 +83,11 @@ async def test_a_rate_limit_holds_across_two_replicas(
 
             webhook = await stack.register(limited.url, rate_limit_per_second=LIMIT)
             assert webhook["rate_limit_per_second"] == LIMIT
-            uploading = asyncio.create_task(upload_many(stack, webhook["id"], DELIVERIES))
-            await asyncio.sleep(2.0)  # the limited endpoint's backlog builds
+            # Its backlog: DELIVERIES at LIMIT a second, about 20 s to drain. The other
+            # endpoint's latencies are measured while it drains, once the uploads are in
+            # (while they arrive, the upload service's queue would be measured too).
+            await upload_many(stack, webhook["id"], DELIVERIES)
             beside = await latencies(stack, unlimited, other["id"])
-            await uploading
             received = await limited.wait_for(DELIVERIES, timeout=DELIVERIES / LIMIT + 30)
             statuses = await recorded(stack, webhook["id"])
             attempts = await stack.pool.fetchval(

@@ -179,17 +179,23 @@ class Dispatcher:
             await self.park(msg)
             return
         limit = None  # without the webhook's id (see DeliveryMessage.webhook_id): after the claim
+        start: int | None = 0  # under a rate limit, the reserved start (pacing.py)
         if msg.webhook_id is not None:
             limit = await self.limits.of(msg.webhook_id)
             if self.endpoints.crowded(msg.webhook_id, limit):
                 await self.defer(msg, msg.webhook_id)  # parked before a claim it would undo
                 return
-            if await self.pacer.held_back(msg, msg.webhook_id):
+            start = await self.pacer.reserve(msg, msg.webhook_id)
+            if start is None:
                 return
         delivery = await self.claim(msg)
         if delivery is None:
             return
-        if msg.webhook_id is None and await self.pacer.held_back(msg, delivery.webhook_id):
+        if msg.webhook_id is None:
+            start = await self.pacer.reserve(msg, delivery.webhook_id)
+        if start is None or (
+            start and not await self.pacer.started(msg, delivery.webhook_id, start)
+        ):
             await deliveries.release_lease(self.pool, delivery.id, delivery.created_at)
             return
         await self.deliver_in_slot(msg, delivery, limit)

@@ -30,6 +30,11 @@ RATE_LIMITED = Counter(
     "webhook_deliveries_rate_limited_total",
     "Deliveries parked until the start their endpoint's rate_limit_per_second gave them.",
 )
+RATE_STARTS_MISSED = Counter(
+    "webhook_rate_limit_starts_missed_total",
+    "Reserved starts under a rate_limit_per_second missed (the machine busy, a parked "
+    "message back late) and reserved again.",
+)
 DISPATCH_WAIT = Histogram(
     "webhook_delivery_dispatch_seconds",
     "Time from a delivery message's arrival in the dispatcher to its request being sent "
