@@ -36,6 +36,17 @@ async def scrape(http: object, url: str) -> dict[str, list[tuple[str, dict[str, 
     return families
 
 
+async def access_log_with(log_dir: Path, text: str, timeout: float = 5.0) -> str:
+    """The gateway's access log once it holds `text`: nginx writes it a second at a time."""
+    log = log_dir / "access.log"
+    for _ in range(int(timeout / 0.1)):
+        written = log.read_text() if log.exists() else ""
+        if text in written:
+            return written
+        await asyncio.sleep(0.1)
+    return log.read_text() if log.exists() else ""
+
+
 async def test_one_upload_followed_by_request_id_with_metrics(
     database_url: str, amqp_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -68,7 +79,7 @@ async def test_one_upload_followed_by_request_id_with_metrics(
         assert attempt["webhook_id"] == webhook["id"]
         assert attempt["attempt"] == 1 and attempt["status_code"] == 200
         assert attempt["outcome"] == "succeeded" and "duration_ms" in attempt
-        gateway_log = (stack.gateway.runtime_dir / "logs" / "access.log").read_text()
+        gateway_log = await access_log_with(stack.gateway.runtime_dir / "logs", request_id)
         assert request_id in gateway_log
 
         # Secrets, signatures and Authorization values never reach a log.

@@ -107,8 +107,9 @@ events {{
 http {{
 {temp_paths}
 {indented}
-    # After the template, which defines the log format.
-    access_log {log_dir / "access.log"} webhooks_json;
+    # After the template, which defines the log format. Buffered: one write a second or
+    # per 64 KiB rather than a write per request.
+    access_log {log_dir / "access.log"} webhooks_json buffer=64k flush=1s;
     error_log {log_dir / "error.log"} warn;
 }}
 """
