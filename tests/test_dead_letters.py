@@ -61,6 +61,7 @@ async def failed_listed(stack: Stack, webhook_id: str) -> int:
         cursor = f"&cursor={page['next_cursor']}"
 
 
+@pytest.mark.timeout(600)  # its own deadline below, and the stack's start and stop
 @pytest.mark.parametrize("stack_options", [BOUNDED])
 async def test_ten_thousand_failures_keep_the_queue_within_its_bound_and_all_stay_listed(
     stack: Stack, broker: Broker

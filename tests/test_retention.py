@@ -51,16 +51,21 @@ async def make_upload(
     data = await stack.upload(webhook_id, b"content", "file.txt")
     upload_id = uuid.UUID(data["upload_id"])
     delivery_id = (await stack.delivery_for_upload(data["upload_id"]))["id"]
+    # Ages in seconds: make_interval(days => ...) takes whole days and truncates a fraction
+    # (a "noon of that day" age run before noon UTC fell on the day after).
     await stack.pool.execute(
-        "UPDATE uploads SET created_at = now() - make_interval(days => $2) WHERE id = $1",
+        "UPDATE uploads SET created_at = now() - make_interval(secs => $2::float8 * 86400)"
+        " WHERE id = $1",
         upload_id,
         age_days,
     )
     # The delivery moves to its day's partition (or the default one), and its attempts
     # and errors are made in that day, as the dispatcher makes them.
     delivery_created_at = await stack.pool.fetchval(
-        "UPDATE deliveries SET status = $2, created_at = now() - make_interval(days => $3),"
-        " updated_at = now() - make_interval(days => $4) WHERE id = $1 RETURNING created_at",
+        "UPDATE deliveries SET status = $2,"
+        " created_at = now() - make_interval(secs => $3::float8 * 86400),"
+        " updated_at = now() - make_interval(secs => $4::float8 * 86400)"
+        " WHERE id = $1 RETURNING created_at",
         delivery_id,
         status,
         age_days,
