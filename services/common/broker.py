@@ -269,7 +269,8 @@ class Broker:
             await channel.close()
 
     async def check(self) -> None:
-        if not self.connected:
+        # Ready once the service's own setup on the connection (its consumers) is done too.
+        if not (self._ready.is_set() and self.connected):
             raise BrokerUnavailable("RabbitMQ is not connected")
 
     async def close(self) -> None:
