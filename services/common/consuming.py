@@ -122,9 +122,20 @@ class Consumer(Generic[Decoded]):
         return queue, tag
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.tasks.add(task)
+        """Handles the message in a task of ours. aiormq runs this callback in a task of
+        its own and cancels it when the channel closes: a delivery cancelled there, its
+        request sent and its outcome not yet recorded, would be sent again once the broker
+        redelivered the message and the lease ran out. Ours finishes and records; its ack
+        fails with the channel, and the consumer's own checks turn the copy away.
+
+        A message cancelled mid-way (shutdown) stays unsettled, so that no run of acks
+        covers it: the broker hands it out again."""
+        task = asyncio.create_task(self.settle(message))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        await asyncio.shield(task)
+
+    async def settle(self, message: AbstractIncomingMessage) -> None:
         acks = self.acks.get(message.channel)
         if acks is None:
             acks = self.acks[message.channel] = Acks(message.channel)
@@ -132,23 +143,17 @@ class Consumer(Generic[Decoded]):
         assert tag is not None  # consumed with acknowledgements
         acks.received(tag)
         try:
-            try:
-                decoded = self.decode(message)
-            except MalformedMessage as exc:
-                log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
-                outcome = Outcome.ACK
-            else:
-                outcome = await self.handle(message, decoded)
-            if outcome is Outcome.ACK:
-                acks.ack(tag)
-            else:
-                await self.requeue(message)
-                acks.forget(tag)
-        finally:
-            # A message cancelled mid-way (shutdown) stays unsettled, so that no run of
-            # acks covers it: the broker hands it out again.
-            if task is not None:
-                self.tasks.discard(task)
+            decoded = self.decode(message)
+        except MalformedMessage as exc:
+            log.warning("message_dropped", reason=str(exc), message_id=message.message_id)
+            outcome = Outcome.ACK
+        else:
+            outcome = await self.handle(message, decoded)
+        if outcome is Outcome.ACK:
+            acks.ack(tag)
+        else:
+            await self.requeue(message)
+            acks.forget(tag)
 
     async def requeue(self, message: AbstractIncomingMessage) -> None:
         try:
