@@ -155,6 +155,17 @@ async def run(total: int, rate: float) -> dict[str, object]:
 
 # A delivery sent this long before a kill -9 may not have been recorded yet when it died.
 IN_FLIGHT_SECONDS = 1.0
+# And one the process wrote just before it died may be read by the receiver (in this
+# process, whose loop was sending the kill) a moment after the kill's recorded time.
+ARRIVAL_AFTER_KILL_SECONDS = 0.1
+
+
+def at_a_kill(soak: Soak, first_arrival: float) -> bool:
+    """Whether a delivery's first copy was in flight when a kill -9 was sent."""
+    return any(
+        first_arrival - ARRIVAL_AFTER_KILL_SECONDS <= kill <= first_arrival + IN_FLIGHT_SECONDS
+        for kill in soak.kills
+    )
 
 
 def in_flight_at_a_kill(soak: Soak, receiver: Receiver, delivered: collections.Counter[str]) -> int:
@@ -167,11 +178,7 @@ def in_flight_at_a_kill(soak: Soak, receiver: Receiver, delivered: collections.C
         upload = received.json()["data"]["upload_id"]
         if delivered[upload] > 1:
             first[upload] = min(first.get(upload, received.at), received.at)
-    return sum(
-        delivered[upload] - 1
-        for upload, at in first.items()
-        if any(at <= kill <= at + IN_FLIGHT_SECONDS for kill in soak.kills)
-    )
+    return sum(delivered[upload] - 1 for upload, at in first.items() if at_a_kill(soak, at))
 
 
 def explain_duplicates(soak: Soak, receiver: Receiver, stack: ProcessStack, started: float) -> None:
@@ -186,7 +193,7 @@ def explain_duplicates(soak: Soak, receiver: Receiver, stack: ProcessStack, star
     lines = stack.log_lines("dispatcher")
     for upload, arrivals in copies.items():
         first = min(at for at, _ in arrivals)
-        if any(first <= kill <= first + IN_FLIGHT_SECONDS for kill in soak.kills):
+        if at_a_kill(soak, first):
             continue
         delivery_id = arrivals[0][1]
         print(f"  duplicate {delivery_id} (upload {upload}) arrived at", end="")
